@@ -1,0 +1,191 @@
+"""Canonical records: the one shape every loader produces and every task consumes.
+
+Two kinds of record exist, one per kind of human signal:
+
+* `DistributionRecord`: one (question, subpopulation) with the subpopulation's
+  answer distribution over the question's ordinal options (OpinionQA, SubPOP).
+* `AnswerRecord`: one (subject, question) with one gold answer: a perspective in
+  Value Kaleidoscope, a subpopulation's modal answer in OpinionQA, a party in
+  Wahl-o-Mat, a candidate in smartvote, a respondent in ANES.
+
+Records are frozen and hold only plain JSON types, so that `to_json()` is the
+stable export format of `opinbench data export` (documented in the README).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from opinbench.errors import DataError
+
+MAX_OPTIONS = 10
+"""More options than this cannot be lettered A..J; such a question is refused."""
+
+LETTERS = "ABCDEFGHIJ"
+
+
+def check_options(options: tuple[str, ...], *, file: str, key: str) -> None:
+    """Refuse option lists that cannot be turned into a lettered prompt."""
+    if not options:
+        raise DataError("no options", file=file, key=key, field="options")
+    if len(options) > MAX_OPTIONS:
+        raise DataError(
+            f"{len(options)} options, more than the {MAX_OPTIONS} that can be lettered A-J",
+            file=file,
+            key=key,
+            field="options",
+        )
+    if any(not isinstance(o, str) or not o.strip() for o in options):
+        raise DataError(f"empty option text in {list(options)!r}", file=file, key=key, field="options")
+    if len(set(options)) != len(options):
+        raise DataError(f"duplicate options in {list(options)!r}", file=file, key=key, field="options")
+
+
+def normalise_counts(counts: list[float], *, file: str, key: str, field: str) -> tuple[float, ...]:
+    """Counts or weights -> a probability vector, refusing NaN, negatives and all-zero."""
+    for c in counts:
+        if c is None or not isinstance(c, (int, float)) or math.isnan(c) or math.isinf(c):
+            raise DataError(f"count {c!r} is not a finite number", file=file, key=key, field=field)
+        if c < 0:
+            raise DataError(f"negative count {c!r}", file=file, key=key, field=field)
+    total = float(sum(counts))
+    if total <= 0:
+        raise DataError("empty distribution (all counts are zero)", file=file, key=key, field=field)
+    return tuple(float(c) / total for c in counts)
+
+
+@dataclass(frozen=True)
+class DistributionRecord:
+    """A subpopulation's answer distribution for one survey question.
+
+    Attributes:
+        id: unique and stable: ``"{dataset}:{question_key}:{attribute}:{group}"``.
+        dataset: ``opinionqa``, ``subpop_train`` or ``subpop_eval``.
+        question_key: the survey's variable name (e.g. ``SAFECRIME_W26``).
+        question: question text as shown to the model.
+        options: every answer the survey offered, in survey order, including
+            non-substantive ones ("Refused", "Not sure") after the ordinal ones.
+        ordinal: ordinal value of ``options[i]`` for ``i < len(ordinal)``;
+            need not be sorted (``[1.0, 2.0, 1.5]`` puts option 3 in the middle).
+        attribute: demographic attribute (``POLPARTY``), or ``OVERALL``.
+        group: subpopulation within the attribute (``Democrat``), or ``Overall``.
+        distribution: share of the group's respondents choosing each ordinal
+            option (non-substantive answers excluded and the rest renormalised);
+            same length as ``ordinal``, sums to 1.
+        n: respondents behind ``distribution`` (substantive answers only), or
+            ``None`` when the release gives proportions without counts.
+        n_nonsubstantive: respondents who gave a non-substantive answer, if known.
+        source: file the record was read from, relative to the data directory.
+    """
+
+    id: str
+    dataset: str
+    question_key: str
+    question: str
+    options: tuple[str, ...]
+    ordinal: tuple[float, ...]
+    attribute: str
+    group: str
+    distribution: tuple[float, ...]
+    n: float | None
+    n_nonsubstantive: float | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check_options(self.options, file=self.source, key=self.question_key)
+        if not 0 < len(self.ordinal) <= len(self.options):
+            raise DataError(
+                f"{len(self.ordinal)} ordinal values for {len(self.options)} options",
+                file=self.source,
+                key=self.question_key,
+                field="ordinal",
+            )
+        if len(self.distribution) != len(self.ordinal):
+            raise DataError(
+                f"distribution has {len(self.distribution)} values, ordinal has {len(self.ordinal)}",
+                file=self.source,
+                key=self.question_key,
+                field="distribution",
+            )
+        total = sum(self.distribution)
+        if any(math.isnan(p) or p < 0 for p in self.distribution) or not math.isclose(
+            total, 1.0, abs_tol=1e-6
+        ):
+            raise DataError(
+                f"distribution {list(self.distribution)} is not a probability vector",
+                file=self.source,
+                key=self.question_key,
+                field="distribution",
+            )
+
+    @property
+    def ordinal_options(self) -> tuple[str, ...]:
+        """The options that carry an ordinal value, i.e. the support of ``distribution``."""
+        return self.options[: len(self.ordinal)]
+
+    @property
+    def has_scale(self) -> bool:
+        """False when all ordinal values are equal: no distance can be measured."""
+        return len(set(self.ordinal)) > 1
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["options"] = list(self.options)
+        d["ordinal"] = list(self.ordinal)
+        d["distribution"] = list(self.distribution)
+        return d
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One gold answer of one subject (perspective, group, party, candidate, respondent).
+
+    Attributes:
+        id: unique and stable within the dataset.
+        dataset: ``vk``, ``opinionqa_steerable``, ``wom``, ``smartvote`` or ``anes``.
+        subject: who answers: a value/right/duty, a subpopulation, a party, a
+            candidate or a respondent id.
+        subject_group: ideology group of the subject (``Left``, ``Center``,
+            ``Right``) where the dataset defines one, else ``None``.
+        question_key: stable key of the question (thesis id, ANES variable, ...).
+        question: the question, thesis or situation text.
+        options: the answer labels the model chooses among.
+        answer: the gold label, one of ``options``.
+        split: ``train`` or ``test`` (deterministic, seeded; see the loader).
+        context: extra text the prompt shows (election, country, situation).
+        weight: survey weight of the subject, where the survey has one.
+        meta: anything else worth keeping (party comment, raw code, ...).
+    """
+
+    id: str
+    dataset: str
+    subject: str
+    subject_group: str | None
+    question_key: str
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    split: str
+    context: str | None = None
+    weight: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check_options(self.options, file=self.source, key=self.question_key)
+        if self.answer not in self.options:
+            raise DataError(
+                f"answer {self.answer!r} is not one of {list(self.options)!r}",
+                file=self.source,
+                key=self.question_key,
+                field="answer",
+            )
+        if self.split not in ("train", "test"):
+            raise DataError(f"split {self.split!r} is not train/test", file=self.source, key=self.id, field="split")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["options"] = list(self.options)
+        return d
