@@ -1,0 +1,71 @@
+"""The ``opinbench`` command line: a thin layer over the package.
+
+Each command group lives in its own module that exposes ``register(subparsers)``;
+the module is only imported when its command runs, so ``opinbench --help`` and
+``opinbench tasks-dir`` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from opinbench.errors import OpinbenchError
+
+# command -> (module with register(), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("opinbench.commands.data", "fetch, export and inspect data sets"),
+    "tasks-dir": ("opinbench.commands.tasks", "print the folder of opinbench's lm-eval task YAMLs"),
+    "eval": ("opinbench.commands.evaluate", "run lm_eval with opinbench's tasks on the path"),
+    "bounds": ("opinbench.commands.bounds", "uniform and human bounds of a distribution task's data"),
+    "compare": ("opinbench.commands.compare", "paired significance tests between two lm-eval runs"),
+    "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
+    "train": ("opinbench.train.cli", "SFT and GRPO training"),
+    "leaderboard": ("opinbench.commands.leaderboard", "submit runs to and render a leaderboard"),
+    "check": ("opinbench.commands.check", "regression checks against a baseline run"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opinbench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    for name, (module, help_) in COMMANDS.items():
+        if name == wanted:
+            importlib.import_module(module).register(sub, name, help_)
+        else:
+            sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `opinbench eval ...` hands every argument to lm_eval untouched.
+    if argv and argv[0] == "eval":
+        from opinbench.commands.evaluate import run_lm_eval
+
+        return run_lm_eval(argv[1:])
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except OpinbenchError as err:
+        print(f"opinbench {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; everything finished so far is saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Render distribution-task prompts from records (Jinja2 templates in ``templates/``).
+
+Four steering formats, as in OpinionQA / SubPOP. For a Democrat asked one question:
+
+``unsteered`` (the overall population)::
+
+    Question: Would you favor or oppose ...?
+    A. Favor
+    B. Oppose
+    C. Refused
+    Answer as a choice between A.,B.,C.
+
+    Answer:
+
+``qa``: the same block, preceded by::
+
+    Question: In politics today, do you consider yourself a
+    A. Republican
+    B. Democrat
+    C. Independent
+    D. Something else
+
+    Answer: B. Democrat
+
+    Answer the following question keeping in mind your previous answers.
+
+``bio``: preceded by::
+
+    Below you will be asked to provide a short description of your political affiliation and then answer some questions.
+    Description: In politics today, I consider myself a Democrat.
+
+``portray``: preceded by::
+
+    Answer the following question as if in politics today, you considered yourself a Democrat.
+
+Options are lettered A, B, C, ... and include every answer the survey offered,
+non-substantive ones ("Refused") too; the prompt ends where the answer letter
+comes, right after ``Answer:``. Scoring renormalises over the letters of the
+ordinal options only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+
+from opinbench.data.groups import OVERALL_ATTRIBUTE
+from opinbench.data.records import LETTERS, DistributionRecord
+from opinbench.errors import ConfigError
+
+STEERING_FORMATS = ("qa", "bio", "portray", "unsteered")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A rendered prompt and the letters that stand for the record's options."""
+
+    text: str
+    letters: tuple[str, ...]  # one per option, in option order
+    n_ordinal: int  # the first n_ordinal letters are the ordinal options
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("opinbench.prompts", "templates"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+
+
+@cache
+def steering_texts() -> dict[str, dict[str, Any]]:
+    text = resources.files("opinbench.prompts").joinpath("steering.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _steer_context(attribute: str, group: str) -> dict[str, Any]:
+    texts = steering_texts()
+    if attribute not in texts:
+        raise ConfigError(
+            f"no steering text for attribute {attribute!r}; known: {', '.join(sorted(texts))} "
+            "(add it to opinbench/prompts/steering.yaml)"
+        )
+    steer = texts[attribute]
+    label = (steer.get("aliases") or {}).get(group, group)
+    options = list(steer["options"])
+    if label not in options:
+        options.append(label)  # a group the survey's steering question did not list
+    return {
+        "steer": steer,
+        "group_label": label,
+        "steer_lettered": list(zip(LETTERS, options)),
+        "steer_letter": LETTERS[options.index(label)],
+    }
+
+
+def render_distribution_prompt(record: DistributionRecord, steering: str = "qa") -> Prompt:
+    """The prompt for one (question, group) record in the given steering format.
+
+    The overall population (``attribute == "OVERALL"``) is always unsteered.
+    """
+    if steering not in STEERING_FORMATS:
+        raise ConfigError(f"unknown steering format {steering!r}; choose one of {STEERING_FORMATS}")
+    letters = tuple(LETTERS[: len(record.options)])
+    context: dict[str, Any] = {
+        "question": record.question,
+        "lettered": list(zip(letters, record.options)),
+        "letters": letters,
+    }
+    if record.attribute == OVERALL_ATTRIBUTE:
+        steering = "unsteered"
+    if steering != "unsteered":
+        context |= _steer_context(record.attribute, record.group)
+    text = _env().get_template(f"{steering}.j2").render(**context).rstrip()
+    return Prompt(text=text, letters=letters, n_ordinal=len(record.ordinal))
