@@ -47,7 +47,7 @@ class DataError(OpinbenchError, ValueError):
         self.field = field
         self.reason = message
         # The reason with its values blanked out, to count skips by kind.
-        self.kind = re.sub(r"'[^']*'|\"[^\"]*\"|\[.*?\]|\{.*?\}|-?\d+(\.\d+)?", "_", message)
+        self.kind = re.sub(r"-?\d+(\.\d+)?", "N", re.sub(r"'[^']*'|\"[^\"]*\"|\[.*?\]|\{.*?\}", "…", message))
         where = _where(file, key, field)
         super().__init__(f"{where}: {message}" if where else message)
 

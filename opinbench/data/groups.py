@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 OVERALL_ATTRIBUTE = "OVERALL"
 OVERALL_GROUP = "Overall"
 
@@ -26,31 +28,55 @@ def is_standard(attribute: str, group: str) -> bool:
     return group in STANDARD_GROUPS.get(attribute, ())
 
 
-def select_groups(spec: str | list[str] | tuple[str, ...]) -> set[tuple[str, str]] | str:
-    """Parse a group selection.
+KEYWORDS = ("standard", "all", "overall", "every")
 
-    ``"standard"`` (the 22), ``"all"`` (every group in the source), ``"overall"``
-    (the whole population), or a list of ``"ATTR:Group"`` / ``"ATTR"`` strings.
-    Returns the keyword unchanged, or the set of (attribute, group) pairs, where a
-    bare attribute becomes (attribute, "*").
+
+@dataclass(frozen=True)
+class Selection:
+    """Which (attribute, group) pairs a task or export wants."""
+
+    keywords: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        attribute, group = item
+        overall = attribute == OVERALL_ATTRIBUTE
+        k = self.keywords
+        if "every" in k or (overall and "overall" in k) or (not overall and "all" in k):
+            return True
+        if "standard" in k and is_standard(attribute, group):
+            return True
+        return (attribute, group) in self.pairs or (attribute, "*") in self.pairs
+
+
+def select_groups(spec: "str | list[str] | tuple[str, ...] | Selection") -> Selection:
+    """Parse a group selection: comma-separated keywords and ``ATTR:Group`` items.
+
+    Keywords: ``standard`` (the 22 of the paper), ``all`` (every group in the
+    source), ``overall`` (the whole population), ``every`` (all groups and the
+    overall population). ``ATTR`` alone means every group of that attribute.
+
+    >>> ("POLPARTY", "Democrat") in select_groups("standard")
+    True
+    >>> ("OVERALL", "Overall") in select_groups("standard,overall")
+    True
+    >>> ("AGE", "65+") in select_groups(["AGE"])
+    True
     """
-    if isinstance(spec, str):
-        if spec in ("standard", "all", "overall"):
-            return spec
-        spec = [s for s in spec.split(",") if s.strip()]
-    pairs: set[tuple[str, str]] = set()
-    for item in spec:
-        attr, _, group = item.partition(":")
-        pairs.add((attr.strip(), group.strip() or "*"))
-    return pairs
+    if isinstance(spec, Selection):
+        return spec
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    keywords, pairs = set(), set()
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item in KEYWORDS:
+            keywords.add(item)
+        else:
+            attr, _, group = item.partition(":")
+            pairs.add((attr.strip(), group.strip() or "*"))
+    return Selection(frozenset(keywords), frozenset(pairs))
 
 
-def wanted(selection: set[tuple[str, str]] | str, attribute: str, group: str) -> bool:
-    if selection == "all":
-        return attribute != OVERALL_ATTRIBUTE
-    if selection == "standard":
-        return is_standard(attribute, group)
-    if selection == "overall":
-        return attribute == OVERALL_ATTRIBUTE
-    assert isinstance(selection, set)
-    return (attribute, group) in selection or (attribute, "*") in selection
+def wanted(selection: Selection, attribute: str, group: str) -> bool:
+    return (attribute, group) in selection

@@ -88,10 +88,14 @@ def _read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
-def _question_info(wave: Path, skips: SkipLog) -> dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]:
-    """info.csv -> {key: (question, references, ordinal)}; unusable rows are skipped."""
+QuestionInfo = dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]
+
+
+def _question_info(wave: Path) -> tuple[QuestionInfo, dict[str, DataError]]:
+    """info.csv -> ({key: (question, references, ordinal)}, {key: why the row is unusable})."""
     path = wave / "info.csv"
-    out: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {}
+    out: QuestionInfo = {}
+    errors: dict[str, DataError] = {}
     for row in _read_csv(path, ("key", "question", "references", "option_ordinal")):
         key = row["key"]
         try:
@@ -114,10 +118,10 @@ def _question_info(wave: Path, skips: SkipLog) -> dict[str, tuple[str, tuple[str
             if not row["question"].strip():
                 raise DataError("empty question", file=path, key=key, field="question")
         except DataError as err:
-            skips.skip(err)
+            errors[key] = err
             continue
         out[key] = (row["question"].strip(), tuple(refs), tuple(float(v) for v in ordinal))
-    return out
+    return out, errors
 
 
 def _attributes(wave: Path) -> dict[str, tuple[str, ...]]:
@@ -212,7 +216,7 @@ def iter_wave(
     skips = skips if skips is not None else SkipLog()
     selection = select_groups(groups)
     root = root or wave.parent
-    info = _question_info(wave, skips)
+    info, info_errors = _question_info(wave)
     attributes = _attributes(wave)
     data: dict[str, tuple[Path, dict[str, Any]]] = {}
     for attr in attributes:
@@ -229,9 +233,10 @@ def iter_wave(
     if not data:
         raise DataError("no <ATTR>_data.json file for any attribute in metadata.csv", file=wave)
 
+    # info.csv lists more questions than have counts; only those with counts matter.
     keys_in_data = {k for _, payload in data.values() for k in payload}
     for key in sorted(keys_in_data - set(info)):
-        skips.skip(DataError("question has counts but no usable row in info.csv", file=wave / "info.csv", key=key, field="key"))
+        skips.skip(info_errors.get(key) or DataError("question has counts but no row in info.csv", file=wave / "info.csv", key=key, field="key"))
 
     for key, (question, refs, ordinal) in info.items():
         # Overall population: every group of the attribute covering most respondents.
@@ -319,9 +324,8 @@ _PROMPT = re.compile(r"^\s*Question:\s*(?P<q>.*?)\s*\n\s*Options:.*$", re.S)
 def ordinal_lookup(human_resp: str | Path) -> dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], tuple[float, ...]]]:
     """{(question, ordinal options): (key, references, ordinal)} from a human_resp release."""
     out = {}
-    skips = SkipLog()
     for wave in find_waves(Path(human_resp)):
-        for key, (question, refs, ordinal) in _question_info(wave, skips).items():
+        for key, (question, refs, ordinal) in _question_info(wave)[0].items():
             out[(question, refs[: len(ordinal)])] = (key, refs, ordinal)
             out.setdefault((question, tuple(r for r in refs if r != "Refused")), (key, refs, ordinal))
     return out

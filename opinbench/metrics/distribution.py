@@ -132,6 +132,7 @@ def human_bootstrap_wd(
     *,
     n_resamples: int = 200,
     seed: int = 0,
+    chunk_elements: int = 2_000_000,
 ) -> NDArray[np.float64]:
     """Expected WD between a bootstrap resample of the group and the group itself.
 
@@ -139,18 +140,30 @@ def human_bootstrap_wd(
     (multinomial on its distribution); the mean WD over resamples is the
     distance that sampling noise alone puts between two surveys of the same
     group, a lower bound for any model. ``NaN`` where ``n`` is unknown.
+    Rows with the same number of options are drawn together, in chunks of at
+    most ``chunk_elements`` numbers.
     """
     o = _as2d(ordinal)
     p = renormalise(p_human, o)
-    sizes = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    sizes = np.broadcast_to(np.asarray(n, dtype=np.float64), (p.shape[0],))
     rng = np.random.default_rng(seed)
     out = np.full(p.shape[0], np.nan)
-    for i in range(p.shape[0]):
-        if not np.isfinite(sizes[i]) or sizes[i] < 1 or np.isnan(p[i]).all():
-            continue
-        k = int(_mask(o[i : i + 1]).sum())
-        draws = rng.multinomial(int(round(sizes[i])), p[i, :k], size=n_resamples).astype(np.float64)
-        out[i] = wasserstein(draws, np.broadcast_to(p[i, :k], draws.shape), np.broadcast_to(o[i, :k], draws.shape)).mean()
+    width = _mask(o).sum(axis=1)
+    ok = np.isfinite(sizes) & (sizes >= 1) & ~np.isnan(p).all(axis=1)
+    for k in np.unique(width[ok]):
+        rows = np.flatnonzero(ok & (width == k))
+        step = max(1, chunk_elements // (n_resamples * int(k)))
+        for start in range(0, rows.size, step):
+            idx = rows[start : start + step]
+            pk, ok_ = p[idx, :k], o[idx, :k]
+            counts = np.rint(sizes[idx]).astype(np.int64)
+            draws = rng.multinomial(counts, pk, size=(n_resamples, idx.size)).astype(np.float64)
+            wd = wasserstein(
+                draws.reshape(-1, k),
+                np.broadcast_to(pk, draws.shape).reshape(-1, k),
+                np.broadcast_to(ok_, draws.shape).reshape(-1, k),
+            ).reshape(n_resamples, idx.size)
+            out[idx] = wd.mean(axis=0)
     return out
 
 
