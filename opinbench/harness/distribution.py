@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.data import registry
-from opinbench.data.records import DistributionRecord
+from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.metrics import distribution as M
 from opinbench.prompts.render import render_distribution_prompt
@@ -96,7 +96,7 @@ def build_docs(
     seed: int = 0,
     human_resamples: int = 200,
 ) -> list[dict[str, Any]]:
-    """Records -> lm-eval documents (plain dicts), bounds precomputed."""
+    """Records -> lm-eval documents (plain dicts) with their bounds; prompts are rendered lazily."""
     skips = SkipLog()
     usable = []
     for r in records:
@@ -117,7 +117,6 @@ def build_docs(
     wd_human = M.human_bootstrap_wd(human, n, ordinal, n_resamples=human_resamples, seed=seed)
     docs = []
     for r, u, h in zip(usable, wd_uniform, wd_human):
-        prompt = render_distribution_prompt(r, steering)
         docs.append(
             {
                 "id": r.id,
@@ -131,9 +130,8 @@ def build_docs(
                 "distribution": list(r.distribution),
                 "n": r.n,
                 "steering": steering if r.attribute != "OVERALL" else "unsteered",
-                "prompt": prompt.text,
-                "letters": list(prompt.letters),
-                "n_ordinal": prompt.n_ordinal,
+                "letters": list(LETTERS[: len(r.options)]),
+                "n_ordinal": len(r.ordinal),
                 "wd_uniform": float(u),
                 "wd_human": None if math.isnan(h) else float(h),
             }
@@ -175,7 +173,20 @@ def load_dataset(
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
-    return doc["prompt"]
+    """The prompt, rendered when lm-eval asks for it (only for the documents it runs)."""
+    record = DistributionRecord(
+        id=doc["id"],
+        dataset=doc["dataset"],
+        question_key=doc["question_key"],
+        question=doc["question"],
+        options=tuple(doc["options"]),
+        ordinal=tuple(doc["ordinal"]),
+        attribute=doc["attribute"],
+        group=doc["group"],
+        distribution=tuple(doc["distribution"]),
+        n=doc["n"],
+    )
+    return render_distribution_prompt(record, doc["steering"]).text
 
 
 def doc_to_choice(doc: dict[str, Any]) -> list[str]:
