@@ -101,7 +101,7 @@ def tiny_model(request, tmp_path_factory) -> Path:
     return build_model(request.param, tmp_path_factory.mktemp(f"model-{request.param}"))
 
 
-def run_lm_eval(model_dir: Path, release: Path, *, chat: bool, task: str = "opinionqa_wd"):
+def run_lm_eval(model_dir: Path, release: Path, *, chat: bool, task: str = "opinionqa_wd", limit: int | None = None):
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -113,7 +113,7 @@ def run_lm_eval(model_dir: Path, release: Path, *, chat: bool, task: str = "opin
     )
     tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata={"source": str(release)})
     try:
-        out = simple_evaluate(model=lm, tasks=[task], task_manager=tm, apply_chat_template=chat, log_samples=True)
+        out = simple_evaluate(model=lm, tasks=[task], task_manager=tm, apply_chat_template=chat, log_samples=True, limit=limit)
     finally:
         handle.remove()
     return lm, out, sum(rows)

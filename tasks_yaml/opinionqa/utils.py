@@ -1,4 +1,4 @@
-"""lm-eval hooks for the OpinionQA tasks; the code lives in opinbench.harness."""
+"""lm-eval hooks for the OpinionQA and SubPOP distribution tasks; the code lives in opinbench.harness."""
 
 from opinbench.harness.distribution import (  # noqa: F401
     doc_to_choice,
@@ -9,3 +9,5 @@ from opinbench.harness.distribution import (  # noqa: F401
     process_results,
     share_low_mass,
 )
+from opinbench.harness.sampled import keep_all  # noqa: F401
+from opinbench.harness.sampled import process_results as sampled_process_results  # noqa: F401

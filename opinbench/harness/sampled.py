@@ -1,0 +1,91 @@
+"""lm-eval glue for the sampled-distribution tasks (``*_wd_sampled``).
+
+Chat APIs give no prompt logprobs, so the first-token distribution cannot be
+read. These tasks estimate it instead: the same documents and prompts as the
+``*_wd`` tasks, N sampled answers per document (lm-eval ``repeats``, temperature
+1), each parsed into an option by `opinbench.answers.extract_answer`, and the
+histogram over the ordinal options scored by the same WD code.
+
+This is a different estimator, and the metric names say so (``wd_sampled``,
+...). An N-sample histogram is noisy and biased away from the model's true
+distribution; ``wd_sampling_noise`` estimates that noise per document (mean WD
+between resamples of N answers drawn from the histogram and the histogram itself,
+the analogue of the human bootstrap bound), so that a reader can tell a real
+gap from sampling error. Answers that name a non-ordinal option ("Refused") are
+counted in ``refusal_rate``; unparsable ones in ``invalid_rate``; a document
+without any ordinal answer is left out of the WD means and counted in
+``no_valid_sample``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from opinbench.answers import extract_answer
+from opinbench.harness.distribution import (  # noqa: F401  (re-exported for the YAML)
+    doc_to_text,
+    load_dataset,
+    metric_key_part,
+)
+from opinbench.metrics import distribution as M
+
+SAMPLING_NOISE_RESAMPLES = 200
+
+
+def keep_all(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
+    """Filter that hands every sampled generation to `process_results` (lm-eval keeps only the first by default)."""
+    return resps
+
+
+def histogram(generations: list[str], doc: dict[str, Any]) -> tuple[np.ndarray, int, int]:
+    """(counts over the ordinal options, refusals, invalid answers)."""
+    k = doc["n_ordinal"]
+    counts = np.zeros(k)
+    refused = invalid = 0
+    for text in generations:
+        ex = extract_answer(text, doc["options"], "".join(doc["letters"]))
+        if not ex.valid:
+            invalid += 1
+            continue
+        i = doc["options"].index(ex.answer)
+        if i < k:
+            counts[i] += 1
+        else:
+            refused += 1
+    return counts, refused, invalid
+
+
+def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
+    generations = results[0] if results and isinstance(results[0], list) else list(results)
+    counts, refused, invalid = histogram(generations, doc)
+    n = len(generations)
+    out: dict[str, Any] = {
+        "invalid_rate": invalid / n if n else 1.0,
+        "refusal_rate": refused / n if n else 0.0,
+        "no_valid_sample": float(counts.sum() == 0),
+        "wd_uniform": doc["wd_uniform"],
+    }
+    if doc.get("wd_human") is not None:
+        out["wd_human"] = doc["wd_human"]
+    if counts.sum() == 0:
+        return out
+    ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
+    human = np.asarray(doc["distribution"], dtype=np.float64)[None, :]
+    model = counts[None, :] / counts.sum()
+    wd = float(M.wasserstein(model, human, ordinal)[0])
+    seed = int(hashlib.sha256(doc["id"].encode()).hexdigest()[:8], 16)  # reproducible per document
+    out |= {
+        "wd_sampled": wd,
+        "kl_sampled": float(M.kl_divergence(human, model, ordinal)[0]),
+        "onehot_sampled": float(M.onehot_agreement(human, model, ordinal)[0]),
+        "wd_sampling_noise": float(
+            M.human_bootstrap_wd(model, [counts.sum()], ordinal, n_resamples=SAMPLING_NOISE_RESAMPLES, seed=seed)[0]
+        ),
+        "n_valid_samples": float(counts.sum()),
+        f"wd_sampled|{metric_key_part(doc['attribute'])}": wd,
+        f"wd_sampled|{metric_key_part(doc['attribute'])}={metric_key_part(doc['group'])}": wd,
+    }
+    return out
