@@ -202,3 +202,12 @@ def test_every_task_yaml_loads(tiny_release):
         docs = list(loaded[name].eval_docs)
         assert docs, name
         assert H.doc_to_text(docs[0]).endswith("Answer:")
+
+
+def test_question_split_keeps_whole_questions_apart(tiny_release):
+    test = H.load_dataset(source=str(tiny_release), split="test", test_fraction=0.5)["test"]
+    train = H.load_dataset(source=str(tiny_release), split="train", test_fraction=0.5)["test"]
+    assert set(test["question_key"]).isdisjoint(train["question_key"])
+    assert len(set(test["question_key"])) == 3 and len(test) + len(train) == 24
+    with pytest.raises(Exception, match="split must be"):
+        H.load_dataset(source=str(tiny_release), split="dev")

@@ -41,3 +41,19 @@ def split_questions(
     keys = sorted(set(question_keys), key=lambda k: _rank(seed, subject, k))
     n_test = round(test_fraction * len(keys))
     return {k: ("test" if i < n_test else "train") for i, k in enumerate(keys)}
+
+
+def question_splits(
+    dataset: str,
+    question_keys: Iterable[str],
+    *,
+    seed: int = DEFAULT_SEED,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> dict[str, str]:
+    """Train/test split of a distribution data set's questions (all groups of a question together).
+
+    Distribution records have no individual; the split is by question for the whole
+    data set, so that a model trained on the train questions is scored on questions
+    it never saw (``--metadata '{"split": "test"}'`` on the ``*_wd`` tasks).
+    """
+    return split_questions(dataset, question_keys, seed=seed, test_fraction=test_fraction)

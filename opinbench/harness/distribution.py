@@ -39,6 +39,7 @@ import numpy as np
 
 from opinbench.data import registry
 from opinbench.data.records import LETTERS, DistributionRecord
+from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.metrics import distribution as M
 from opinbench.prompts.render import render_distribution_prompt
@@ -148,12 +149,17 @@ def load_dataset(
     seed: int = 0,
     human_resamples: int = 200,
     mass_threshold: float = DEFAULT_MASS_THRESHOLD,
+    split: str | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.3,
     **_: Any,  # lm-eval also passes model_args and the rest of the task metadata
 ) -> dict[str, Any]:
     """``custom_dataset`` hook: ``{"test": datasets.Dataset}`` for one task.
 
     Settings come from the task YAML's ``metadata`` and can be overridden with
-    ``--metadata '{"groups": "all", "source": "/path/to/release"}'``.
+    ``--metadata '{"groups": "all", "source": "/path/to/release"}'``. ``split``
+    (``train``/``test``, default all questions) keeps one side of the seeded
+    question split that `opinbench train` uses, to score held-out questions.
     """
     import datasets
 
@@ -161,6 +167,11 @@ def load_dataset(
     records = _records(data, source, data_dir, groups_key)
     if not records:
         raise ConfigError(f"{data}: no records for groups={groups!r} in {source or registry.data_dir(data_dir)}")
+    if split not in (None, "", "all"):
+        if split not in ("train", "test"):
+            raise ConfigError(f"split must be train, test or all, got {split!r}")
+        splits = question_splits(data, {r.question_key for r in records}, seed=split_seed, test_fraction=test_fraction)
+        records = tuple(r for r in records if splits[r.question_key] == split)
     docs = build_docs(records, steering=steering, seed=seed, human_resamples=human_resamples)
     for d in docs:
         d["mass_threshold"] = float(mass_threshold)
