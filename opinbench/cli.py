@@ -23,13 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("opinbench.commands.compare", "paired significance tests between two lm-eval runs"),
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),
-    "leaderboard": ("opinbench.commands.leaderboard", "submit runs to and render a leaderboard"),
-    "check": ("opinbench.commands.check", "regression checks against a baseline run"),
 }
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="opinbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="opinbench",
+        description="Opinion-alignment benchmarks for lm-evaluation-harness: data, tasks, judges, training.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if a in COMMANDS), None)

@@ -139,3 +139,15 @@ def test_bootstrap_ci_brackets_the_mean():
     lo, hi = M.bootstrap_ci(x)
     assert lo < x.mean() < hi
     assert hi - lo == pytest.approx(2 * 1.96 * x.std() / np.sqrt(500), rel=0.2)
+
+
+def test_human_bootstrap_exact_path_agrees_with_monte_carlo():
+    p, n, o = [0.2, 0.5, 0.3], [6], [1, 2, 1.5]
+    exact = M.human_bootstrap_wd(p, n, o)[0]
+    mc = M.human_bootstrap_wd(p, n, o, exact_limit=0, n_resamples=100_000)[0]
+    assert exact == pytest.approx(mc, abs=0.003)
+    # hand computed: n=1 on p=[.2,.5,.3] over {1, 2, 1.5}: E|F_draw - F_p| summed over gaps / range
+    # draw option 1 (p=.2): CDF at 1 ->1 vs .2, at 1.5 ->1 vs .5 ; gaps .5,.5 -> (.8*.5 + .5*.5)/1 = .65
+    # draw option 3 (p=.3): CDF 0 vs .2, 1 vs .5 -> (.2*.5 + .5*.5) = .35
+    # draw option 2 (p=.5): CDF 0 vs .2, 0 vs .5 -> (.2*.5 + .5*.5) = .35
+    assert M.human_bootstrap_wd(p, [1], o)[0] == pytest.approx(0.2 * 0.65 + 0.5 * 0.35 + 0.3 * 0.35)

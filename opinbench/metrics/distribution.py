@@ -22,8 +22,11 @@ at far higher cost. The tests check this function against both libraries.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import combinations
+from math import comb
 
 import numpy as np
+from scipy.special import gammaln
 from numpy.typing import ArrayLike, NDArray
 
 EPS = 1e-12
@@ -133,6 +136,7 @@ def human_bootstrap_wd(
     n_resamples: int = 200,
     seed: int = 0,
     chunk_elements: int = 2_000_000,
+    exact_limit: int = 20_000,
 ) -> NDArray[np.float64]:
     """Expected WD between a bootstrap resample of the group and the group itself.
 
@@ -140,7 +144,11 @@ def human_bootstrap_wd(
     (multinomial on its distribution); the mean WD over resamples is the
     distance that sampling noise alone puts between two surveys of the same
     group, a lower bound for any model. ``NaN`` where ``n`` is unknown.
-    Rows with the same number of options are drawn together, in chunks of at
+    Where the group is small enough that all possible resamples can be listed
+    (at most ``exact_limit`` compositions of ``n`` into the options), the
+    expectation is computed exactly from the multinomial probabilities instead,
+    so that hand computations on small examples match to the last digit. Other
+    rows with the same number of options are drawn together, in chunks of at
     most ``chunk_elements`` numbers.
     """
     o = _as2d(ordinal)
@@ -150,6 +158,11 @@ def human_bootstrap_wd(
     out = np.full(p.shape[0], np.nan)
     width = _mask(o).sum(axis=1)
     ok = np.isfinite(sizes) & (sizes >= 1) & ~np.isnan(p).all(axis=1)
+    for i in np.flatnonzero(ok):
+        k, m = int(width[i]), int(np.rint(sizes[i]))
+        if comb(m + k - 1, k - 1) <= exact_limit:
+            out[i] = _exact_expected_wd(p[i, :k], m, o[i, :k])
+            ok[i] = False
     for k in np.unique(width[ok]):
         rows = np.flatnonzero(ok & (width == k))
         step = max(1, chunk_elements // (n_resamples * int(k)))
@@ -165,6 +178,26 @@ def human_bootstrap_wd(
             ).reshape(n_resamples, idx.size)
             out[idx] = wd.mean(axis=0)
     return out
+
+
+def _compositions(n: int, k: int) -> NDArray[np.int64]:
+    """All k-tuples of non-negative integers summing to n (stars and bars)."""
+    if k == 1:
+        return np.array([[n]], dtype=np.int64)
+    bars = np.array(list(combinations(range(n + k - 1), k - 1)), dtype=np.int64).reshape(-1, k - 1)
+    edges = np.concatenate([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + k - 1)], axis=1)
+    return np.diff(edges, axis=1) - 1
+
+
+def _exact_expected_wd(p: NDArray[np.float64], n: int, ordinal: NDArray[np.float64]) -> float:
+    """E[WD(resample of n, p)] summed over every possible resample, weighted by its multinomial probability."""
+    counts = _compositions(n, len(p))
+    with np.errstate(divide="ignore"):
+        logp = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
+    log_pmf = gammaln(n + 1) - gammaln(counts + 1).sum(axis=1) + np.where(counts > 0, counts * logp, 0.0).sum(axis=1)
+    pmf = np.exp(log_pmf)
+    wd = wasserstein(counts.astype(np.float64), np.broadcast_to(p, counts.shape), np.broadcast_to(ordinal, counts.shape))
+    return float(np.sum(pmf * wd))
 
 
 def relative_improvement(model: float, baseline: float, lower_bound: float) -> float:
