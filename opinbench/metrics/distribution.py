@@ -192,9 +192,10 @@ def _compositions(n: int, k: int) -> NDArray[np.int64]:
 def _exact_expected_wd(p: NDArray[np.float64], n: int, ordinal: NDArray[np.float64]) -> float:
     """E[WD(resample of n, p)] summed over every possible resample, weighted by its multinomial probability."""
     counts = _compositions(n, len(p))
-    with np.errstate(divide="ignore"):
-        logp = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
-    log_pmf = gammaln(n + 1) - gammaln(counts + 1).sum(axis=1) + np.where(counts > 0, counts * logp, 0.0).sum(axis=1)
+    logp = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
+    with np.errstate(invalid="ignore"):  # 0 * log(0) counts as 0; any count on a p=0 option gives -inf
+        terms = np.where(counts > 0, counts * logp, 0.0)
+    log_pmf = gammaln(n + 1) - gammaln(counts + 1).sum(axis=1) + terms.sum(axis=1)
     pmf = np.exp(log_pmf)
     wd = wasserstein(counts.astype(np.float64), np.broadcast_to(p, counts.shape), np.broadcast_to(ordinal, counts.shape))
     return float(np.sum(pmf * wd))
