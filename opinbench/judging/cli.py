@@ -1,0 +1,622 @@
+"""``opinbench judge``: faithfulness and moderation of CoT reasoning from lm-eval samples.
+
+Examples::
+
+    # Claude as judge (ANTHROPIC_API_KEY), over an lm-eval --log_samples run
+    opinbench judge faithfulness --samples runs/vk_cot/ --judge anthropic:claude-sonnet-4-6
+
+    # offline: the packaged SmolLM2-135M as judge (no key, weak: read its control accuracy)
+    opinbench judge faithfulness --samples runs/vk_cot/ --judge local:smollm2 --limit 20
+
+    # OpenAI moderation endpoint (OPENAI_API_KEY), or Llama Guard behind vLLM
+    opinbench judge moderation --samples runs/vk_cot/
+    opinbench judge moderation --samples runs/vk_cot/ \\
+        --moderator openai-compat:meta-llama/Llama-Guard-3-8B --base-url http://localhost:8000/v1
+
+Without ``--judge`` / ``--moderator`` the default of ``judges/*.yaml`` is used
+when its key is set, else the offline model named there (with a warning; the
+results record it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opinbench.errors import ConfigError
+
+log = logging.getLogger("opinbench.judge")
+
+
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--samples",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="lm-eval output folder (samples_*.jsonl found recursively) or one samples JSONL; "
+        "repeatable",
+    )
+    p.add_argument(
+        "--limit", type=_positive_int, help="at most N documents per task (all their repeats)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="which documents --limit draws, and the control draw (default 0)",
+    )
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        help="where results go (default: beside each samples file, i.e. in the lm-eval run folder)",
+    )
+    p.add_argument(
+        "--base-url",
+        help="endpoint of the provider (an OpenAI-compatible server, a proxy, a test server)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="environment variable holding the API key "
+        "(default ANTHROPIC_API_KEY / OPENAI_API_KEY); the key itself is never a flag",
+    )
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        metavar="N",
+        help="budget: at most N HTTP requests, retries included",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=4,
+        help="requests in flight (default 4; local: 1)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        default=5,
+        help="retries per request on 429/5xx/timeouts (default 5)",
+    )
+    p.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        help="first retry wait in seconds, doubled each time (default 1)",
+    )
+    p.add_argument(
+        "--max-backoff", type=float, default=60.0, help="cap on one backoff wait (default 60 s)"
+    )
+    p.add_argument(
+        "--max-retry-after",
+        type=float,
+        default=300.0,
+        help="cap on a server's Retry-After (default 300 s)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds per request before it is retried (default 60)",
+    )
+    p.add_argument(
+        "--cache", type=Path, help="reply cache (sqlite; default <cache root>/judge_cache.sqlite)"
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="keep replies in memory only (every run pays again)"
+    )
+    p.add_argument(
+        "--max-tokens", type=_positive_int, help="override the settings file's max_tokens"
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="override the settings file's temperature (not sent to Anthropic)",
+    )
+    p.add_argument(
+        "--judges-dir", type=Path, help="folder of judge templates and settings (default: judges/)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: Any, name: str, help: str) -> None:  # noqa: A002 (cli.py's signature)
+    """Add ``opinbench judge {faithfulness,moderation}`` to the top-level parser."""
+    p = subparsers.add_parser(
+        name,
+        help=help,
+        description="LLM judges over chain-of-thought samples: faithfulness and moderation.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    sub = p.add_subparsers(dest="judge_command", metavar="JUDGE")
+
+    f = sub.add_parser(
+        "faithfulness", help="can a judge recover the model's answer from its reasoning alone?"
+    )
+    _common(f)
+    f.add_argument(
+        "--judge",
+        metavar="PROVIDER:MODEL",
+        help="anthropic:M, openai:M, openai-compat:M (with --base-url), local:smollm2 or "
+        "local:/hf/folder "
+        "(default: judges/faithfulness_*.yaml)",
+    )
+    f.add_argument(
+        "--control-data",
+        type=Path,
+        help="Value Kaleidoscope folder for the judge control set (default: the data registry's)",
+    )
+    f.add_argument(
+        "--control-limit", type=int, help="control records (default: judges/faithfulness_vk.yaml)"
+    )
+    f.add_argument(
+        "--no-control", action="store_true", help="skip the judge calibration (not recommended)"
+    )
+    f.set_defaults(func=cmd_faithfulness)
+
+    m = sub.add_parser(
+        "moderation", help="share of reasoning traces a moderator flags, per category"
+    )
+    _common(m)
+    m.add_argument(
+        "--moderator",
+        metavar="PROVIDER:MODEL",
+        help="openai:omni-moderation-latest (endpoint), openai-compat:<Llama Guard> "
+        "--base-url URL, "
+        "local:... (default: judges/moderation.yaml)",
+    )
+    m.add_argument(
+        "--moderator-prompt",
+        choices=("auto", "native", "template"),
+        help="chat moderators: native (Llama Guard's own chat template) or template "
+        "(judges/moderation_llama_guard.j2); default from judges/moderation.yaml",
+    )
+    m.add_argument(
+        "--show-flagged", type=int, default=20, metavar="N", help="print the first N flagged items"
+    )
+    m.set_defaults(func=cmd_moderation)
+
+    def no_sub(_: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=no_sub)
+
+
+# --------------------------------------------------------------------------- shared plumbing
+
+
+def _choose(
+    explicit: str | None, default: str, offline: str | None, args: argparse.Namespace, what: str
+):
+    """The provider spec to use, and why the offline fallback was taken (or None)."""
+    from opinbench.judging.providers import ProviderSpec
+
+    kw = {"base_url": args.base_url, "api_key_env": args.api_key_env, "timeout": args.timeout}
+    if explicit:
+        return ProviderSpec.parse(explicit, **kw), None
+    spec = ProviderSpec.parse(default, **kw)
+    if spec.has_key() or not offline:
+        return spec, None
+    reason = (
+        f"no --{what} given and ${spec.key_env} is not set; "
+        f"using the offline {what} {offline} instead of {spec}"
+    )
+    log.warning(reason)
+    return ProviderSpec.parse(offline, timeout=args.timeout), reason
+
+
+def _run_options(args: argparse.Namespace):
+    from opinbench.judging.runner import Budget, RunOptions
+
+    opts = RunOptions(
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        backoff=args.backoff,
+        max_backoff=args.max_backoff,
+        max_retry_after=args.max_retry_after,
+        progress=not args.no_progress,
+    )
+    return opts, Budget(args.max_requests)
+
+
+def _cache(args: argparse.Namespace):
+    from opinbench.judging.cache import JudgeCache, default_cache_path
+
+    path = None if args.no_cache else (args.cache or default_cache_path())
+    return JudgeCache(path), path
+
+
+def _run_settings(
+    args: argparse.Namespace, cache_path: Path | None, stats: Any, budget: Any
+) -> dict[str, Any]:
+    return {
+        "concurrency": args.concurrency,
+        "max_retries": args.max_retries,
+        "backoff_s": args.backoff,
+        "max_backoff_s": args.max_backoff,
+        "max_retry_after_s": args.max_retry_after,
+        "max_requests": args.max_requests,
+        "cache": None if cache_path is None else str(cache_path),
+        "stats": stats.as_dict(),
+        "complete": stats.skipped == 0,
+        "budget_exhausted": bool(stats.skipped and budget.exhausted),
+    }
+
+
+def _by_run_dir(samples: Sequence[Any], output_dir: Path | None) -> dict[Path, list[Any]]:
+    groups: dict[Path, list[Any]] = defaultdict(list)
+    for s in samples:
+        groups[output_dir or s.run_dir].append(s)
+    return dict(groups)
+
+
+def _fmt(x: Any) -> str:
+    return (
+        "  n/a"
+        if not isinstance(x, (int, float)) or (isinstance(x, float) and math.isnan(x))
+        else f"{x:.3f}"
+    )
+
+
+def _quiet_http_logs() -> None:
+    """One INFO line per HTTP request (httpx2, the clients) would bury the progress bar."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace):
+    from opinbench.judging.samples import load_samples
+
+    _quiet_http_logs()
+    samples = load_samples(args.samples, limit=args.limit, seed=args.seed)
+    files = sorted({str(s.source) for s in samples})
+    log.info("%d generations from %d samples file(s)", len(samples), len(files))
+    return samples, files
+
+
+# --------------------------------------------------------------------------- faithfulness
+
+
+def cmd_faithfulness(args: argparse.Namespace) -> int:
+    from opinbench.judging import faithfulness as F
+    from opinbench.judging.control import load_control
+    from opinbench.judging.providers import make_provider
+    from opinbench.judging.results import timestamp, write_results
+    from opinbench.judging.settings import faithfulness_settings
+
+    samples, files = _load(args)
+    families = sorted({s.family for s in samples} | ({"vk"} if not args.no_control else set()))
+    settings = {fam: faithfulness_settings(fam, args.judges_dir) for fam in families}
+    defaults = {st.get("judge") for st in settings.values()}
+    if not args.judge and len(defaults) > 1:
+        raise ConfigError(
+            f"the task families' settings name different default judges {sorted(defaults)}; "
+            "pass --judge"
+        )
+    first = settings[families[0]]
+    spec, fallback = _choose(
+        args.judge, str(first.get("judge")), first.get("offline_judge"), args, "judge"
+    )
+    overrides = F.Overrides(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        temperature_set=args.temperature is not None,
+    )
+
+    control = []
+    vk = settings.get("vk")
+    if not args.no_control:
+        control = load_control(
+            args.control_data, vk.get("control") or {}, limit=args.control_limit, seed=args.seed
+        )
+
+    provider = make_provider(spec)
+    opts, budget = _run_options(args)
+    cache, cache_path = _cache(args)
+    try:
+        with cache:
+            run = F.run_faithfulness(
+                samples,
+                provider=provider,
+                settings=settings,
+                cache=cache,
+                options=opts,
+                budget=budget,
+                control=control,
+                control_settings=vk,
+                overrides=overrides,
+            )
+    finally:
+        provider.close()
+
+    neutral_vk = {o.casefold() for o in (vk.get("neutral_options", []) if vk else [])}
+    control_m, control_d = (
+        F.control_metrics(run.control_verdicts, neutral_vk) if control else ({}, {})
+    )
+    date_id = timestamp()
+    judge_config = {
+        "kind": "faithfulness",
+        **provider.describe(),
+        "judge": str(spec),
+        "offline_fallback": fallback,
+        "overrides": {"max_tokens": args.max_tokens, "temperature": args.temperature},
+        "families": {fam: st.describe() for fam, st in settings.items()},
+        "seed": args.seed,
+        "limit": args.limit,
+        "control": None
+        if args.no_control
+        else {
+            "source": str(args.control_data) if args.control_data else "data registry (vk)",
+            "records": len({c.record_id for c in control}),
+            "conditions": sorted({c.condition for c in control}),
+        },
+        **_run_settings(args, cache_path, run.stats, budget),
+        "samples_files": files,
+    }
+    print(f"judge: {spec}" + (f"  [offline fallback: {fallback}]" if fallback else ""))
+    written = []
+    by_dir = _by_run_dir(samples, args.output_dir)
+    for run_dir, group in by_dir.items():
+        ids = {id(s) for s in group}
+        # run_faithfulness returns one verdict per sample, in the samples' order.
+        assert len(run.sample_verdicts) == len(samples)
+        verdicts = [v for v, s in zip(run.sample_verdicts, samples, strict=True) if id(s) in ids]
+        tasks = sorted({v["task"] for v in verdicts})
+        results: dict[str, dict[str, Any]] = {}
+        details: dict[str, Any] = {"tasks": {}}
+        n_samples: dict[str, dict[str, int]] = {}
+        fam_of = {s.task: s.family for s in group}
+        for t in tasks:
+            m, d, n = F.sample_metrics([v for v in verdicts if v["task"] == t])
+            results[t] = {"alias": t, **m, **F.beside(control_m)}
+            details["tasks"][t] = d
+            n_samples[t] = n
+        m, d, n = F.sample_metrics(verdicts)
+        results["all"] = {"alias": "all", **m, **F.beside(control_m)}
+        details["all"] = d
+        n_samples["all"] = n
+        if control:
+            results["judge_control"] = {"alias": "judge_control", **control_m}
+            details["control"] = control_d
+            n_samples["judge_control"] = {
+                "original": len(run.control_verdicts),
+                "effective": sum(v["status"] == "judged" for v in run.control_verdicts),
+            }
+        hib = {t: dict(F.HIGHER_IS_BETTER) for t in results}
+        versions = {t: settings[fam_of[t]].version for t in tasks}
+        versions["all"] = max(versions.values())
+        if control:
+            versions["judge_control"] = vk.version
+        configs = {
+            t: {
+                "task": t,
+                "family": fam_of[t],
+                "judge_settings": settings[fam_of[t]].path.name,
+                "template_sha256": settings[fam_of[t]].template_sha256,
+            }
+            for t in tasks
+        }
+        paths = write_results(
+            run_dir,
+            "judge-faithfulness",
+            results=results,
+            groups={"all": results["all"]},
+            group_subtasks={"all": tasks},
+            versions=versions,
+            n_samples=n_samples,
+            higher_is_better=hib,
+            configs=configs,
+            judge_config=judge_config,
+            details=details,
+            verdicts=verdicts + run.control_verdicts,
+            date_id=date_id,
+        )
+        written.append(paths)
+        _print_faithfulness(run_dir, results, details, n_samples, tasks)
+    if control:
+        print("judge control set (same judge, known answers):")
+        for cond in ("explanation", "gold_framed", "wrong_framed"):
+            k = f"judge_control_{cond}_acc,none"
+            if k in control_m:
+                extra = f"  either {_fmt(control_m.get(f'judge_control_{cond}_either_share,none'))}"
+                if cond == "wrong_framed":
+                    gold = control_m.get("judge_control_wrong_framed_gold_share,none")
+                    extra += f"  back-to-gold {_fmt(gold)}"
+                print(
+                    f"  {cond:13s} acc {_fmt(control_m[k])}"
+                    f"  invalid {_fmt(control_m.get(f'judge_control_{cond}_invalid_rate,none'))}"
+                    f"{extra}"
+                )
+    print(run.stats.summary())
+    for r, v in written:
+        print(f"wrote {r}\n      {v}")
+    if not judge_config["complete"]:
+        log.warning(
+            "incomplete: %d requests were not answered (budget or stop); "
+            "rerun to finish, cached replies "
+            "are reused",
+            run.stats.skipped,
+        )
+    return 0
+
+
+def _print_faithfulness(
+    run_dir: Path,
+    results: dict[str, Any],
+    details: dict[str, Any],
+    n_samples: dict[str, Any],
+    tasks: list[str],
+) -> None:
+    print(f"{run_dir}:")
+    print(
+        f"  {'task':32s} {'faithful':>8s} {'95% CI':>15s} {'n':>5s} {'invalid':>7s} "
+        f"{'excluded':>8s}"
+    )
+    for t in tasks + ["all"]:
+        r = results[t]
+        d = details["tasks"].get(t) if t != "all" else details["all"]
+        excluded = sum(d["excluded"].values())
+        lo, hi = r["cot_faithfulness_ci_low,none"], r["cot_faithfulness_ci_high,none"]
+        ci = f"[{_fmt(lo)}, {_fmt(hi)}]"
+        print(
+            f"  {t:32s} {_fmt(r['cot_faithfulness,none']):>8s} {ci:>15s} "
+            f"{n_samples[t]['effective']:5d} "
+            f"{_fmt(r['cot_judge_invalid_rate,none']):>7s} {excluded:8d}"
+        )
+    conf = details["all"]["confusion_model_vs_judge"]
+    if conf:
+        cols = sorted({j for row in conf.values() for j in row})
+        print("  confusion (rows: model answer, columns: judge answer):")
+        print("    " + " " * 14 + "".join(f"{c[:10]:>11s}" for c in cols))
+        for m, row in conf.items():
+            print(f"    {str(m)[:14]:14s}" + "".join(f"{row.get(c, 0):11d}" for c in cols))
+    share_neutral = results["all"]["cot_unfaithful_neutral_share,none"]
+    print(f"  unfaithful traces judged neutral: {_fmt(share_neutral)}")
+
+
+# --------------------------------------------------------------------------- moderation
+
+
+def cmd_moderation(args: argparse.Namespace) -> int:
+    from opinbench.judging import moderation as M
+    from opinbench.judging.providers import make_provider
+    from opinbench.judging.results import timestamp, write_results
+    from opinbench.judging.settings import load_settings
+
+    samples, files = _load(args)
+    settings = load_settings("moderation", args.judges_dir)
+    spec, fallback = _choose(
+        args.moderator,
+        str(settings.get("moderator")),
+        settings.get("offline_moderator"),
+        args,
+        "moderator",
+    )
+    provider = make_provider(spec)
+    opts, budget = _run_options(args)
+    cache, cache_path = _cache(args)
+    mode = args.moderator_prompt or settings.get("prompt", "auto")
+    try:
+        with cache:
+            run = M.run_moderation(
+                samples,
+                provider=provider,
+                settings=settings,
+                cache=cache,
+                options=opts,
+                budget=budget,
+                mode=mode,
+                max_tokens=args.max_tokens,
+            )
+    finally:
+        provider.close()
+    judge_config = {
+        "kind": "moderation",
+        **provider.describe(),
+        "moderator": str(spec),
+        "offline_fallback": fallback,
+        "prompt_mode": run.mode,
+        "settings": settings.describe(),
+        "seed": args.seed,
+        "limit": args.limit,
+        **_run_settings(args, cache_path, run.stats, budget),
+        "samples_files": files,
+    }
+    print(
+        f"moderator: {spec} ({run.mode})"
+        + (f"  [offline fallback: {fallback}]" if fallback else "")
+    )
+    date_id = timestamp()
+    written = []
+    for run_dir, group in _by_run_dir(samples, args.output_dir).items():
+        ids = {id(s) for s in group}
+        assert len(run.verdicts) == len(samples)  # one verdict per sample, in order
+        verdicts = [v for v, s in zip(run.verdicts, samples, strict=True) if id(s) in ids]
+        tasks = sorted({v["task"] for v in verdicts})
+        results: dict[str, dict[str, Any]] = {}
+        details: dict[str, Any] = {"tasks": {}, "categories": run.categories}
+        n_samples = {}
+        for t in tasks + ["all"]:
+            vs = verdicts if t == "all" else [v for v in verdicts if v["task"] == t]
+            m, d, n = M.moderation_metrics(vs, run.categories)
+            results[t] = {"alias": t, **m}
+            if t == "all":
+                details["all"] = d
+            else:
+                details["tasks"][t] = {k: x for k, x in d.items() if k != "flagged"}
+            n_samples[t] = n
+        hib = {
+            t: {
+                k.split(",")[0]: False
+                for k in r
+                if k.endswith(",none") and "_stderr" not in k and "_ci_" not in k
+            }
+            for t, r in results.items()
+        }
+        versions = {t: settings.version for t in results}
+        configs = {
+            t: {"task": t, "moderator": str(spec), "template_sha256": settings.template_sha256}
+            for t in tasks
+        }
+        paths = write_results(
+            run_dir,
+            "judge-moderation",
+            results=results,
+            groups={"all": results["all"]},
+            group_subtasks={"all": tasks},
+            versions=versions,
+            n_samples=n_samples,
+            higher_is_better=hib,
+            configs=configs,
+            judge_config=judge_config,
+            details=details,
+            verdicts=verdicts,
+            date_id=date_id,
+        )
+        written.append(paths)
+        print(f"{run_dir}:")
+        for t in tasks + ["all"]:
+            r = results[t]
+            lo, hi = r["cot_offensive_rate_ci_low,none"], r["cot_offensive_rate_ci_high,none"]
+            ci = f"[{_fmt(lo)}, {_fmt(hi)}]"
+            print(
+                f"  {t:32s} flagged {_fmt(r['cot_offensive_rate,none'])} {ci}  "
+                f"n={n_samples[t]['effective']}"
+                f"  invalid {_fmt(r['cot_moderation_invalid_rate,none'])}"
+            )
+        cats = {c: n for c, n in details["all"]["category_counts"].items() if n}
+        if cats:
+            print(
+                "  flagged per category: "
+                + ", ".join(f"{c} {n}" for c, n in sorted(cats.items(), key=lambda x: -x[1]))
+            )
+        flagged = details["all"]["flagged"]
+        for item in flagged[: args.show_flagged]:
+            text = " ".join(str(item.get("reasoning", "")).split())
+            print(
+                f"  FLAGGED {item['task']}/{item['doc_id']}/{item['repeat']} {item['categories']}: "
+                f"{text[:160]}"
+            )
+        if len(flagged) > args.show_flagged:
+            print(
+                f"  ... {len(flagged) - args.show_flagged} more flagged items in the verdict file"
+            )
+    print(run.stats.summary())
+    for r, v in written:
+        print(f"wrote {r}\n      {v}")
+    return 0
