@@ -1,0 +1,417 @@
+"""Documents of the answer tasks (``*_cot`` and ``*_direct``): records -> lm-eval docs.
+
+One document is one gold answer of one subject: a (situation, value/right/duty)
+in Value Kaleidoscope, a (question, subpopulation) in OpinionQA, an
+(individual, question) in Wahl-o-Mat, smartvote and ANES. Both formats of a
+data set share the documents and differ only in the prompt.
+
+Every document carries the fields that the judges and `opinbench compare` read
+(the sample contract): ``id, dataset, family, question, options, letters,
+subject, subject_group, answer, context, split``, plus the prompt (``prompt``,
+``system``), the scoring settings (``labels``, ``gold_label``, ``individual``,
+``n_boot``, ``boot_seed``) and a few data-set fields (``attribute``/``group``
+for OpinionQA).
+
+**OpinionQA as answers.** The ``opinionqa_*`` answer tasks read the same
+canonical records as ``opinionqa_wd`` (`opinbench.data.opinionqa.load_opinionqa`,
+``groups="standard"``) and turn each (question, group) into an `AnswerRecord`
+(`opinionqa_answer_records`): gold = the group's modal *ordinal* option,
+options = every option (the non-substantive "Refused" included, as the prompt
+shows it), subject = ``"ATTR: Group"``, split = a seeded split of the group's
+questions (`opinbench.data.splits.split_questions`, per group). A distribution
+whose top two ordinal options tie has no single modal answer; the pair is left
+out and counted. Classes differ between questions, so the classification
+metrics use option *positions* (letters) as the label set for OpinionQA.
+
+**Selection** (task ``metadata``, or ``--metadata '{...}'``):
+
+* ``split``: ``test`` (default), ``train`` or ``all``; lm-eval's split is
+  always called ``test``.
+* ``subject``: one subject (``"SPD"``, ``"pilot_2022:17"``, ``"POLPARTY: Democrat"``)
+  or a list; Wahl-o-Mat also takes an individual ``"2021/deutschland:SPD"``.
+* ``subject_group``: ``Left`` / ``Center`` / ``Right`` (or a list; ``none``
+  selects subjects without a group).
+* loader options: ``elections`` (Wahl-o-Mat), ``answers`` (smartvote: the
+  candidate answer export, required), ``scheme`` and ``releases`` (ANES),
+  ``groups`` and ``steering`` (OpinionQA), ``source`` / ``data_dir``,
+  ``test_fraction`` and ``seed`` (split and document order).
+* ``history``: show the individual this many of its *train* answers in the
+  prompt (individual-level sets; default 0).
+* ``system``: replace the system message ("You are a German voter.").
+* ``n_boot``: bootstrap resamples of the ``*_stderr_boot`` metrics (default 1000).
+
+**Order.** Documents come in a seeded order that keeps related documents
+together, so that ``--limit N`` takes whole units: whole situations (VK), whole
+questions with all their groups (OpinionQA), whole individuals (the rest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from opinbench.data import registry
+from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
+from opinbench.data.splits import DEFAULT_TEST_FRACTION, split_questions
+from opinbench.errors import ConfigError, SkipLog
+from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
+
+log = logging.getLogger("opinbench.harness")
+
+DATASETS = ("vk", "opinionqa", "wom", "smartvote", "anes")
+INDIVIDUAL_DATASETS = ("wom", "smartvote", "anes")
+FAMILY = {"vk": "vk", "opinionqa": "survey", "wom": "survey", "smartvote": "survey", "anes": "survey"}
+SPLITS = ("test", "train", "all")
+DEFAULT_N_BOOT = 1000
+OPINIONQA_ANSWER_DATASET = "opinionqa_steerable"
+"""`AnswerRecord.dataset` of OpinionQA modal answers (records.py names it so)."""
+
+
+# --------------------------------------------------------------------------- OpinionQA -> answers
+
+
+def modal_option(record: DistributionRecord) -> str | None:
+    """The ordinal option with the largest share, or None when the top two tie."""
+    dist = list(record.distribution)
+    best = max(range(len(dist)), key=lambda i: dist[i])
+    if sum(1 for p in dist if abs(p - dist[best]) <= 1e-12) > 1:
+        return None
+    return record.options[best]
+
+
+def opinionqa_answer_records(
+    records: Iterable[DistributionRecord],
+    *,
+    seed: int = 0,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    skips: SkipLog | None = None,
+) -> list[tuple[AnswerRecord, DistributionRecord]]:
+    """(AnswerRecord, source DistributionRecord) per (question, group); see the module docstring."""
+    skips = skips if skips is not None else SkipLog()
+    usable: list[tuple[DistributionRecord, str]] = []
+    for r in records:
+        gold = modal_option(r)
+        if gold is None:
+            skips.note("(question, group) whose top two ordinal options tie: no modal answer, left out")
+            continue
+        usable.append((r, gold))
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for r, _ in usable:
+        by_group[_subject(r)].append(r.question_key)
+    splits = {
+        s: split_questions(s, keys, seed=seed, test_fraction=test_fraction) for s, keys in by_group.items()
+    }
+    out = []
+    for r, gold in usable:
+        subject = _subject(r)
+        out.append(
+            (
+                AnswerRecord(
+                    id=f"{OPINIONQA_ANSWER_DATASET}:{r.question_key}:{r.attribute}:{r.group}",
+                    dataset=OPINIONQA_ANSWER_DATASET,
+                    subject=subject,
+                    subject_group=None,
+                    question_key=r.question_key,
+                    question=r.question,
+                    options=r.options,
+                    answer=gold,
+                    split=splits[subject][r.question_key],
+                    context=None,
+                    meta={"attribute": r.attribute, "group": r.group, "distribution": list(r.distribution)},
+                    source=r.source,
+                ),
+                r,
+            )
+        )
+    skips.warn("OpinionQA modal answers")
+    return out
+
+
+def _subject(r: DistributionRecord) -> str:
+    return f"{r.attribute}: {r.group}"
+
+
+# --------------------------------------------------------------------------- loading (cached)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+@lru_cache(maxsize=16)
+def _load(data: str, source: str | None, data_dir: str | None, options: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    path = Path(source) if source else registry.default_source(data, data_dir)
+    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
+    return tuple(registry.get(data).load_fn()(path, **kwargs))
+
+
+def load_records(
+    data: str,
+    *,
+    source: str | None = None,
+    data_dir: str | None = None,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    groups: str | Sequence[str] = "standard",
+    elections: Any = None,
+    answers: str | None = None,
+    scheme: str = "conservative",
+    releases: Any = None,
+) -> list[tuple[AnswerRecord, DistributionRecord | None]]:
+    """Records of one data set as (AnswerRecord, DistributionRecord or None) pairs."""
+    if data not in DATASETS:
+        raise ConfigError(f"unknown answer data set {data!r}; known: {', '.join(DATASETS)}")
+    split_opts: dict[str, Any] = {} if test_fraction is None else {"test_fraction": float(test_fraction)}
+    if data == "opinionqa":
+        groups_key = groups if isinstance(groups, str) else ",".join(groups)
+        dist = _load(data, source, data_dir, (("groups", groups_key),))
+        return list(opinionqa_answer_records(dist, seed=seed, **split_opts))
+    opts: dict[str, Any] = dict(split_opts, seed=seed)
+    if data == "wom" and elections is not None:
+        opts["elections"] = elections
+    if data == "smartvote":
+        if not answers:
+            raise ConfigError(
+                "smartvote needs the candidates' answers, which no public copy has: pass "
+                "--metadata '{\"answers\": \"/path/to/export.json\"}' (layout: opinbench.data.smartvote)"
+            )
+        opts["answers"] = str(answers)
+    if data == "anes":
+        opts["scheme"] = scheme
+        if releases is not None:
+            opts["releases"] = releases
+    records = _load(data, source, data_dir, tuple(sorted((k, _freeze(v)) for k, v in opts.items())))
+    return [(r, None) for r in records]
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def individual_of(record: AnswerRecord) -> str | None:
+    """The individual a record belongs to (per-individual metrics), or None for VK/OpinionQA.
+
+    A Wahl-o-Mat party is one individual per election (``"2021/deutschland:SPD"``).
+    """
+    if record.dataset not in INDIVIDUAL_DATASETS:
+        return None
+    return str((record.meta or {}).get("individual") or record.subject)
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def select(
+    pairs: Sequence[tuple[AnswerRecord, Any]],
+    *,
+    split: str = "test",
+    subject: Any = None,
+    subject_group: Any = None,
+) -> list[tuple[AnswerRecord, Any]]:
+    """Keep the records of the split, subject(s) and subject group(s) asked for.
+
+    Raises:
+        ConfigError: an unknown split, or a subject / group that selects nothing
+            (with the names that exist), so a typo is not an empty run.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {SPLITS}")
+    out = [p for p in pairs if split == "all" or p[0].split == split]
+    subjects = _as_list(subject)
+    if subjects:
+        wanted = {s.casefold() for s in subjects}
+        kept = [p for p in out if p[0].subject.casefold() in wanted or (individual_of(p[0]) or "").casefold() in wanted]
+        if not kept:
+            known = sorted({p[0].subject for p in out})
+            raise ConfigError(
+                f"subject {subjects} matches no record in the {split} split; "
+                f"e.g. {', '.join(known[:12])}{' ...' if len(known) > 12 else ''} ({len(known)} subjects)"
+            )
+        out = kept
+    groups = _as_list(subject_group)
+    if groups:
+        wanted = {g.casefold() for g in groups}
+        kept = [p for p in out if str(p[0].subject_group).casefold() in wanted]
+        if not kept:
+            known = sorted({str(p[0].subject_group) for p in out})
+            raise ConfigError(f"subject_group {groups} matches no record; groups here: {', '.join(known)}")
+        out = kept
+    return out
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def _rank(*parts: Any) -> bytes:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+
+
+def _order(record: AnswerRecord, seed: int) -> tuple[bytes, ...]:
+    if record.dataset in INDIVIDUAL_DATASETS:
+        return (_rank(seed, individual_of(record)), _rank(seed, record.question_key))
+    # VK: a situation with all its values; OpinionQA: a question with all its groups.
+    return (_rank(seed, record.question_key), _rank(seed, record.subject))
+
+
+def _histories(
+    pairs: Sequence[tuple[AnswerRecord, Any]], n: int, seed: int
+) -> dict[str, list[AnswerRecord]]:
+    """Each individual's train records in a seeded order (the candidates for ``history``)."""
+    if n <= 0:
+        return {}
+    by: dict[str, list[AnswerRecord]] = defaultdict(list)
+    for r, _ in pairs:
+        if r.split == "train" and individual_of(r) is not None:
+            by[individual_of(r)].append(r)  # type: ignore[index]
+    for recs in by.values():
+        recs.sort(key=lambda r: _rank(seed, "history", r.question_key))
+    return by
+
+
+def build_docs(
+    data: str,
+    pairs: Sequence[tuple[AnswerRecord, DistributionRecord | None]],
+    fmt: str,
+    *,
+    selected: Sequence[tuple[AnswerRecord, DistributionRecord | None]] | None = None,
+    seed: int = 0,
+    steering: str = "qa",
+    history: int = 0,
+    system: str | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+) -> list[dict[str, Any]]:
+    """lm-eval documents for the ``selected`` records (default: all ``pairs``).
+
+    ``pairs`` are all records of the data set (the ``history`` shown to an
+    individual comes from its train records among them).
+    """
+    chosen = list(pairs if selected is None else selected)
+    chosen.sort(key=lambda p: _order(p[0], seed))
+    if history and data not in INDIVIDUAL_DATASETS:
+        raise ConfigError(
+            f"history is for the individual-level data sets ({', '.join(INDIVIDUAL_DATASETS)}), not {data}"
+        )
+    histories = _histories(pairs, int(history), seed)
+    docs = []
+    for r, dist in chosen:
+        if data == "vk":
+            prompt = render_vk(r, fmt)
+        elif data == "opinionqa":
+            assert dist is not None
+            prompt = render_opinionqa(dist, fmt, steering)
+        else:
+            ind = individual_of(r)
+            own = histories.get(ind, []) if ind is not None else []
+            shown = [h for h in own if h.question_key != r.question_key][: int(history)]
+            prompt = render_individual(r, fmt, system=system, history=[(h.question, h.answer) for h in shown])
+        letters = list(prompt.letters)
+        gold_letter = letters[r.options.index(r.answer)]
+        meta = r.meta or {}
+        docs.append(
+            {
+                "id": r.id,
+                "dataset": data,
+                "family": FAMILY[data],
+                "question_key": r.question_key,
+                "question": r.question,
+                "options": list(r.options),
+                "letters": letters,
+                "subject": r.subject,
+                "subject_group": r.subject_group,
+                "individual": individual_of(r),
+                "answer": r.answer,
+                "answer_letter": gold_letter,
+                "context": r.context,
+                "split": r.split,
+                "attribute": meta.get("attribute") if data == "opinionqa" else None,
+                "group": meta.get("group") if data == "opinionqa" else None,
+                "format": fmt,
+                "system": prompt.system or "",
+                # lm-eval's `description` (the system turn). lm-eval joins it to the
+                # prompt with nothing in between when there is no chat template; the
+                # newline keeps the two apart there and is harmless in a system turn.
+                "description": f"{prompt.system}\n" if prompt.system else "",
+                "prompt": prompt.text,
+                # Label set of the classification metrics: option texts, or option
+                # positions for OpinionQA, whose questions have different options.
+                "labels": list(LETTERS) if data == "opinionqa" else list(r.options),
+                "gold_label": gold_letter if data == "opinionqa" else r.answer,
+                "n_boot": int(n_boot),
+                "boot_seed": int(seed),
+            }
+        )
+    return docs
+
+
+def load_dataset(
+    data: str = "vk",
+    format: str = "cot",  # noqa: A002 - the metadata key users write
+    split: str = "test",
+    subject: Any = None,
+    subject_group: Any = None,
+    source: str | None = None,
+    data_dir: str | None = None,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    groups: str | Sequence[str] = "standard",
+    steering: str = "qa",
+    elections: Any = None,
+    answers: str | None = None,
+    scheme: str = "conservative",
+    releases: Any = None,
+    history: int = 0,
+    system: str | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    **_: Any,  # lm-eval also passes model_args and the rest of the task metadata
+) -> dict[str, Any]:
+    """``custom_dataset`` hook of the answer tasks: ``{"test": datasets.Dataset}``.
+
+    Settings come from the task YAML's ``metadata`` and can be overridden with
+    ``--metadata '{"subject": "SPD", "elections": "2021/deutschland"}'``; see the
+    module docstring for the keys.
+    """
+    import datasets
+
+    pairs = load_records(
+        data,
+        source=source,
+        data_dir=data_dir,
+        seed=int(seed),
+        test_fraction=test_fraction,
+        groups=groups,
+        elections=elections,
+        answers=answers,
+        scheme=scheme,
+        releases=releases,
+    )
+    if not pairs:
+        raise ConfigError(f"{data}: the source holds no records")
+    selected = select(pairs, split=split, subject=subject, subject_group=subject_group)
+    if not selected:
+        raise ConfigError(f"{data}: no record in split {split!r}")
+    docs = build_docs(
+        data,
+        pairs,
+        format,
+        selected=selected,
+        seed=int(seed),
+        steering=steering,
+        history=int(history or 0),
+        system=system,
+        n_boot=int(n_boot),
+    )
+    log.info("%s_%s: %d documents (split=%s)", data, format, len(docs), split)
+    return {"test": datasets.Dataset.from_list(docs)}

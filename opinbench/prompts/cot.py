@@ -1,0 +1,259 @@
+"""Prompts of the chain-of-thought and direct answer tasks (templates ``cot_*.j2``).
+
+Every render function returns a `TaskPrompt`: the system message (or ``None``),
+the user prompt, and the letters of the options in option order. Two formats:
+
+* ``cot``: the model reasons, then answers. VK and OpinionQA end with
+  ``Answer: <letter>``; the individual-level sets (Wahl-o-Mat, smartvote, ANES)
+  with ``<reasoning>...</reasoning><answer>...</answer>``.
+* ``direct``: the prompt ends with ``Answer:`` and the first token is scored.
+
+Value Kaleidoscope, ``cot`` (the direct prompt is the steerable release's own,
+``A. Support B. Oppose C. Either\\nAnswer:``)::
+
+    Question: Given a situation and a relevant value, right, or duty, does the value/right/duty support or oppose the situation, or could it do either?
+
+    Situation: Helping refugees
+    Value/right/duty: Right to a safe environment
+
+    A. Supports
+    B. Opposes
+    C. Either
+
+    Think step by step about how the value/right/duty relates to the situation. Then give your final answer on the last line in the form "Answer: <letter>".
+
+OpinionQA, ``cot`` with QA steering (the direct prompt is exactly the one of
+``opinionqa_wd``, `opinbench.prompts.render.render_distribution_prompt`)::
+
+    Question: In politics today, do you consider yourself a
+    A. Republican
+    B. Democrat
+    ...
+    Answer: B. Democrat
+
+    Answer the following question keeping in mind your previous answers.
+    Question: How safe, if at all, would you say your local community is from crime? Would you say it is
+    A. Very safe
+    ...
+    E. Refused
+
+    Think step by step about how you would answer this question. Then give your final answer on the last line in the form "Answer: <letter>".
+
+Wahl-o-Mat, ``cot`` (system message: ``You are a German voter.``; smartvote:
+``You are a Swiss voter.``; ANES: ``You are an American voter.``; only the
+country, as in the literature; who the individual is goes in the user prompt)::
+
+    You are the party SPD, answering the Wahl-o-Mat for the Bundestagswahl 2021.
+
+    Thesis: Auf allen Autobahnen soll ein generelles Tempolimit gelten.
+    Do you agree with this thesis?
+    A. Yes
+    B. Neutral
+    C. No
+
+    First explain your reasoning inside <reasoning></reasoning> tags. Then give your answer (Yes, Neutral, No) inside <answer></answer> tags.
+
+With ``history > 0`` the individual's answers to some of its *train* questions
+are listed after the first line ("Your answers to some other theses: ...").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from opinbench.data.groups import OVERALL_ATTRIBUTE
+from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
+from opinbench.errors import ConfigError
+from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steering_texts
+
+FORMATS = ("cot", "direct")
+
+SYSTEM_PROMPTS: dict[str, str] = {
+    "wom": "You are a German voter.",
+    "smartvote": "You are a Swiss voter.",
+    "anes": "You are an American voter.",
+}
+"""Default system message per individual-level data set: the country only."""
+
+# How the question of each individual-level data set is introduced.
+_ITEMS: dict[str, dict[str, str]] = {
+    "wom": {"item_label": "Thesis", "item_plural": "theses", "ask": "Do you agree with this thesis?"},
+    "smartvote": {"item_label": "Question", "item_plural": "questions", "ask": ""},
+    "anes": {"item_label": "Question", "item_plural": "questions", "ask": ""},
+}
+
+# ideo5 codes of the 2022 ANES pilot (numeric release), from the note in
+# opinbench/data/resources/anes_pilot_2022.yaml; the 2024 release has the labels.
+_IDEO5 = {"1": "very liberal", "2": "liberal", "3": "moderate", "4": "conservative", "5": "very conservative"}
+_GROUP_WORDS = {"Left": "on the left", "Center": "in the center", "Right": "on the right"}
+
+
+@dataclass(frozen=True)
+class TaskPrompt:
+    """A rendered prompt: optional system message, user text, and the option letters."""
+
+    system: str | None
+    text: str
+    letters: tuple[str, ...]
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("opinbench.prompts", "templates"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+
+
+def _render(template: str, **context: Any) -> str:
+    text = _env().get_template(template).render(**context)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown prompt format {fmt!r}; choose one of {FORMATS}")
+
+
+def _lettered(options: Sequence[str]) -> list[tuple[str, str]]:
+    return list(zip(LETTERS, options))
+
+
+# --------------------------------------------------------------------------- Value Kaleidoscope
+
+
+def render_vk(record: AnswerRecord, fmt: str = "cot") -> TaskPrompt:
+    """The VK prompt: situation (``question``) and value/right/duty (``subject``)."""
+    _check_format(fmt)
+    template = "cot_vk.j2" if fmt == "cot" else "cot_vk_direct.j2"
+    if fmt == "direct" and tuple(record.options) != ("Supports", "Opposes", "Either"):
+        raise ConfigError(
+            f"the direct VK prompt has fixed options A. Support B. Oppose C. Either, not {record.options}"
+        )
+    text = _render(template, situation=record.question, vrd=record.subject, lettered=_lettered(record.options))
+    return TaskPrompt(None, text, tuple(LETTERS[: len(record.options)]))
+
+
+# --------------------------------------------------------------------------- OpinionQA
+
+
+def _steer_context(attribute: str, group: str) -> dict[str, Any]:
+    texts = steering_texts()
+    if attribute not in texts:
+        raise ConfigError(
+            f"no steering text for attribute {attribute!r}; known: {', '.join(sorted(texts))} "
+            "(add it to opinbench/prompts/steering.yaml)"
+        )
+    steer = texts[attribute]
+    label = (steer.get("aliases") or {}).get(group, group)
+    options = list(steer["options"])
+    if label not in options:
+        options.append(label)
+    return {
+        "steer": steer,
+        "group_label": label,
+        "steer_lettered": _lettered(options),
+        "steer_letter": LETTERS[options.index(label)],
+    }
+
+
+def render_opinionqa(record: DistributionRecord, fmt: str = "cot", steering: str = "qa") -> TaskPrompt:
+    """The OpinionQA prompt for one (question, group); every option is lettered.
+
+    ``direct`` is exactly the ``opinionqa_wd`` prompt, so the two tasks read the
+    same first-token distribution.
+    """
+    _check_format(fmt)
+    if steering not in STEERING_FORMATS:
+        raise ConfigError(f"unknown steering format {steering!r}; choose one of {STEERING_FORMATS}")
+    if fmt == "direct":
+        p = render_distribution_prompt(record, steering)
+        return TaskPrompt(None, p.text, p.letters)
+    if record.attribute == OVERALL_ATTRIBUTE:
+        steering = "unsteered"
+    context: dict[str, Any] = {
+        "steering": steering,
+        "question": record.question,
+        "lettered": _lettered(record.options),
+    }
+    if steering != "unsteered":
+        context |= _steer_context(record.attribute, record.group)
+    text = _render("cot_opinionqa.j2", **context)
+    return TaskPrompt(None, text, tuple(LETTERS[: len(record.options)]))
+
+
+# --------------------------------------------------------------------------- individuals
+
+
+def identity(record: AnswerRecord) -> str:
+    """Who the model is, in one or two sentences of the user prompt."""
+    meta = record.meta or {}
+    if record.dataset == "wom":
+        longname = meta.get("party_longname")
+        name = record.subject
+        if longname and re.sub(r"\W", "", longname).casefold() != re.sub(r"\W", "", name).casefold():
+            name = f"{name} ({longname})"
+        where = f" for the {record.context}" if record.context else ""
+        return f"You are the party {name}, answering the Wahl-o-Mat{where}."
+    if record.dataset == "smartvote":
+        person = " ".join(p for p in (meta.get("firstname"), meta.get("lastname")) if p)
+        who = f"You are {person}, a candidate" if person else f"You are candidate {record.subject}"
+        party = f" of the party {meta['party']}" if meta.get("party") else ""
+        where = f" in the {record.context}" if record.context else ""
+        return f"{who}{party}{where}, answering the smartvote questionnaire."
+    if record.dataset == "anes":
+        rid = record.subject.split(":", 1)[-1]
+        survey = record.context or "ANES"
+        text = f"You are respondent {rid} of the {survey} survey."
+        raw = str(meta.get("ideology") or "").strip()
+        label = _IDEO5.get(raw) or (raw.casefold() if raw and not raw.lstrip("-").isdigit() else None)
+        if label and label not in ("not sure", "no answer"):
+            text += f" In general, you describe your political views as {label}."
+        elif record.subject_group in _GROUP_WORDS:
+            text += f" Politically, you place yourself {_GROUP_WORDS[record.subject_group]}."
+        return text
+    raise ConfigError(f"no individual-level prompt for data set {record.dataset!r}")
+
+
+def render_individual(
+    record: AnswerRecord,
+    fmt: str = "cot",
+    *,
+    system: str | None = None,
+    history: Sequence[tuple[str, str]] = (),
+) -> TaskPrompt:
+    """The prompt for one (individual, question) of Wahl-o-Mat, smartvote or ANES.
+
+    Args:
+        record: the individual's gold answer to the question.
+        fmt: ``cot`` or ``direct``.
+        system: the system message; default `SYSTEM_PROMPTS` of the data set.
+            ``""`` gives none.
+        history: (question, answer) pairs of the same individual from its train
+            split, shown before the question.
+    """
+    _check_format(fmt)
+    if record.dataset not in _ITEMS:
+        raise ConfigError(f"no individual-level prompt for data set {record.dataset!r}")
+    template = "cot_individual.j2" if fmt == "cot" else "cot_individual_direct.j2"
+    text = _render(
+        template,
+        identity=identity(record),
+        history=list(history),
+        question=record.question,
+        options=list(record.options),
+        lettered=_lettered(record.options),
+        **_ITEMS[record.dataset],
+    )
+    system = SYSTEM_PROMPTS[record.dataset] if system is None else system
+    return TaskPrompt(system or None, text, tuple(LETTERS[: len(record.options)]))
