@@ -1,0 +1,353 @@
+"""`opinbench compare RUN_A RUN_B`: paired significance tests between two lm-eval runs.
+
+Each RUN is an lm-eval output written with ``--log_samples``: a
+``samples_<task>_<date>.jsonl`` file, or a folder searched for them (the newest
+file per task; a folder holding the same task from several models is refused:
+name the model's folder). Only opinbench's answer tasks (``*_cot``,
+``*_direct``) can be compared: their documents carry the gold answer.
+
+Answers are recomputed from what was saved, never taken from the logged
+metrics: a CoT generation is parsed with `opinbench.answers.extract_answer`
+(the parse the task scored), a direct document's answer is its most probable
+letter. Documents are matched by their ``id``.
+
+Per shared task:
+
+* **McNemar's exact test** on per-document correctness (`mcnemar_exact`). With
+  repeated samples a document's answer is its self-consistency answer: the most
+  frequent valid answer over the repeats (ties: the first one given; invalid only
+  when every repeat is invalid).
+* **Welch's t-test over repeats** of accuracy and macro-F1, when both runs have
+  at least two repeats per document.
+* **Welch's t-test over individuals** (Wahl-o-Mat, smartvote, ANES) of the
+  per-individual macro-F1, overall and per ideology group with a Bonferroni
+  correction across the groups.
+
+Runs that share no task, or a task but no document, are an error; documents in
+only one run are left out and counted; the same document with two different gold
+answers (different data or settings) is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opinbench.answers import extract_answer
+from opinbench.errors import ConfigError, DataError
+from opinbench.harness.scoring import item, macro_f1, pred_labels
+from opinbench.metrics import classification as C
+from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
+
+log = logging.getLogger("opinbench.compare")
+
+_SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
+_REQUIRED = ("id", "options", "letters", "gold_label", "labels", "dataset")
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
+@dataclass
+class TaskRun:
+    """The documents of one task in one run: id -> (doc, predicted answers per repeat)."""
+
+    task: str
+    path: Path
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, list[str | None]] = field(default_factory=dict)
+
+    @property
+    def repeats(self) -> int:
+        counts = {len(a) for a in self.answers.values()}
+        return max(counts) if counts else 0
+
+
+def _task_of(path: Path) -> str:
+    m = _SAMPLES_NAME.match(path.name)
+    return m.group("task") if m else path.stem.removeprefix("samples_")
+
+
+def find_runs(run: str | Path) -> dict[str, Path]:
+    """``{task: samples file}`` of one run (a samples file or a folder).
+
+    Raises:
+        ConfigError: nothing found, or one task from several folders (models).
+    """
+    path = Path(run)
+    if path.is_file():
+        return {_task_of(path): path}
+    if not path.is_dir():
+        raise ConfigError(f"{path}: no such file or directory")
+    found: dict[str, list[Path]] = defaultdict(list)
+    for f in path.rglob("samples_*.jsonl"):
+        found[_task_of(f)].append(f)
+    if not found:
+        raise ConfigError(f"{path}: no samples_*.jsonl below it; run lm_eval with --log_samples")
+    out = {}
+    for task, files in found.items():
+        folders = sorted({f.parent for f in files})
+        if len(folders) > 1:
+            raise ConfigError(
+                f"{path}: task {task} was run in several folders ({', '.join(str(f) for f in folders)}); "
+                "pass the folder of one model"
+            )
+        out[task] = max(files, key=lambda f: f.name)  # the timestamp sorts as text
+    return out
+
+
+def _direct_answer(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """Most probable letter of a multiple-choice document from its logged loglikelihoods."""
+    from opinbench.harness.direct import predicted_answer, probabilities
+
+    resps = row.get("filtered_resps") or row.get("resps")
+    lls = []
+    for r in resps:
+        x = r[0] if isinstance(r, list) and r and isinstance(r[0], (list, tuple)) else r
+        x = x[0] if isinstance(x, (list, tuple)) else x
+        lls.append(float(x))
+    return predicted_answer(doc, probabilities(doc, lls))
+
+
+def _generations(row: dict[str, Any]) -> list[str] | None:
+    resps = row.get("resps")
+    if not isinstance(resps, list) or not resps:
+        return None
+    out: list[str] = []
+    for group in resps:
+        for x in group if isinstance(group, list) else [group]:
+            if not isinstance(x, str):
+                return None
+            out.append(x)
+    return out
+
+
+def read_task(task: str, path: Path) -> TaskRun:
+    """One samples file -> `TaskRun` (answers recomputed from the saved outputs).
+
+    Raises:
+        DataError: the file is not JSON lines or its documents are not answer-task documents.
+    """
+    run = TaskRun(task, path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise DataError(f"cannot read: {err}", file=path) from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"not JSON ({err.msg})", file=path, key=f"line {n}") from None
+        doc = row.get("doc") if isinstance(row, dict) else None
+        if not isinstance(doc, dict) or any(k not in doc for k in _REQUIRED):
+            missing = [k for k in _REQUIRED if not isinstance(doc, dict) or k not in doc]
+            raise DataError(
+                f"not an opinbench answer-task document (missing {', '.join(missing)}); "
+                "compare reads *_cot and *_direct runs",
+                file=path,
+                key=f"line {n}",
+            )
+        key = str(doc["id"])
+        if key in run.docs:  # logged once per filter; the first is enough
+            continue
+        gens = _generations(row)
+        if gens is not None:
+            letters = "".join(doc["letters"])
+            answers = [extract_answer(g, doc["options"], letters).answer for g in gens]
+        else:
+            answers = [_direct_answer(doc, row)]
+        run.docs[key] = doc
+        run.answers[key] = answers
+    if not run.docs:
+        raise DataError("no documents", file=path)
+    return run
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def self_consistency(answers: Sequence[str | None]) -> str | None:
+    """The most frequent valid answer (ties: the first given), None if all are invalid."""
+    valid = [a for a in answers if a is not None]
+    if not valid:
+        return None
+    counts = Counter(valid)
+    best = max(counts.values())
+    return next(a for a in valid if counts[a] == best)
+
+
+def _repeat_scores(run: TaskRun, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    items = [item(run.docs[k], pred_labels(run.docs[k], run.answers[k])) for k in keys]
+    g = [it["gold"] for it in items]
+    r = len(items[0]["pred"])
+    labels = items[0]["labels"]
+    gc, _ = C.encode(g, [None] * len(g), labels)
+    _, pc = C.encode([x for x in g for _ in range(r)], [p for it in items for p in it["pred"]], labels)
+    s = C.scores(C.repeat_confusions(gc, pc.reshape(len(items), r), len(labels)))
+    return {"acc": s["accuracy"], "macro_f1": s["macro_f1"]}
+
+
+def _individual_f1(run: TaskRun, keys: Sequence[str]) -> dict[str, float]:
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for k in keys:
+        doc = run.docs[k]
+        by[str(doc["individual"])].append(item(doc, pred_labels(doc, run.answers[k])))
+    return {ind: macro_f1(its) for ind, its in by.items()}
+
+
+def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
+    """All tests for one task; see the module docstring.
+
+    Raises:
+        ConfigError: no shared document, or a shared document with different gold answers.
+    """
+    shared = [k for k in a.docs if k in b.docs]
+    if not shared:
+        raise ConfigError(
+            f"task {a.task}: the runs share no document (A: {len(a.docs)}, B: {len(b.docs)} documents); "
+            "were they run on the same data, split and selection?"
+        )
+    for k in shared:
+        if a.docs[k]["gold_label"] != b.docs[k]["gold_label"] or a.docs[k]["options"] != b.docs[k]["options"]:
+            raise ConfigError(
+                f"task {a.task}: document {k} has gold {a.docs[k]['answer']!r} in A but {b.docs[k]['answer']!r} "
+                "in B (or different options): the runs used different data"
+            )
+    out: dict[str, Any] = {
+        "task": a.task,
+        "files": [str(a.path), str(b.path)],
+        "n_shared": len(shared),
+        "only_a": len(a.docs) - len(shared),
+        "only_b": len(b.docs) - len(shared),
+        "repeats": [a.repeats, b.repeats],
+    }
+
+    def correct(run: TaskRun, k: str) -> int:
+        ans = self_consistency(run.answers[k]) if run.repeats > 1 else run.answers[k][0]
+        return int(ans is not None and ans == run.docs[k]["answer"])
+
+    mc = mcnemar_exact([correct(a, k) for k in shared], [correct(b, k) for k in shared])
+    out["mcnemar"] = mc.to_json() | {"on": "self-consistency answer" if max(a.repeats, b.repeats) > 1 else "answer"}
+    ra, rb = _repeat_scores(a, shared), _repeat_scores(b, shared)
+    out["mean"] = {m: [float(np.nanmean(ra[m])), float(np.nanmean(rb[m]))] for m in ra}
+    if a.repeats >= 2 and b.repeats >= 2:
+        out["welch_repeats"] = {m: welch_t(ra[m], rb[m]).to_json() for m in ra}
+    if all(a.docs[k].get("individual") is not None for k in shared):
+        fa, fb = _individual_f1(a, shared), _individual_f1(b, shared)
+        inds = sorted(fa)
+        groups: dict[str, list[str]] = defaultdict(list)
+        group_of = {str(a.docs[k]["individual"]): a.docs[k].get("subject_group") for k in shared}
+        for ind in inds:
+            if group_of.get(ind):
+                groups[str(group_of[ind])].append(ind)
+        per_group = {g: welch_t([fa[i] for i in ids], [fb[i] for i in ids]) for g, ids in sorted(groups.items())}
+        adjusted = bonferroni([w.pvalue for w in per_group.values()])
+        out["welch_individuals"] = {
+            "metric": "macro_f1 per individual",
+            "n_individuals": len(inds),
+            "all": welch_t([fa[i] for i in inds], [fb[i] for i in inds]).to_json(),
+            "by_group": {
+                g: w.to_json() | {"pvalue_bonferroni": None if np.isnan(p) else p}
+                for (g, w), p in zip(per_group.items(), adjusted)
+            },
+        }
+    return out
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, tasks: Sequence[str] | None = None) -> dict[str, Any]:
+    """Compare every task the two runs share (or ``tasks``).
+
+    Raises:
+        ConfigError: the runs share no task, or a task asked for is missing from one.
+    """
+    files_a, files_b = find_runs(run_a), find_runs(run_b)
+    shared = sorted(set(files_a) & set(files_b))
+    if tasks:
+        missing = [t for t in tasks if t not in files_a or t not in files_b]
+        if missing:
+            raise ConfigError(
+                f"task(s) {', '.join(missing)} not in both runs; A has {', '.join(sorted(files_a))}; "
+                f"B has {', '.join(sorted(files_b))}"
+            )
+        shared = list(tasks)
+    if not shared:
+        raise ConfigError(
+            f"the runs share no task: A ({run_a}) has {', '.join(sorted(files_a))}; "
+            f"B ({run_b}) has {', '.join(sorted(files_b))}"
+        )
+    results = [compare_task(read_task(t, files_a[t]), read_task(t, files_b[t])) for t in shared]
+    return {"run_a": str(run_a), "run_b": str(run_b), "tasks": results}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _p(p: Any) -> str:
+    return "  n/a" if p is None or (isinstance(p, float) and np.isnan(p)) else f"{p:.4g}"
+
+
+def _f(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4f}"
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"A: {report['run_a']}", f"B: {report['run_b']}"]
+    for t in report["tasks"]:
+        lines.append("")
+        lines.append(
+            f"{t['task']}: {t['n_shared']} shared documents"
+            + (f" ({t['only_a']} only in A, {t['only_b']} only in B, left out)" if t["only_a"] or t["only_b"] else "")
+            + f"; repeats A={t['repeats'][0]} B={t['repeats'][1]}"
+        )
+        for m, (va, vb) in t["mean"].items():
+            lines.append(f"  {m:<10s} A {_f(va)}  B {_f(vb)}  A-B {va - vb:+.4f}")
+        mc = t["mcnemar"]
+        lines.append(
+            f"  McNemar exact ({mc['on']}): A right/B wrong {mc['b']}, "
+            f"A wrong/B right {mc['c']}, p = {_p(mc['pvalue'])}"
+        )
+        for m, w in (t.get("welch_repeats") or {}).items():
+            lines.append(
+                f"  Welch over repeats, {m}: t = {_p(w['statistic'])}, df = {_p(w['df'])}, p = {_p(w['pvalue'])}"
+            )
+        wi = t.get("welch_individuals")
+        if wi:
+            w = wi["all"]
+            lines.append(
+                f"  Welch over {wi['n_individuals']} individuals, macro-F1: A {_f(w['mean_a'])} B {_f(w['mean_b'])}, "
+                f"p = {_p(w['pvalue'])}"
+            )
+            m = sum(1 for g in wi["by_group"].values() if g["pvalue"] is not None)
+            for g, w in wi["by_group"].items():
+                lines.append(
+                    f"    {g:<8s} n={w['n_a']:<5d} A {_f(w['mean_a'])} B {_f(w['mean_b'])} "
+                    f"p = {_p(w['pvalue'])}, Bonferroni (m={m}) p = {_p(w['pvalue_bonferroni'])}"
+                )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    report = compare_runs(args.run_a, args.run_b, tasks)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_a", help="lm-eval output (samples_*.jsonl file or folder) of system A")
+    p.add_argument("run_b", help="lm-eval output of system B (same tasks and documents)")
+    p.add_argument("--tasks", help="comma-separated tasks to compare (default: every task both runs have)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=run)
