@@ -11,15 +11,19 @@ What is accepted, in this order (the first that applies decides):
    ``</answer>`` stop sequence, which lm-eval cuts off).
 2. An answer line, ``Answer: X`` (also ``Final answer``, ``**Answer:**``): the last
    one. An answer line with nothing after the colon takes the next non-empty line.
+   Only when there is none: a line that starts ``The answer is X`` (also ``So the
+   final answer is: X``), the last one. Small models often end that way; it is a
+   lower tier so that an explicit ``Answer:`` followed by commentary ("The answer
+   is "Either" because ...") keeps its answer.
 3. The whole output is a bare letter: ``B``, ``(B)``, ``B.``, ``b)``.
 4. The whole output, its last line, or the text after a closing
    ``</reasoning>`` tag is the text of an option (case and white space ignored),
-   with or without its letter (``B. Oppose``).
+   with or without its letter (``B. Oppose``), or a bare letter.
 
 Inside the chosen span, ``X`` may be a letter, ``(B)``, ``B. text`` or an
 option's text, optionally after a repeated ``Answer:``; a short phrase that
-names exactly one option ("I choose Oppose") counts, unless it negates it
-("not Yes"). Option texts are matched case- and space-insensitively, and a
+names exactly one option ("I choose Oppose", "No, not at all") counts, unless a
+negation comes before it ("not Yes"). Option texts are matched case- and space-insensitively, and a
 final "s" is ignored on words of five letters or more ("Support" = "Supports").
 A span naming two different options ("A or B", "Yes/No") is ambiguous.
 Anything else, an empty output included, is invalid: the result has
@@ -36,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["LETTERS", "Extraction", "extract_answer"]
+__all__ = ["LETTERS", "Extraction", "answer_start", "extract_answer"]
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -46,6 +50,11 @@ LETTERS = "ABCDEFGHIJ"
 _TAG = re.compile(r"<answer>\s*((?:(?!<answer>).)*?)\s*(?:</answer>|\Z)", re.I | re.S)
 _ANSWER_LINE = re.compile(
     r"(?:^|\n)[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(?P<x>[^\n]*)", re.I
+)
+_ANSWER_IS = re.compile(
+    r"(?:^|\n)[ \t>*_#-]*(?:(?:so|thus|therefore|hence)[ \t]*,?[ \t]+)?the[ \t]+(?:final[ \t]+|correct[ \t]+|best[ \t]+)?"
+    r"answer[ \t]+is[ \t*_]*[:：]?[ \t*_]*(?P<x>[^\n]*)",
+    re.I,
 )
 _BARE_LETTER = re.compile(r"^[\s*_]*\(?\s*(?P<l>[A-J])\s*[).:]?[\s*_]*$", re.I)
 _LETTER_PREFIX = re.compile(r"^\(?(?P<l>[A-J])(?:[).:]|\s*$|\s+(?=\S)|(?=\s*[/,&]))", re.I)
@@ -109,8 +118,8 @@ def _leading_option(text: str, options: Sequence[str]) -> int | None:
 
 
 def _mentions(span: str, options: Sequence[str]) -> tuple[set[int], str]:
-    """Options named in ``span`` as whole words (longest match wins), and the span
-    with those mentions blanked out (to look for negations in what is left)."""
+    """Options named in ``span`` as whole words (longest match wins), and the text
+    before the first mention (to look for a negation of it)."""
     text = _norm(span)
     covered = [False] * len(text)
     hits: set[int] = set()
@@ -119,8 +128,8 @@ def _mentions(span: str, options: Sequence[str]) -> tuple[set[int], str]:
             if not any(covered[m.start() : m.end()]):
                 hits.add(i)
                 covered[m.start() : m.end()] = [True] * (m.end() - m.start())
-    rest = "".join(" " if c else ch for ch, c in zip(text, covered))
-    return hits, rest
+    first = covered.index(True) if any(covered) else len(text)
+    return hits, text[:first]
 
 
 def _resolve(span: str, options: Sequence[str], letters: str) -> tuple[int | None, str]:
@@ -153,13 +162,13 @@ def _resolve(span: str, options: Sequence[str], letters: str) -> tuple[int | Non
             if j is not None and j != i:
                 return None, "letter and option text disagree"
             return i, ""
-    hits, rest = _mentions(span, options)
+    hits, before = _mentions(span, options)
     if len(hits) > 1:
         return None, "more than one option"
     if len(hits) == 1:
         (i,) = hits
         # the span names exactly one option and says little else ("I choose Oppose")
-        if _NEGATION.search(rest):
+        if _NEGATION.search(before):
             return None, f"negated option: {span[:40]!r}"
         if len(_norm(span)) <= len(_norm(options[i])) + _EXTRA_CHARS:
             return i, ""
@@ -195,6 +204,28 @@ def _plain_option(span: str, options: Sequence[str], letters: str) -> int | None
     return None
 
 
+def answer_start(text: str | None) -> int | None:
+    """Where the final answer that `extract_answer` reads begins, for cutting it off the reasoning.
+
+    The start of the last ``<answer>`` tag, else of the last answer line (either tier),
+    else None (no marker: the answer, if any, is a bare letter or option text).
+
+    >>> t = "It helps.\\nThe answer is: A"
+    >>> t[: answer_start(t)].strip()
+    'It helps.'
+    """
+    if not text:
+        return None
+    starts = [m.start() for m in re.finditer(r"<answer>", text, re.I)]
+    if starts and _TAG.search(text):
+        return starts[-1]
+    lines = list(_ANSWER_LINE.finditer(text)) or list(_ANSWER_IS.finditer(text))
+    if lines:
+        m = lines[-1]
+        return m.start() + (1 if text[m.start()] == "\n" else 0)
+    return None
+
+
 def extract_answer(text: str | None, options: Sequence[str], letters: str = LETTERS) -> Extraction:
     """Parse ``text`` into one of ``options``; see the module docstring.
 
@@ -221,7 +252,7 @@ def extract_answer(text: str | None, options: Sequence[str], letters: str = LETT
     if tags:
         i, why = _resolve(tags[-1], options, letters)
         return Extraction(None, None, f"invalid: {why}") if i is None else Extraction(options[i], letters[i], "tag")
-    lines = list(_ANSWER_LINE.finditer(text))
+    lines = list(_ANSWER_LINE.finditer(text)) or list(_ANSWER_IS.finditer(text))
     if lines:
         last = lines[-1]
         span = last.group("x")

@@ -36,6 +36,8 @@ CASES = [
     ("tag not an option", "<answer>Agree</answer>", STANCE, None, "invalid: not an option"),
     ("tag truncated", "<answer>Ye", STANCE, None, "invalid"),
     ("tag negated", "<answer>not Yes</answer>", STANCE, None, "invalid: negated"),
+    ("negation after the option", "<answer>No, not at all</answer>", STANCE, "No", "tag"),
+    ("negation inside an option", "Answer: Not too much", OQA, "Not too much", "answer_line"),
     # --- answer lines
     ("answer line letter", "Reasoning.\nAnswer: B", VK, "Opposes", "answer_line"),
     ("answer line lowercase", "reasoning\nanswer: (b)", VK, "Opposes", "answer_line"),
@@ -56,6 +58,13 @@ CASES = [
     ("pronoun I is not a letter", "r\nAnswer: I think it is Supports", VK, "Supports", "answer_line"),
     ("pronoun I without option", "r\nAnswer: I am not sure", VK, None, "invalid"),
     ("answer line empty", "r\nAnswer:", VK, None, "invalid: empty answer"),
+    # --- "The answer is X": only when there is no "Answer:" line
+    ("the answer is", "r\n\nThe answer is: C. Either\n\nThe answer is: C. Either", VK, "Either", "answer_line"),
+    ("so the final answer is", "r\nSo the final answer is B.", VK, "Opposes", "answer_line"),
+    ("answer line beats answer-is commentary", 'r\nAnswer: C. Either\n\nThe answer is "Either" because it is long and winding and so on',
+     VK, "Either", "answer_line"),
+    ("answer-is with two options", "The answer is either A. Supports or C. Either.", VK, None, "invalid: more than one option"),
+    ("answer-is inside a sentence does not count", "I think the answer is B.", VK, None, "invalid: no answer found"),
     ("answer line long sentence", "r\nAnswer: this is a long story about many things and in the end Yes", STANCE, None, "invalid: not an option"),
     ("option starting like a letter", "r\nAnswer: A fair amount, I would say", OQA, "A fair amount", "answer_line"),
     ("option starting like a letter, exact", "Answer: A great deal", OQA, "A great deal", "answer_line"),
@@ -70,6 +79,7 @@ CASES = [
     ("whole output option", "Opposes.", VK, "Opposes", "option_text"),
     ("whole output lettered option", "B) Opposes", VK, "Opposes", "option_text"),
     ("last line option", "It depends on context.\nEither", VK, "Either", "option_text"),
+    ("last line bare letter", "It depends on context.\n(C)", VK, "Either", "option_text"),
     ("after reasoning tag, missing answer tags", "<reasoning>It is good.</reasoning> Yes", STANCE, "Yes", "option_text"),
     ("option lowercase with spaces", "   neutral  ", STANCE, "Neutral", "option_text"),
     # --- invalid
@@ -108,6 +118,24 @@ def test_extraction_is_frozen_record():
 
 def test_doctests():
     assert doctest.testmod(answers_module).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "reasoning"),
+    [
+        ("<reasoning>x</reasoning><answer>No", "<reasoning>x</reasoning>"),
+        ("It helps.\nAnswer: A", "It helps.\n"),
+        ("Answer: A", ""),
+        ("It helps.\nThe answer is: A", "It helps.\n"),
+        ("B", None),
+        ("", None),
+    ],
+)
+def test_answer_start(text, reasoning):
+    from opinbench.answers import answer_start
+
+    start = answer_start(text)
+    assert (None if start is None else text[:start]) == reasoning
 
 
 def test_judges_cut_at_the_same_tag():
