@@ -140,7 +140,7 @@ def test_clear_errors(tmp_path, docs):
     write_run(tmp_path / "d", "anes_cot", flipped, [[tag("Yes")]] * 60)
     with pytest.raises(ConfigError, match="different data"):
         compare_runs(tmp_path / "a", tmp_path / "d")
-    with pytest.raises(ConfigError, match="not in both runs"):
+    with pytest.raises(ConfigError, match="not found"):
         compare_runs(tmp_path / "a", tmp_path / "a", tasks=["vk_cot"])
     with pytest.raises(ConfigError, match="no samples"):
         find_runs(tmp_path / "empty_dir_that_exists" if (tmp_path / "empty_dir_that_exists").mkdir() is None else "")
@@ -150,6 +150,20 @@ def test_clear_errors(tmp_path, docs):
     with pytest.raises(DataError, match="not an opinbench answer-task document"):
         compare_runs(bad, bad)
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+
+
+def test_pairing_cot_with_its_direct_baseline(tmp_path, docs):
+    """One run holding anes_cot and anes_direct: the reasoning task against its baseline."""
+    write_run(tmp_path / "run", "anes_cot", docs, [[tag(d["answer"])] for d in docs])
+    with (tmp_path / "run" / "samples_anes_direct_2026-01-01T00-00-00.jsonl").open("w") as fh:
+        for n, d in enumerate(docs):  # always letter A ("Yes")
+            fh.write(json.dumps({"doc_id": n, "doc": d, "resps": [[[-0.1 if j % 3 == 0 else -3.0, False]] for j in range(6)]}) + "\n")
+    report = compare_runs(tmp_path / "run", tmp_path / "run", tasks=["anes_cot:anes_direct"])
+    (t,) = report["tasks"]
+    n_yes = sum(d["answer"] == "Yes" for d in docs)
+    assert t["task"] == "anes_cot:anes_direct"
+    assert (t["mcnemar"]["b"], t["mcnemar"]["c"]) == (60 - n_yes, 0)
+    assert main(["compare", str(tmp_path / "run"), str(tmp_path / "run"), "--tasks", "anes_cot:anes_direct"]) == 0
 
 
 def test_partial_overlap_is_counted(tmp_path, docs):

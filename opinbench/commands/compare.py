@@ -23,6 +23,9 @@ Per shared task:
   per-individual macro-F1, overall and per ideology group with a Bonferroni
   correction across the groups.
 
+``--tasks vk_cot:vk_direct`` pairs two tasks over the same documents, e.g. a
+reasoning method against its direct (no reasoning) baseline, from one run or two.
+
 Runs that share no task, or a task but no document, are an error; documents in
 only one run are left out and counted; the same document with two different gold
 answers (different data or settings) is an error.
@@ -215,7 +218,7 @@ def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
     shared = [k for k in a.docs if k in b.docs]
     if not shared:
         raise ConfigError(
-            f"task {a.task}: the runs share no document (A: {len(a.docs)}, B: {len(b.docs)} documents); "
+            f"task {a.task}{'' if a.task == b.task else ':' + b.task}: the runs share no document (A: {len(a.docs)}, B: {len(b.docs)} documents); "
             "were they run on the same data, split and selection?"
         )
     for k in shared:
@@ -225,7 +228,7 @@ def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
                 "in B (or different options): the runs used different data"
             )
     out: dict[str, Any] = {
-        "task": a.task,
+        "task": a.task if a.task == b.task else f"{a.task}:{b.task}",
         "files": [str(a.path), str(b.path)],
         "n_shared": len(shared),
         "only_a": len(a.docs) - len(shared),
@@ -266,27 +269,32 @@ def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, tasks: Sequence[str] | None = None) -> dict[str, Any]:
-    """Compare every task the two runs share (or ``tasks``).
+    """Compare every task the two runs share, or the ``tasks`` given.
+
+    An entry of ``tasks`` is a task both runs have, or ``TASK_A:TASK_B`` to pair
+    two tasks over the same documents, e.g. ``vk_cot:vk_direct`` (reasoning against
+    its no-reasoning baseline; RUN_A and RUN_B may then be the same run).
 
     Raises:
-        ConfigError: the runs share no task, or a task asked for is missing from one.
+        ConfigError: the runs share no task, or a task asked for is missing.
     """
     files_a, files_b = find_runs(run_a), find_runs(run_b)
-    shared = sorted(set(files_a) & set(files_b))
+    pairs = [(t, t) for t in sorted(set(files_a) & set(files_b))]
     if tasks:
-        missing = [t for t in tasks if t not in files_a or t not in files_b]
+        pairs = [tuple(t.split(":", 1)) if ":" in t else (t, t) for t in tasks]  # type: ignore[misc]
+        missing = [f"{ta} (A)" for ta, _ in pairs if ta not in files_a]
+        missing += [f"{tb} (B)" for _, tb in pairs if tb not in files_b]
         if missing:
             raise ConfigError(
-                f"task(s) {', '.join(missing)} not in both runs; A has {', '.join(sorted(files_a))}; "
+                f"task(s) {', '.join(missing)} not found; A has {', '.join(sorted(files_a))}; "
                 f"B has {', '.join(sorted(files_b))}"
             )
-        shared = list(tasks)
-    if not shared:
+    if not pairs:
         raise ConfigError(
             f"the runs share no task: A ({run_a}) has {', '.join(sorted(files_a))}; "
-            f"B ({run_b}) has {', '.join(sorted(files_b))}"
+            f"B ({run_b}) has {', '.join(sorted(files_b))}; pair two tasks with --tasks TASK_A:TASK_B"
         )
-    results = [compare_task(read_task(t, files_a[t]), read_task(t, files_b[t])) for t in shared]
+    results = [compare_task(read_task(ta, files_a[ta]), read_task(tb, files_b[tb])) for ta, tb in pairs]
     return {"run_a": str(run_a), "run_b": str(run_b), "tasks": results}
 
 
@@ -348,6 +356,10 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
     p = sub.add_parser(name, help=help_, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_a", help="lm-eval output (samples_*.jsonl file or folder) of system A")
     p.add_argument("run_b", help="lm-eval output of system B (same tasks and documents)")
-    p.add_argument("--tasks", help="comma-separated tasks to compare (default: every task both runs have)")
+    p.add_argument(
+        "--tasks",
+        help="comma-separated tasks to compare (default: every task both runs have); "
+        "TASK_A:TASK_B pairs two tasks on the same documents, e.g. vk_cot:vk_direct",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
