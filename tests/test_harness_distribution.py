@@ -197,7 +197,7 @@ def test_every_task_yaml_loads(tiny_release):
     assert names <= set(tm.all_tasks), names - set(tm.all_tasks)
     wd_tasks = [n for n in names if n.startswith("opinionqa_wd")]
     tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata={"source": str(tiny_release)})
-    loaded = tm.load_task_or_group(wd_tasks)
+    loaded = tm.load(wd_tasks)["tasks"]
     for name in wd_tasks:
         docs = list(loaded[name].eval_docs)
         assert docs, name
