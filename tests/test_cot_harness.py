@@ -158,7 +158,9 @@ def test_opinionqa_gold_is_the_modal_ordinal_option(shared_data):
     from opinbench.data import registry
 
     dist = registry.load("opinionqa", groups="standard")
-    pairs = answer_docs.opinionqa_answer_records(dist)
+    from opinbench.data.opinionqa import opinionqa_answer_records
+
+    pairs = opinionqa_answer_records(dist)
     assert len(pairs) > 0.99 * len(dist)
     for rec, d in pairs[:500]:
         i = int(np.argmax(d.distribution))
@@ -172,11 +174,12 @@ def test_opinionqa_gold_is_the_modal_ordinal_option(shared_data):
 
 
 def test_opinionqa_ties_are_left_out():
+    from opinbench.data.opinionqa import modal_option, opinionqa_answer_records
     from opinbench.data.records import DistributionRecord
 
     rec = DistributionRecord("x", "opinionqa", "Q", "q?", ("A", "B", "Refused"), (1.0, 2.0), "SEX", "Male", (0.5, 0.5), 10.0)
-    assert answer_docs.modal_option(rec) is None
-    assert answer_docs.opinionqa_answer_records([rec]) == []
+    assert modal_option(rec) is None
+    assert opinionqa_answer_records([rec]) == []
 
 
 def test_select_by_subject_and_group(shared_data):

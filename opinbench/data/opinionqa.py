@@ -39,10 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import DistributionRecord, check_options
+from opinbench.data.records import AnswerRecord, DistributionRecord, check_options
+from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
 from opinbench.errors import DataError, SkipLog
 
 DATASET = "opinionqa"
+OPINIONQA_ANSWER_DATASET = "opinionqa_steerable"
+"""`AnswerRecord.dataset` of OpinionQA modal answers."""
 _RESERVED_KEYS = ("MC_options", "question_text")
 
 
@@ -423,3 +426,68 @@ def load_opinionqa_steerable(
             skips.skip(err)
     skips.warn(f"OpinionQA steerable {path}")
     return records
+
+
+# --------------------------------------------------------------------------- as modal answers
+
+
+def modal_option(record: DistributionRecord) -> str | None:
+    """The ordinal option with the largest share, or None when the top two tie."""
+    dist = list(record.distribution)
+    best = max(range(len(dist)), key=lambda i: dist[i])
+    if sum(1 for p in dist if abs(p - dist[best]) <= 1e-12) > 1:
+        return None
+    return record.options[best]
+
+
+def opinionqa_answer_records(
+    records: Iterable[DistributionRecord],
+    *,
+    seed: int = 0,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    skips: SkipLog | None = None,
+) -> list[tuple[AnswerRecord, DistributionRecord]]:
+    """(AnswerRecord, source DistributionRecord) per (question, group): the group's modal answer.
+
+    gold = the modal *ordinal* option (a pair whose top two options tie is left out
+    and counted); options = every option, "Refused" included; subject = ``"ATTR: Group"``;
+    split = the question split of the ``*_wd`` tasks (`opinbench.data.splits.question_splits`).
+    """
+    skips = skips if skips is not None else SkipLog()
+    usable: list[tuple[DistributionRecord, str]] = []
+    for r in records:
+        gold = modal_option(r)
+        if gold is None:
+            skips.note("(question, group) whose top two ordinal options tie: no modal answer, left out")
+            continue
+        usable.append((r, gold))
+    # the same question split as the *_wd tasks: a question is train or test for every group
+    splits = question_splits(DATASET, {r.question_key for r, _ in usable}, seed=seed, test_fraction=test_fraction)
+    out = []
+    for r, gold in usable:
+        subject = _subject(r)
+        out.append(
+            (
+                AnswerRecord(
+                    id=f"{OPINIONQA_ANSWER_DATASET}:{r.question_key}:{r.attribute}:{r.group}",
+                    dataset=OPINIONQA_ANSWER_DATASET,
+                    subject=subject,
+                    subject_group=None,
+                    question_key=r.question_key,
+                    question=r.question,
+                    options=r.options,
+                    answer=gold,
+                    split=splits[r.question_key],
+                    context=None,
+                    meta={"attribute": r.attribute, "group": r.group, "distribution": list(r.distribution)},
+                    source=r.source,
+                ),
+                r,
+            )
+        )
+    skips.warn("OpinionQA modal answers")
+    return out
+
+
+def _subject(r: DistributionRecord) -> str:
+    return f"{r.attribute}: {r.group}"

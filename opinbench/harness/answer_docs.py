@@ -17,8 +17,9 @@ canonical records as ``opinionqa_wd`` (`opinbench.data.opinionqa.load_opinionqa`
 ``groups="standard"``) and turn each (question, group) into an `AnswerRecord`
 (`opinionqa_answer_records`): gold = the group's modal *ordinal* option,
 options = every option (the non-substantive "Refused" included, as the prompt
-shows it), subject = ``"ATTR: Group"``, split = a seeded split of the group's
-questions (`opinbench.data.splits.split_questions`, per group). A distribution
+shows it), subject = ``"ATTR: Group"``, split = the seeded question split of
+the ``*_wd`` tasks (`opinbench.data.splits.question_splits`), so that one
+question is on the same side for every group and every OpinionQA task. A distribution
 whose top two ordinal options tie has no single modal answer; the pair is left
 out and counted. Classes differ between questions, so the classification
 metrics use option *positions* (letters) as the label set for OpinionQA.
@@ -50,15 +51,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
-from opinbench.data.splits import DEFAULT_TEST_FRACTION, split_questions
-from opinbench.errors import ConfigError, SkipLog
+from opinbench.data.opinionqa import opinionqa_answer_records
+from opinbench.errors import ConfigError
 from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
 
 log = logging.getLogger("opinbench.harness")
@@ -68,72 +69,6 @@ INDIVIDUAL_DATASETS = ("wom", "smartvote", "anes")
 FAMILY = {"vk": "vk", "opinionqa": "survey", "wom": "survey", "smartvote": "survey", "anes": "survey"}
 SPLITS = ("test", "train", "all")
 DEFAULT_N_BOOT = 1000
-OPINIONQA_ANSWER_DATASET = "opinionqa_steerable"
-"""`AnswerRecord.dataset` of OpinionQA modal answers (records.py names it so)."""
-
-
-# --------------------------------------------------------------------------- OpinionQA -> answers
-
-
-def modal_option(record: DistributionRecord) -> str | None:
-    """The ordinal option with the largest share, or None when the top two tie."""
-    dist = list(record.distribution)
-    best = max(range(len(dist)), key=lambda i: dist[i])
-    if sum(1 for p in dist if abs(p - dist[best]) <= 1e-12) > 1:
-        return None
-    return record.options[best]
-
-
-def opinionqa_answer_records(
-    records: Iterable[DistributionRecord],
-    *,
-    seed: int = 0,
-    test_fraction: float = DEFAULT_TEST_FRACTION,
-    skips: SkipLog | None = None,
-) -> list[tuple[AnswerRecord, DistributionRecord]]:
-    """(AnswerRecord, source DistributionRecord) per (question, group); see the module docstring."""
-    skips = skips if skips is not None else SkipLog()
-    usable: list[tuple[DistributionRecord, str]] = []
-    for r in records:
-        gold = modal_option(r)
-        if gold is None:
-            skips.note("(question, group) whose top two ordinal options tie: no modal answer, left out")
-            continue
-        usable.append((r, gold))
-    by_group: dict[str, list[str]] = defaultdict(list)
-    for r, _ in usable:
-        by_group[_subject(r)].append(r.question_key)
-    splits = {
-        s: split_questions(s, keys, seed=seed, test_fraction=test_fraction) for s, keys in by_group.items()
-    }
-    out = []
-    for r, gold in usable:
-        subject = _subject(r)
-        out.append(
-            (
-                AnswerRecord(
-                    id=f"{OPINIONQA_ANSWER_DATASET}:{r.question_key}:{r.attribute}:{r.group}",
-                    dataset=OPINIONQA_ANSWER_DATASET,
-                    subject=subject,
-                    subject_group=None,
-                    question_key=r.question_key,
-                    question=r.question,
-                    options=r.options,
-                    answer=gold,
-                    split=splits[subject][r.question_key],
-                    context=None,
-                    meta={"attribute": r.attribute, "group": r.group, "distribution": list(r.distribution)},
-                    source=r.source,
-                ),
-                r,
-            )
-        )
-    skips.warn("OpinionQA modal answers")
-    return out
-
-
-def _subject(r: DistributionRecord) -> str:
-    return f"{r.attribute}: {r.group}"
 
 
 # --------------------------------------------------------------------------- loading (cached)

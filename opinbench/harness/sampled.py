@@ -25,11 +25,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.answers import extract_answer
-from opinbench.harness.distribution import (  # noqa: F401  (re-exported for the YAML)
-    doc_to_text,
-    load_dataset,
-    metric_key_part,
-)
+from opinbench.harness.distribution import metric_key_part
 from opinbench.metrics import distribution as M
 
 SAMPLING_NOISE_RESAMPLES = 200

@@ -30,7 +30,7 @@ from typing import Any
 
 # The tag and answer-line patterns are answers.py's own, so that "the final answer"
 # removed here is exactly the span extract_answer parsed.
-from opinbench.answers import _ANSWER_LINE, _TAG, LETTERS, Extraction, extract_answer
+from opinbench.answers import LETTERS, Extraction, answer_start, extract_answer
 from opinbench.errors import DataError, SkipLog
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # lm-eval: f"samples_{task_name}_{datetime.now().isoformat().replace(':', '-')}.jsonl"
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 _REASONING_TAG = re.compile(r"<reasoning>(.*?)(?:</reasoning>|\Z)", re.I | re.S)
-_ANSWER_OPEN = re.compile(r"<answer>", re.I)
 _CONTRACT = ("question", "options")
 
 
@@ -107,12 +106,9 @@ def split_reasoning(text: str | None, how: str | None = None) -> str:
     tags = _REASONING_TAG.findall(text)
     if tags:
         return tags[-1].strip()
-    if _TAG.search(text):
-        starts = [m.start() for m in _ANSWER_OPEN.finditer(text)]
-        return text[: starts[-1]].strip()
-    lines = list(_ANSWER_LINE.finditer(text))
-    if lines:
-        return text[: lines[-1].start()].strip()
+    start = answer_start(text)  # where extract_answer found the final answer
+    if start is not None:
+        return text[:start].strip()
     if how == "bare_letter":
         return ""
     if how == "option_text":

@@ -70,7 +70,7 @@ import jinja2
 from opinbench.data.groups import OVERALL_ATTRIBUTE
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
-from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steering_texts
+from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steer_context
 
 FORMATS = ("cot", "direct")
 
@@ -147,26 +147,6 @@ def render_vk(record: AnswerRecord, fmt: str = "cot") -> TaskPrompt:
 # --------------------------------------------------------------------------- OpinionQA
 
 
-def _steer_context(attribute: str, group: str) -> dict[str, Any]:
-    texts = steering_texts()
-    if attribute not in texts:
-        raise ConfigError(
-            f"no steering text for attribute {attribute!r}; known: {', '.join(sorted(texts))} "
-            "(add it to opinbench/prompts/steering.yaml)"
-        )
-    steer = texts[attribute]
-    label = (steer.get("aliases") or {}).get(group, group)
-    options = list(steer["options"])
-    if label not in options:
-        options.append(label)
-    return {
-        "steer": steer,
-        "group_label": label,
-        "steer_lettered": _lettered(options),
-        "steer_letter": LETTERS[options.index(label)],
-    }
-
-
 def render_opinionqa(record: DistributionRecord, fmt: str = "cot", steering: str = "qa") -> TaskPrompt:
     """The OpinionQA prompt for one (question, group); every option is lettered.
 
@@ -187,7 +167,7 @@ def render_opinionqa(record: DistributionRecord, fmt: str = "cot", steering: str
         "lettered": _lettered(record.options),
     }
     if steering != "unsteered":
-        context |= _steer_context(record.attribute, record.group)
+        context |= steer_context(record.attribute, record.group)
     text = _render("cot_opinionqa.j2", **context)
     return TaskPrompt(None, text, tuple(LETTERS[: len(record.options)]))
 

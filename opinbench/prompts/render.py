@@ -82,7 +82,8 @@ def steering_texts() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(text)
 
 
-def _steer_context(attribute: str, group: str) -> dict[str, Any]:
+def steer_context(attribute: str, group: str) -> dict[str, Any]:
+    """Template variables of the steering text for one (attribute, group), shared by all prompt kinds."""
     texts = steering_texts()
     if attribute not in texts:
         raise ConfigError(
@@ -118,6 +119,6 @@ def render_distribution_prompt(record: DistributionRecord, steering: str = "qa")
     if record.attribute == OVERALL_ATTRIBUTE:
         steering = "unsteered"
     if steering != "unsteered":
-        context |= _steer_context(record.attribute, record.group)
+        context |= steer_context(record.attribute, record.group)
     text = _env().get_template(f"{steering}.j2").render(**context).rstrip()
     return Prompt(text=text, letters=letters, n_ordinal=len(record.ordinal))
