@@ -366,11 +366,21 @@ class Provider:
             client.close()
 
 
+def _client_library(name: str) -> Any:
+    """Import a provider's client library, with the install command when it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        raise ConfigError(f"the {name} provider needs the {name!r} package: pip install 'opinbench[judges]'") from None
+
+
 class AnthropicProvider(Provider):
     def _get(self) -> Any:
         with self._lock:
             if self._client is None:
-                import anthropic
+                anthropic = _client_library("anthropic")
 
                 self._client = anthropic.Anthropic(
                     api_key=self._key(),
@@ -410,7 +420,7 @@ class OpenAIProvider(Provider):
     def _get(self) -> Any:
         with self._lock:
             if self._client is None:
-                import openai
+                openai = _client_library("openai")
 
                 key = self._key()
                 if key is None:
