@@ -1,0 +1,514 @@
+"""Training configs: one dataclass per command, whose fields are the YAML keys and the CLI flags.
+
+``opinbench train sft --config CFG.yaml --learning_rate 1e-4`` reads the YAML
+file, then applies the flags (a flag beats the file), then validates the whole
+config in ``__post_init__``. Every field carries its ``help`` in the field
+metadata, which the CLI shows; `describe` prints them all.
+
+Defaults come from the papers whose checkpoints the commands reproduce:
+
+* `SFTConfig` (distributional SFT): SubPOP, Suh et al. 2025, "Language Model
+  Fine-Tuning on Scaled Survey Data for Predicting Distributions of Public
+  Opinions" (arXiv:2502.16761): LoRA r=8, alpha=32, dropout 0.05 on the query
+  and value projections, learning rate 2e-4, batch size 256 (here 8 x 32
+  gradient accumulation), forward KL(human || model) on the first-token
+  distribution over the option letters.
+* `GRPOConfig`: Berdoz et al. 2026, "Reasoning Boosts Opinion Alignment in LLMs"
+  (ICLR 2026, arXiv:2603.01214), released config ``config/politicians.yaml``:
+  LoRA r=32, alpha=32 on all attention and MLP projections, learning rate 5e-6,
+  AdamW betas (0.9, 0.99), weight decay 0.1, warm-up ratio 0.1, cosine
+  schedule, max grad norm 0.1, 8 completions per prompt (one prompt per step),
+  beta 0 (no KL term), prompts up to 800 and completions up to 600 tokens, 800
+  steps; composite reward 0.25 x format + 0.01 x (-|L - L*|) + 1.0 x correct.
+
+Groups of fields (by topic): model, data and split, individuals, LoRA,
+optimisation, run control; then the command's own (SFT mode and rationales;
+GRPO rewards and sampling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opinbench.errors import ConfigError
+
+__all__ = ["TrainConfig", "SFTConfig", "GRPOConfig", "load_config", "describe", "to_dict"]
+
+DISTRIBUTION_DATA = ("opinionqa", "subpop_train", "subpop_eval")
+ANSWER_DATA = ("vk", "opinionqa", "wom", "smartvote", "anes")
+INDIVIDUAL_DATA = ("wom", "smartvote", "anes")
+
+SFT_MODES = ("distributional", "answer", "cot")
+RATIONALE_SOURCES = ("human", "synthetic")
+REWARDS = ("binary", "composite")
+LENGTH_UNITS = ("tokens", "words", "chars")
+RESUME = ("auto", "never")
+
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors dataclasses/TRL naming
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Settings every training command shares.
+
+    Model:
+        model, apply_chat_template, dtype
+    Data and split:
+        data, train_task, eval_task, task_metadata, train_split, split_seed,
+        test_fraction, max_examples, drop_test_questions
+    Individuals:
+        individuals, per_individual
+    LoRA:
+        init_adapter, lora_r, lora_alpha, lora_dropout, lora_target_modules
+    Optimisation:
+        learning_rate, per_device_train_batch_size, gradient_accumulation_steps,
+        num_train_epochs, max_steps, lr_scheduler_type, warmup_ratio,
+        weight_decay, adam_beta1, adam_beta2, max_grad_norm
+    Run control:
+        output_dir, seed, logging_steps, save_steps, save_total_limit, resume,
+        overwrite, merge, report_to, num_threads
+    """
+
+    # --- model
+    model: str = _f("smollm2", "Base model: a packaged name (smollm2, gemma3), a local HF folder or a Hub id.")
+    apply_chat_template: bool | None = _f(
+        None,
+        "Render prompts through the tokenizer's chat template, exactly as lm-eval's --apply_chat_template "
+        "does. Default: yes when the tokenizer has a chat template (a chat model). Evaluate the checkpoint "
+        "with the same setting.",
+    )
+    dtype: str = _f("float32", "Weights dtype while training (float32, bfloat16, float16).")
+    # --- data and split
+    data: str = _f(
+        "opinionqa",
+        "Data set: opinionqa, subpop_train, subpop_eval (distributions); vk, wom, smartvote, anes, "
+        "opinionqa (answers).",
+    )
+    train_task: str | None = _f(
+        None,
+        "lm-eval task whose documents (split train_split) are the training data; default from data and "
+        "mode (opinionqa_wd, wom_cot, vk_direct, ...). Prompts are rendered by that task.",
+    )
+    eval_task: str | None = _f(
+        None,
+        "lm-eval task the checkpoint will be scored on (default: train_task). Training refuses any "
+        "document whose question is in this task's test split.",
+    )
+    task_metadata: dict = _f(
+        {},
+        "Settings passed to both tasks as lm-eval --metadata (source, data_dir, groups, steering, "
+        "elections, system, history, ...). Split settings go in split_seed/test_fraction.",
+    )
+    train_split: str = _f(
+        "train",
+        "Which documents of train_task to read: train (anything that reaches the eval task's test split "
+        "is refused by the leakage guard, so test and all fail unless train and eval data differ).",
+    )
+    split_seed: int = _f(0, "Seed of the question split (metadata split_seed / seed of the tasks); default 0.")
+    test_fraction: float = _f(0.3, "Share of questions held out for testing, as in the tasks (default 0.3).")
+    max_examples: int | None = _f(None, "Train on a seeded random subset of this many documents (per individual).")
+    drop_test_questions: bool = _f(
+        False,
+        "When train_task and eval_task differ, drop training documents whose question is in the eval "
+        "task's test split instead of refusing the run.",
+    )
+    # --- individuals
+    individuals: list | None = _f(
+        None,
+        "Only these subjects/individuals (e.g. ['2021/deutschland:SPD'] or ['SPD']); default all.",
+    )
+    per_individual: bool = _f(
+        False,
+        "Train one adapter per individual (party, candidate, respondent) into output_dir/individuals/<name>; "
+        "false: one persona-conditioned model for all individuals selected.",
+    )
+    # --- LoRA
+    init_adapter: str | None = _f(
+        None,
+        "Continue training this PEFT adapter (e.g. a CoT SFT checkpoint before GRPO, as Berdoz et al. "
+        "warm-start) instead of a new LoRA; the lora_* keys are then ignored. A folder with "
+        "individuals/<name> gives each individual its own adapter.",
+    )
+    lora_r: int = _f(8, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA alpha (scaling = alpha / r).")
+    lora_dropout: float = _f(0.05, "LoRA dropout.")
+    lora_target_modules: list = _f(["q_proj", "v_proj"], "Modules that get LoRA adapters.")
+    # --- optimisation
+    learning_rate: float = _f(2e-4, "Peak learning rate (AdamW).")
+    per_device_train_batch_size: int = _f(8, "Examples per forward pass.")
+    gradient_accumulation_steps: int = _f(32, "Forward passes per optimiser step.")
+    num_train_epochs: float = _f(1.0, "Epochs over the training documents (ignored when max_steps > 0).")
+    max_steps: int = _f(-1, "Optimiser steps; > 0 overrides num_train_epochs.")
+    lr_scheduler_type: str = _f("linear", "Learning-rate schedule (transformers names: linear, cosine, constant, ...).")
+    warmup_ratio: float = _f(0.0, "Share of steps spent warming up the learning rate.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    adam_beta1: float = _f(0.9, "AdamW beta1.")
+    adam_beta2: float = _f(0.999, "AdamW beta2.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
+    # --- run control
+    output_dir: str = _f("", "Checkpoint folder (required): the PEFT adapter, opinbench_train.json, trainer state.")
+    seed: int = _f(42, "Seed of initialisation, data order, dropout and sampling.")
+    logging_steps: int = _f(1, "Log every this many optimiser steps.")
+    save_steps: int = _f(50, "Save a resumable trainer checkpoint every this many steps.")
+    save_total_limit: int = _f(2, "Keep at most this many trainer checkpoints.")
+    resume: str = _f(
+        "auto",
+        "auto: continue from the last trainer checkpoint in output_dir when its config and data hash "
+        "match; never: refuse to start over an unfinished run.",
+    )
+    overwrite: bool = _f(False, "Start from scratch even if output_dir holds a run (its files are replaced).")
+    merge: bool = _f(False, "Also write the base model with the adapter merged into output_dir/merged.")
+    report_to: str = _f("none", "transformers report_to (none, tensorboard, wandb, ...).")
+    num_threads: int | None = _f(None, "torch CPU threads (default: torch's choice).")
+
+    # ------------------------------------------------------------------ validation
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if not self.output_dir:
+            raise ConfigError("output_dir is required: the folder the checkpoint is written to")
+        if self.train_split not in ("train", "test", "all"):
+            raise ConfigError(f"train_split must be train, test or all, got {self.train_split!r}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.resume not in RESUME:
+            raise ConfigError(f"resume must be one of {RESUME}, got {self.resume!r}")
+        for name in ("lora_r", "lora_alpha", "per_device_train_batch_size", "gradient_accumulation_steps",
+                     "logging_steps", "save_steps", "save_total_limit"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ConfigError("set max_steps > 0 or num_train_epochs > 0")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ConfigError(f"max_examples must be >= 1, got {self.max_examples}")
+        if not self.lora_target_modules:
+            raise ConfigError("lora_target_modules is empty")
+        if "split" in self.task_metadata:
+            raise ConfigError(
+                "task_metadata may not set split: training uses the train side and the checkpoint is "
+                "scored on the test side (see train_split)"
+            )
+        for key in ("split_seed", "test_fraction", "seed"):
+            if key in self.task_metadata:
+                raise ConfigError(f"set the split with split_seed/test_fraction, not task_metadata[{key!r}]")
+        if self.data not in set(DISTRIBUTION_DATA) | set(ANSWER_DATA):
+            raise ConfigError(
+                f"unknown data {self.data!r}; choose one of {sorted(set(DISTRIBUTION_DATA) | set(ANSWER_DATA))}"
+            )
+        if self.per_individual and self.data not in INDIVIDUAL_DATA:
+            raise ConfigError(
+                f"per_individual needs individual-level data ({', '.join(INDIVIDUAL_DATA)}), not {self.data!r}"
+            )
+
+    # ------------------------------------------------------------------ derived
+
+    def default_train_task(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def resolved_train_task(self) -> str:
+        return self.train_task or self.default_train_task()
+
+    @property
+    def resolved_eval_task(self) -> str:
+        return self.eval_task or self.resolved_train_task
+
+    def training_fingerprint(self) -> dict[str, Any]:
+        """The settings that change what is trained (not where it is written or how it is logged)."""
+        skip = {"output_dir", "resume", "overwrite", "merge", "report_to", "num_threads", "logging_steps",
+                "save_steps", "save_total_limit"}
+        return {k: v for k, v in to_dict(self).items() if k not in skip}
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """``opinbench train sft``: distributional, answer-only or chain-of-thought SFT.
+
+    Modes:
+        distributional: forward KL(human || model) between a group's answer
+            distribution and the model's first-token distribution over the
+            option letters (``" A"`` and ``"A"`` summed, renormalised over the
+            ordinal letters), on the prompts of the ``*_wd`` tasks.
+        answer: cross-entropy on the modal (or gold) answer's letter, the
+            classic baseline, on the same first-token prompts.
+        cot: cross-entropy on a rationale followed by the answer, in the CoT
+            task's format; rationales are human-written (``rationales: human``:
+            VK's ``explanation``, Wahl-o-Mat's party ``comment``) or produced by
+            a provider model, STaR-style (``rationales: synthetic``).
+    """
+
+    mode: str = _f("distributional", "distributional | answer | cot.")
+    max_length: int = _f(1024, "Longest training sequence in tokens; longer documents are left out and counted.")
+    rationales: str = _f("human", "cot mode: human (from the records) | synthetic (provider model, STaR).")
+    explanation_field: str | None = _f(
+        None, "cot/human: the records' meta field with the explanation (default: vk explanation, wom comment)."
+    )
+    rationale_max_chars: int | None = _f(
+        None,
+        "cot: keep only the first sentences of each rationale, up to this many characters (short "
+        "rationales suit small models and short generation budgets); default: whole rationales.",
+    )
+    rationale_provider: str | None = _f(
+        None,
+        "cot/synthetic: PROVIDER:MODEL through opinbench.judging (anthropic:..., openai:..., "
+        "openai-compat:... with rationale_base_url, local:smollm2).",
+    )
+    rationale_base_url: str | None = _f(None, "cot/synthetic: endpoint of an OpenAI-compatible provider.")
+    rationale_api_key_env: str | None = _f(None, "cot/synthetic: environment variable holding the API key.")
+    rationale_max_tokens: int = _f(400, "cot/synthetic: longest rationale reply.")
+    rationale_temperature: float | None = _f(0.7, "cot/synthetic: sampling temperature (None: provider default).")
+    rationale_cache: str | None = _f(None, "cot/synthetic: reply cache (sqlite); default the judges' cache.")
+    rationale_max_requests: int | None = _f(None, "cot/synthetic: cap on provider requests (retries included).")
+    rationale_concurrency: int = _f(4, "cot/synthetic: parallel requests.")
+    star_rationalize: bool = _f(
+        True,
+        "cot/synthetic: when the provider's answer is wrong, ask again with the gold answer as a hint "
+        "(STaR rationalisation) and keep the rationale if it then reaches the gold answer.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mode not in SFT_MODES:
+            raise ConfigError(f"mode must be one of {SFT_MODES}, got {self.mode!r}")
+        if self.mode == "distributional" and self.data not in DISTRIBUTION_DATA:
+            raise ConfigError(
+                f"distributional SFT needs distribution data ({', '.join(DISTRIBUTION_DATA)}), not {self.data!r}; "
+                "use mode: answer or cot"
+            )
+        if self.mode == "cot":
+            if self.rationales not in RATIONALE_SOURCES:
+                raise ConfigError(f"rationales must be one of {RATIONALE_SOURCES}, got {self.rationales!r}")
+            if self.rationales == "synthetic" and not self.rationale_provider:
+                raise ConfigError("rationales: synthetic needs rationale_provider (e.g. anthropic:claude-sonnet-4-6)")
+            if self.rationales == "human" and self.data not in ("vk", "wom") and not self.explanation_field:
+                raise ConfigError(
+                    f"rationales: human needs explanations in the records; {self.data!r} has none by default "
+                    "(set explanation_field, or use rationales: synthetic)"
+                )
+            if self.data in DISTRIBUTION_DATA and self.data != "opinionqa":
+                raise ConfigError(f"cot mode has no task for {self.data!r}")
+        if self.rationale_max_chars is not None and self.rationale_max_chars < 1:
+            raise ConfigError(f"rationale_max_chars must be >= 1, got {self.rationale_max_chars}")
+        if self.max_length < 16:
+            raise ConfigError(f"max_length must be >= 16, got {self.max_length}")
+
+    def default_train_task(self) -> str:
+        if self.mode == "distributional":
+            return f"{self.data}_wd"
+        if self.mode == "answer":
+            return f"{self.data}_wd" if self.data in DISTRIBUTION_DATA else f"{self.data}_direct"
+        return f"{self.data}_cot"
+
+
+@dataclass
+class GRPOConfig(TrainConfig):
+    """``opinbench train grpo``: TRL's GRPOTrainer on a CoT task's prompts.
+
+    Rewards (`opinbench.train.rewards`), each logged under its name, plus TRL's
+    ``reward`` (weighted sum) and ``frac_reward_zero_std`` (share of groups
+    whose completions all got the same reward: no learning signal):
+
+        binary: ``correctness_reward`` (1 if the parsed answer is the gold one).
+        composite: ``format_weight x format_reward`` (one point per XML tag)
+            + ``length_weight x length_reward`` (-|L - target_length|)
+            + ``correct_weight x correctness_reward``.
+    """
+
+    data: str = _f("wom", "Data set: wom, smartvote, anes, vk or opinionqa (its *_cot task).")
+    # LoRA and optimisation defaults of Berdoz et al. (config/politicians.yaml)
+    lora_r: int = _f(32, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA alpha.")
+    lora_dropout: float = _f(0.0, "LoRA dropout.")
+    lora_target_modules: list = _f(list(ALL_PROJECTIONS), "Modules that get LoRA adapters.")
+    learning_rate: float = _f(5e-6, "Peak learning rate (AdamW).")
+    per_device_train_batch_size: int = _f(
+        8, "Completions per forward pass (TRL counts completions): num_generations per prompt."
+    )
+    gradient_accumulation_steps: int = _f(1, "Forward passes per optimiser step.")
+    max_steps: int = _f(800, "Optimiser steps (> 0 overrides num_train_epochs).")
+    lr_scheduler_type: str = _f("cosine", "Learning-rate schedule.")
+    warmup_ratio: float = _f(0.1, "Share of steps spent warming up.")
+    weight_decay: float = _f(0.1, "AdamW weight decay.")
+    adam_beta2: float = _f(0.99, "AdamW beta2.")
+    max_grad_norm: float = _f(0.1, "Gradient clipping norm.")
+    save_steps: int = _f(100, "Save a resumable trainer checkpoint every this many steps.")
+    # rewards
+    reward: str = _f("composite", "binary | composite.")
+    format_weight: float = _f(0.25, "composite: weight of format_reward (0..4 points).")
+    length_weight: float = _f(0.01, "composite: weight of length_reward (-|L - target_length|).")
+    correct_weight: float = _f(1.0, "composite: weight of correctness_reward (0 or 1).")
+    target_length: int = _f(
+        100,
+        "composite: L*, the completion length that costs nothing. Berdoz et al.'s code counts 400 "
+        "characters; 100 tokens is about that.",
+    )
+    length_unit: str = _f("tokens", "composite: unit of L and L*: tokens | words | chars.")
+    # sampling and lengths
+    num_generations: int = _f(8, "Completions sampled per prompt (the group of GRPO).")
+    beta: float = _f(0.0, "KL coefficient towards the base model (0: no reference model).")
+    temperature: float = _f(1.0, "Sampling temperature of the completions.")
+    top_p: float = _f(1.0, "Nucleus sampling of the completions.")
+    max_prompt_length: int = _f(800, "Prompts longer than this many tokens are left out and counted.")
+    max_completion_length: int = _f(600, "Longest completion in tokens.")
+    loss_type: str = _f("dapo", "TRL loss aggregation (grpo, dr_grpo, dapo, bnpo, ...); TRL's default.")
+    scale_rewards: str = _f("group", "Advantage scaling: group | batch | none.")
+    log_completions: bool = _f(False, "Print sampled completions (TRL).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reward not in REWARDS:
+            raise ConfigError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if self.length_unit not in LENGTH_UNITS:
+            raise ConfigError(f"length_unit must be one of {LENGTH_UNITS}, got {self.length_unit!r}")
+        if self.data not in ANSWER_DATA:
+            raise ConfigError(f"GRPO needs answer data with a CoT task ({', '.join(ANSWER_DATA)}), not {self.data!r}")
+        if self.num_generations < 2:
+            raise ConfigError("num_generations must be >= 2: GRPO compares completions within a group")
+        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if batch % self.num_generations:
+            raise ConfigError(
+                f"per_device_train_batch_size x gradient_accumulation_steps = {batch} completions per step "
+                f"must be a multiple of num_generations = {self.num_generations}"
+            )
+        if self.temperature <= 0:
+            raise ConfigError("temperature must be > 0: GRPO needs different completions to compare")
+        if self.beta < 0:
+            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+        if self.max_completion_length < 1 or self.max_prompt_length < 1:
+            raise ConfigError("max_completion_length and max_prompt_length must be >= 1")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ConfigError(f"scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
+
+    def default_train_task(self) -> str:
+        return f"{self.data}_cot"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _expect(name: str, hint: Any, value: Any) -> Any:
+    """``value`` checked against the field's annotation (and int widened to float)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _expect(name, inner[0], value)
+    base = origin or hint
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is float and isinstance(value, str):
+        # YAML 1.1 reads 1e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(f"config key {name!r} expects true or false, got {value!r}")
+    if base is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"config key {name!r} expects an integer, got {value!r}")
+    if base in (float, str, list, dict) and not isinstance(value, base):
+        what = {float: "a number", str: "a string", list: "a list", dict: "a mapping"}[base]
+        raise ConfigError(f"config key {name!r} expects {what}, got {value!r}")
+    return value
+
+
+def _check_types(config: TrainConfig) -> None:
+    hints = _hints(type(config))
+    for f in dataclasses.fields(config):
+        setattr(config, f.name, _expect(f.name, hints[f.name], getattr(config, f.name)))
+
+
+def parse_flag_value(name: str, hint: Any, text: str) -> Any:
+    """A command-line string -> the field's type (YAML syntax: 1e-4, true, [a, b], {k: v}, null)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if origin in (typing.Union, types.UnionType) else hint
+    base = typing.get_origin(base) or base
+    if base is str and value is not None and not isinstance(value, str):
+        value = text  # "123" as a model name stays a string
+    if base is float and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if base is list and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def load_config(cls: type[TrainConfig], path: str | Path | None = None, overrides: dict[str, Any] | None = None):
+    """``cls`` from a YAML file plus overrides; unknown keys are an error with a suggestion."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of config keys to values, got {type(loaded).__name__}")
+        values.update(loaded)
+    values.update(overrides or {})
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            where = f" in {path}" if path is not None else ""
+            raise ConfigError(f"unknown config key {key!r}{where}{hint} (opinbench train {_command(cls)} --help lists them)")
+    return cls(**values)
+
+
+def _command(cls: type) -> str:
+    return "grpo" if issubclass(cls, GRPOConfig) else "sft"
+
+
+def describe(cls: type[TrainConfig]) -> str:
+    """Every key with its default and help, as YAML comments (``--print-defaults``)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        lines.append(f"# {f.metadata.get('help', '')}")
+        lines.append(f"{f.name}: {json.dumps(default)}")
+    return "\n".join(lines) + "\n"

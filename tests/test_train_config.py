@@ -1,0 +1,129 @@
+"""Config dataclasses: YAML keys = CLI flags, paper defaults, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from opinbench.cli import main
+from opinbench.errors import ConfigError
+from opinbench.train.config import GRPOConfig, SFTConfig, describe, load_config, parse_flag_value, to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_paper_defaults():
+    s = SFTConfig(output_dir="x")  # SubPOP (Suh et al. 2025)
+    assert (s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules) == (8, 32, 0.05, ["q_proj", "v_proj"])
+    assert s.learning_rate == 2e-4 and s.per_device_train_batch_size * s.gradient_accumulation_steps == 256
+    assert s.mode == "distributional" and s.resolved_train_task == "opinionqa_wd" == s.resolved_eval_task
+    g = GRPOConfig(output_dir="x")  # Berdoz et al. 2026, config/politicians.yaml
+    assert (g.lora_r, g.lora_alpha, len(g.lora_target_modules)) == (32, 32, 7)
+    assert (g.learning_rate, g.num_generations, g.beta, g.max_steps, g.max_completion_length) == (5e-6, 8, 0.0, 800, 600)
+    assert (g.format_weight, g.length_weight, g.correct_weight) == (0.25, 0.01, 1.0)
+    assert g.resolved_train_task == "wom_cot"
+
+
+@pytest.mark.parametrize(
+    "cls, kw, match",
+    [
+        (SFTConfig, {}, "output_dir is required"),
+        (SFTConfig, {"mode": "rl"}, "mode must be one of"),
+        (SFTConfig, {"data": "wom"}, "distributional SFT needs distribution data"),
+        (SFTConfig, {"data": "nope"}, "unknown data 'nope'"),
+        (SFTConfig, {"mode": "cot", "data": "vk", "rationales": "synthetic"}, "needs rationale_provider"),
+        (SFTConfig, {"mode": "cot", "data": "anes"}, "has none by default"),
+        (SFTConfig, {"test_fraction": 1.5}, "test_fraction"),
+        (SFTConfig, {"train_split": "dev"}, "train_split must be"),
+        (SFTConfig, {"task_metadata": {"split": "train"}}, "task_metadata may not set split"),
+        (SFTConfig, {"task_metadata": {"seed": 1}}, "split_seed/test_fraction"),
+        (SFTConfig, {"per_individual": True}, "per_individual needs individual-level data"),
+        (SFTConfig, {"lora_r": "8"}, "expects an integer"),
+        (SFTConfig, {"learning_rate": "fast"}, "expects a number"),
+        (SFTConfig, {"merge": "yes"}, "expects true or false"),
+        (SFTConfig, {"warmup_ratio": 1.5}, "warmup_ratio"),
+        (GRPOConfig, {"num_generations": 3}, "must be a multiple of num_generations = 3"),
+        (GRPOConfig, {"num_generations": 1, "per_device_train_batch_size": 1}, ">= 2"),
+        (GRPOConfig, {"reward": "dense"}, "reward must be one of"),
+        (GRPOConfig, {"data": "opinionqa_steerable"}, "unknown data"),
+        (GRPOConfig, {"data": "subpop_train"}, "GRPO needs answer data"),
+        (GRPOConfig, {"temperature": 0.0}, "temperature must be > 0"),
+        (GRPOConfig, {"length_unit": "lines"}, "length_unit"),
+    ],
+)
+def test_validation_says_what_to_change(cls, kw, match):
+    kw = {"output_dir": "out"} | kw if match != "output_dir is required" else kw
+    with pytest.raises(ConfigError, match=match):
+        cls(**kw)
+
+
+def test_yaml_then_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("output_dir: out\nlearning_rate: 1\nlora_target_modules: [q_proj]\ntask_metadata: {groups: all}\n")
+    c = load_config(SFTConfig, p, {"learning_rate": 0.5})
+    assert c.learning_rate == 0.5 and isinstance(c.learning_rate, float)
+    assert c.lora_target_modules == ["q_proj"] and c.task_metadata == {"groups": "all"}
+    p.write_text("output_dir: out\nlearnig_rate: 1\n")
+    with pytest.raises(ConfigError, match="unknown config key 'learnig_rate'.*did you mean 'learning_rate'"):
+        load_config(SFTConfig, p)
+    p.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(SFTConfig, p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(SFTConfig, tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("learning_rate", "1e-4", 1e-4),
+        ("merge", "true", True),
+        ("lora_target_modules", "q_proj,v_proj", ["q_proj", "v_proj"]),
+        ("lora_target_modules", "[q_proj, o_proj]", ["q_proj", "o_proj"]),
+        ("task_metadata", '{"elections": 2021}', {"elections": 2021}),
+        ("model", "123", "123"),
+        ("max_examples", "null", None),
+        ("individuals", "2021/deutschland:SPD", ["2021/deutschland:SPD"]),
+    ],
+)
+def test_flag_values_parse_to_the_field_type(name, text, expected):
+    hint = typing.get_type_hints(SFTConfig)[name]
+    assert parse_flag_value(name, hint, text) == expected
+
+
+def test_every_field_has_help_and_describe_lists_it():
+    for cls in (SFTConfig, GRPOConfig):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f.name
+        text = describe(cls)
+        assert all(f"\n{f.name}: " in "\n" + text for f in dataclasses.fields(cls))
+
+
+def test_shipped_configs_load():
+    for path in sorted((REPO / "configs" / "train").glob("*.yaml")):
+        cls = GRPOConfig if "grpo" in path.name else SFTConfig
+        cfg = load_config(cls, path)
+        assert cfg.output_dir.startswith("runs/train/"), path
+
+
+def test_cli_print_config_applies_flags(capsys, tmp_path):
+    cfg = REPO / "configs" / "train" / "opinionqa_sft_distributional_cpu.yaml"
+    assert main(["train", "sft", "--config", str(cfg), "--learning_rate", "3e-4", "--print-config"]) == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    assert out["learning_rate"] == 3e-4 and out["mode"] == "distributional"
+    assert main(["train", "grpo", "--print-defaults"]) == 0
+    assert "num_generations: 8" in capsys.readouterr().out
+    assert main(["train", "sft", "--output_dir", str(tmp_path), "--lora_r", "x"]) == 1
+    assert "config key 'lora_r' expects an integer" in capsys.readouterr().err
+
+
+def test_fingerprint_ignores_where_and_how_it_is_logged():
+    a = SFTConfig(output_dir="a", logging_steps=1)
+    b = SFTConfig(output_dir="b", logging_steps=5, overwrite=True)
+    assert a.training_fingerprint() == b.training_fingerprint()
+    assert SFTConfig(output_dir="a", seed=1).training_fingerprint() != a.training_fingerprint()
+    assert set(to_dict(a)) == {f.name for f in dataclasses.fields(SFTConfig)}
