@@ -110,7 +110,14 @@ class PromptRenderer:
 
         self.tokenizer = tokenizer
         self.apply_chat_template = bool(apply_chat_template)
-        self.lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
+        # HFLM warns that a model object (not a name) disables options we do not use.
+        hf_log = logging.getLogger("lm_eval.models.huggingface")
+        level = hf_log.level
+        hf_log.setLevel(logging.ERROR)
+        try:
+            self.lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
+        finally:
+            hf_log.setLevel(level)
 
     def context(self, task: Any, doc: dict[str, Any]) -> str:
         if self.apply_chat_template:
