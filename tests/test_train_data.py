@@ -88,16 +88,13 @@ def test_leaking_config_fails_from_the_command_line(tiny_release, tmp_path, caps
     """The acceptance check: a config that points training at test questions fails with a clear error."""
     cfg = tmp_path / "leak.yaml"
     cfg.write_text(
-        f"model: {tmp_path / 'never-loaded'}\ndata: opinionqa\nmode: distributional\n"
+        f"model: {tmp_path / 'model'}\ndata: opinionqa\nmode: distributional\n"
         f"task_metadata: {{source: '{tiny_release}'}}\ntrain_split: test\noutput_dir: {tmp_path / 'out'}\n"
     )
-    from opinbench.train import common
+    # the guard runs after the model loads and before anything is trained or written
+    from tests.helpers.tiny_models import build_model
 
-    # The guard runs before anything is trained; the model folder is never read for training.
-    import tests.helpers.tiny_models as tm
-
-    model_dir = tm.build_model("merged", tmp_path / "never-loaded")
-    assert model_dir.exists() and common is not None
+    build_model("merged", tmp_path / "model")
     assert main(["train", "sft", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "opinbench train: error:" in err and "test split of opinionqa_wd" in err
