@@ -76,6 +76,20 @@ def test_bounds_json_hand_computed(release, capsys):
     assert out["human"] == pytest.approx(0.25 / 4)
 
 
+def test_bounds_agree_with_the_task_per_pair(capsys, shared_data):
+    """`opinbench bounds` and the task's per-document wd_human come from the same per-record draws."""
+    from opinbench.data.opinionqa import load_opinionqa
+    from opinbench.harness.distribution import build_docs, doc_bounds
+
+    wave = shared_data / "opinionqa" / "human_resp" / "American_Trends_Panel_W26"
+    code, stdout, _ = run_cli(capsys, "bounds", "opinionqa", "--source", str(wave), "--groups", "POLPARTY:Democrat", "--json")
+    assert code == 0
+    out = json.loads(stdout)
+    docs = build_docs(load_opinionqa(wave, groups=["POLPARTY:Democrat"]))
+    assert out["human"] == pytest.approx(sum(doc_bounds(d)[1] for d in docs) / len(docs), rel=1e-12)
+    assert out["uniform"] == pytest.approx(sum(doc_bounds(d)[0] for d in docs) / len(docs), rel=1e-12)
+
+
 def test_bounds_text_output_and_task_names(release, capsys):
     code, stdout, _ = run_cli(capsys, "bounds", "opinionqa_wd", "--source", str(release))
     assert code == 0 and "SEX: Male" in stdout and "overall" in stdout

@@ -38,8 +38,9 @@ def doc(**over):
         "distribution": [0.2, 0.3, 0.5],
         "attribute": "INCOME",
         "group": "$100,000 or more",
-        "wd_uniform": 0.1,
-        "wd_human": 0.01,
+        "id": "opinionqa:Q:INCOME:$100,000 or more",
+        "n": 40.0,
+        "seed": 0,
         "mass_threshold": 0.1,
     }
     return d | over
@@ -57,11 +58,15 @@ def test_process_results_sums_both_spellings_and_renormalises_over_ordinal_lette
     assert out["low_letter_mass"] == 0.0
     # per-group keys: lm-eval splits metric keys on commas, so they are dropped
     assert out["wd|INCOME=$100000 or more"] == out["wd"] == out["wd|INCOME"]
-    assert out["wd_gap_closed"] == (out["wd"], 0.1, 0.01)
+    uniform = M.uniform_wd([0.2, 0.3, 0.5], [1, 2, 1.5])[0]
+    human = M.human_bootstrap_wd([0.2, 0.3, 0.5], [40], [1, 2, 1.5], n_resamples=1000, keys=[doc()["id"]])[0]
+    assert out["wd_uniform"] == pytest.approx(uniform)
+    assert out["wd_human"] == pytest.approx(human) and 0 < human < uniform
+    assert out["wd_gap_closed"] == (out["wd"], out["wd_uniform"], out["wd_human"])
 
 
 def test_low_mass_is_flagged_and_missing_human_bound_is_omitted():
-    out = H.process_results(doc(wd_human=None), [(math.log(1e-4), False)] * 8)
+    out = H.process_results(doc(n=None), [(math.log(1e-4), False)] * 8)
     assert out["low_letter_mass"] == 1.0
     assert "wd_human" not in out and "wd_gap_closed" not in out
 

@@ -19,8 +19,7 @@ DOC = {
     "distribution": [0.2, 0.5, 0.3],
     "attribute": "SEX",
     "group": "Male",
-    "wd_uniform": 0.1,
-    "wd_human": 0.01,
+    "n": 50.0,
 }
 
 

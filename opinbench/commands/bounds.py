@@ -51,7 +51,8 @@ def compute_bounds(records: list[Any], *, n_resamples: int = 1000, seed: int = 0
     human_p = M.pad([r.distribution for r in usable], fill=0.0)
     n = np.array([np.nan if r.n is None else r.n for r in usable])
     uni = M.uniform_wd(human_p, ordinal)
-    hum = M.human_bootstrap_wd(human_p, n, ordinal, n_resamples=n_resamples, seed=seed)
+    # per-record generators: each pair's value equals what the task reports for it
+    hum = M.human_bootstrap_wd(human_p, n, ordinal, n_resamples=n_resamples, seed=seed, keys=[r.id for r in usable])
     by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(usable):
         by_group[(r.attribute, r.group)].append(i)

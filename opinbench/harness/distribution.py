@@ -47,6 +47,7 @@ from opinbench.prompts.render import render_distribution_prompt
 log = logging.getLogger("opinbench.harness")
 
 DEFAULT_MASS_THRESHOLD = 0.1
+DEFAULT_HUMAN_RESAMPLES = 1000
 
 # --------------------------------------------------------------------------- quiet lm-eval
 
@@ -95,9 +96,13 @@ def build_docs(
     *,
     steering: str = "qa",
     seed: int = 0,
-    human_resamples: int = 200,
+    human_resamples: int = DEFAULT_HUMAN_RESAMPLES,
 ) -> list[dict[str, Any]]:
-    """Records -> lm-eval documents (plain dicts) with their bounds; prompts are rendered lazily."""
+    """Records -> lm-eval documents (plain dicts).
+
+    Prompts and bounds are computed when lm-eval uses a document (`doc_to_text`,
+    `doc_bounds`), so that a ``--limit``-ed run does not pay for the whole data set.
+    """
     skips = SkipLog()
     usable = []
     for r in records:
@@ -109,35 +114,44 @@ def build_docs(
         n_q = len({r.question_key for r in records if not r.has_scale})
         log.warning("%d (question, group) pairs of %d questions without a scale were left out of WD", sum(skips.notes.values()), n_q)
     usable.sort(key=lambda r: _order_key(r, seed))
-    if not usable:
-        return []
-    ordinal = M.pad([r.ordinal for r in usable])
-    human = M.pad([r.distribution for r in usable], fill=0.0)
-    n = np.array([np.nan if r.n is None else r.n for r in usable])
-    wd_uniform = M.uniform_wd(human, ordinal)
-    wd_human = M.human_bootstrap_wd(human, n, ordinal, n_resamples=human_resamples, seed=seed)
-    docs = []
-    for r, u, h in zip(usable, wd_uniform, wd_human):
-        docs.append(
-            {
-                "id": r.id,
-                "dataset": r.dataset,
-                "question_key": r.question_key,
-                "attribute": r.attribute,
-                "group": r.group,
-                "question": r.question,
-                "options": list(r.options),
-                "ordinal": list(r.ordinal),
-                "distribution": list(r.distribution),
-                "n": r.n,
-                "steering": steering if r.attribute != "OVERALL" else "unsteered",
-                "letters": list(LETTERS[: len(r.options)]),
-                "n_ordinal": len(r.ordinal),
-                "wd_uniform": float(u),
-                "wd_human": None if math.isnan(h) else float(h),
-            }
-        )
-    return docs
+    return [
+        {
+            "id": r.id,
+            "dataset": r.dataset,
+            "question_key": r.question_key,
+            "attribute": r.attribute,
+            "group": r.group,
+            "question": r.question,
+            "options": list(r.options),
+            "ordinal": list(r.ordinal),
+            "distribution": list(r.distribution),
+            "n": r.n,
+            "steering": steering if r.attribute != "OVERALL" else "unsteered",
+            "letters": list(LETTERS[: len(r.options)]),
+            "n_ordinal": len(r.ordinal),
+            "seed": seed,
+            "human_resamples": human_resamples,
+        }
+        for r in usable
+    ]
+
+
+def doc_bounds(doc: dict[str, Any]) -> tuple[float, float | None]:
+    """(uniform WD, human bootstrap WD or None) of one document.
+
+    The human bound uses the document's own generator (seeded by the task seed
+    and the record id), so it equals what `opinbench bounds` reports for the pair.
+    """
+    ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
+    human = np.asarray(doc["distribution"], dtype=np.float64)[None, :]
+    uniform = float(M.uniform_wd(human, ordinal)[0])
+    if doc.get("n") is None:
+        return uniform, None
+    h = M.human_bootstrap_wd(
+        human, [doc["n"]], ordinal,
+        n_resamples=int(doc.get("human_resamples", DEFAULT_HUMAN_RESAMPLES)), seed=int(doc.get("seed", 0)), keys=[doc["id"]],
+    )[0]
+    return uniform, (None if math.isnan(h) else float(h))
 
 
 def load_dataset(
@@ -147,7 +161,7 @@ def load_dataset(
     source: str | None = None,
     data_dir: str | None = None,
     seed: int = 0,
-    human_resamples: int = 200,
+    human_resamples: int = DEFAULT_HUMAN_RESAMPLES,
     mass_threshold: float = DEFAULT_MASS_THRESHOLD,
     split: str | None = None,
     split_seed: int = 0,
@@ -237,19 +251,20 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
         model = np.ones_like(model)
     wd = float(M.wasserstein(model, human, ordinal)[0])
     threshold = float(doc.get("mass_threshold", DEFAULT_MASS_THRESHOLD))
+    wd_uniform, wd_human = doc_bounds(doc)
     out: dict[str, Any] = {
         "wd": wd,
         "kl": float(M.kl_divergence(human, model, ordinal)[0]),
         "onehot": float(M.onehot_agreement(human, model, ordinal)[0]),
-        "wd_uniform": doc["wd_uniform"],
+        "wd_uniform": wd_uniform,
         "letter_mass": mass,
         "low_letter_mass": float(mass < threshold),
         f"wd|{metric_key_part(doc['attribute'])}": wd,
         f"wd|{metric_key_part(doc['attribute'])}={metric_key_part(doc['group'])}": wd,
     }
-    if doc.get("wd_human") is not None:
-        out["wd_human"] = doc["wd_human"]
-        out["wd_gap_closed"] = (wd, doc["wd_uniform"], doc["wd_human"])
+    if wd_human is not None:
+        out["wd_human"] = wd_human
+        out["wd_gap_closed"] = (wd, wd_uniform, wd_human)
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.answers import extract_answer
-from opinbench.harness.distribution import metric_key_part
+from opinbench.harness.distribution import doc_bounds, metric_key_part
 from opinbench.metrics import distribution as M
 
 SAMPLING_NOISE_RESAMPLES = 200
@@ -58,14 +58,15 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     generations = results[0] if results and isinstance(results[0], list) else list(results)
     counts, refused, invalid = histogram(generations, doc)
     n = len(generations)
+    wd_uniform, wd_human = doc_bounds(doc)
     out: dict[str, Any] = {
         "invalid_rate": invalid / n if n else 1.0,
         "refusal_rate": refused / n if n else 0.0,
         "no_valid_sample": float(counts.sum() == 0),
-        "wd_uniform": doc["wd_uniform"],
+        "wd_uniform": wd_uniform,
     }
-    if doc.get("wd_human") is not None:
-        out["wd_human"] = doc["wd_human"]
+    if wd_human is not None:
+        out["wd_human"] = wd_human
     if counts.sum() == 0:
         return out
     ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]

@@ -21,6 +21,7 @@ at far higher cost. The tests check this function against both libraries.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from itertools import combinations
 from math import comb
@@ -137,6 +138,7 @@ def human_bootstrap_wd(
     seed: int = 0,
     chunk_elements: int = 2_000_000,
     exact_limit: int = 20_000,
+    keys: Sequence[str] | None = None,
 ) -> NDArray[np.float64]:
     """Expected WD between a bootstrap resample of the group and the group itself.
 
@@ -150,6 +152,11 @@ def human_bootstrap_wd(
     so that hand computations on small examples match to the last digit. Other
     rows with the same number of options are drawn together, in chunks of at
     most ``chunk_elements`` numbers.
+
+    With ``keys`` (one string per row, e.g. the record id), each row draws from
+    its own generator seeded by ``(seed, key)``: a row's value then does not
+    depend on which other rows are computed with it, so a task scoring one
+    document and `opinbench bounds` scoring the whole data set agree exactly.
     """
     o = _as2d(ordinal)
     p = renormalise(p_human, o)
@@ -163,6 +170,13 @@ def human_bootstrap_wd(
         if comb(m + k - 1, k - 1) <= exact_limit:
             out[i] = _exact_expected_wd(p[i, :k], m, o[i, :k])
             ok[i] = False
+    if keys is not None:
+        for i in np.flatnonzero(ok):
+            k = int(width[i])
+            row_rng = np.random.default_rng([seed, int(hashlib.sha256(keys[i].encode()).hexdigest()[:16], 16)])
+            draws = row_rng.multinomial(int(np.rint(sizes[i])), p[i, :k], size=n_resamples).astype(np.float64)
+            out[i] = wasserstein(draws, np.broadcast_to(p[i, :k], draws.shape), np.broadcast_to(o[i, :k], draws.shape)).mean()
+        return out
     for k in np.unique(width[ok]):
         rows = np.flatnonzero(ok & (width == k))
         step = max(1, chunk_elements // (n_resamples * int(k)))
