@@ -23,7 +23,7 @@ Mapping files
 -------------
 Which columns are policy questions, how each is asked and how its answers are
 recoded is data, not code: one YAML file per release, shipped as
-``opinbench/data/resources/anes_<release>.yaml`` (read them for the choices made)
+``opinbench/data/resources/anes_mapping_<release>.yaml`` (read them for the choices made)
 and replaceable with ``mapping=`` (a file, a list of files or a folder of
 ``anes_*.yaml``), which is also how a user adds a release. A mapping names
 
@@ -356,8 +356,8 @@ def load_mapping(path: str | Path) -> ReleaseMapping:
 def shipped_mappings() -> dict[str, Path]:
     """``{release: path}`` of the mappings that ship with opinbench."""
     out = {}
-    for p in sorted(RESOURCES.glob("anes_*.yaml")):
-        out[p.stem[len("anes_"):].lower()] = p
+    for p in sorted(RESOURCES.glob("anes_mapping_*.yaml")):
+        out[p.stem[len("anes_mapping_"):].lower()] = p
     return out
 
 

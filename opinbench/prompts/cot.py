@@ -89,7 +89,7 @@ _ITEMS: dict[str, dict[str, str]] = {
 }
 
 # ideo5 codes of the 2022 ANES pilot (numeric release), from the note in
-# opinbench/data/resources/anes_pilot_2022.yaml; the 2024 release has the labels.
+# opinbench/data/resources/anes_mapping_pilot_2022.yaml; the 2024 release has the labels.
 _IDEO5 = {"1": "very liberal", "2": "liberal", "3": "moderate", "4": "conservative", "5": "very conservative"}
 _GROUP_WORDS = {"Left": "on the left", "Center": "in the center", "Right": "on the right"}
 
