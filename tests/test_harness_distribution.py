@@ -21,7 +21,7 @@ import pytest
 from opinbench.harness import distribution as H
 from opinbench.metrics import distribution as M
 from opinbench.paths import tasks_dir
-from tests.helpers.opinionqa_files import write_wave
+from tests.helpers.opinionqa_files import write_tiny_release
 from tests.helpers.tiny_models import build_model
 
 torch = pytest.importorskip("torch")
@@ -77,28 +77,11 @@ def test_gap_closed_aggregation():
 
 # --------------------------------------------------------------------------- lm-eval end to end
 
-QUESTIONS = {
-    f"Q{i}_W1": (
-        f"How safe is place {i}?",
-        ["Very safe", "Somewhat safe", "Not safe", "Refused"],
-        [1.0, 2.0, 3.0] if i % 2 else [1.0, 3.0, 2.0],
-    )
-    for i in range(6)
-}
 
 
 @pytest.fixture(scope="module")
 def tiny_release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    rng = np.random.default_rng(0)
-
-    def counts():
-        return {o: int(c) for o, c in zip(["Very safe", "Somewhat safe", "Not safe", "Refused"], rng.integers(1, 50, 4))}
-
-    sex = {k: {"Male": counts(), "Female": counts()} for k in QUESTIONS}
-    party = {k: {"Democrat": counts(), "Republican": counts()} for k in QUESTIONS}
-    write_wave(root, "American_Trends_Panel_W1", QUESTIONS, {"SEX": sex, "POLPARTY": party})
-    return root
+    return write_tiny_release(tmp_path_factory.mktemp("release"), 6)
 
 
 @pytest.fixture(scope="module", params=["merged", "split"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("peft")
@@ -19,32 +18,15 @@ pytest.importorskip("trl")
 from opinbench.errors import ConfigError  # noqa: E402
 from opinbench.train import checkpoint as C  # noqa: E402
 from opinbench.train.data import data_hash  # noqa: E402
-from tests.helpers.opinionqa_files import write_wave  # noqa: E402
+from tests.helpers.opinionqa_files import write_tiny_release  # noqa: E402
 from tests.helpers.tiny_models import build_model  # noqa: E402
 
-QUESTIONS = {
-    f"Q{i}_W1": (
-        f"How safe is place {i}?",
-        ["Very safe", "Somewhat safe", "Not safe", "Refused"],
-        [1.0, 2.0, 3.0] if i % 2 else [1.0, 3.0, 2.0],
-    )
-    for i in range(8)
-}
 
 
 @pytest.fixture(scope="session")
 def tiny_release(tmp_path_factory) -> Path:
     """An OpinionQA human_resp release: 8 questions x (SEX: 2, POLPARTY: 2 groups)."""
-    root = tmp_path_factory.mktemp("oqa-release")
-    rng = np.random.default_rng(0)
-
-    def counts():
-        return {o: int(c) for o, c in zip(["Very safe", "Somewhat safe", "Not safe", "Refused"], rng.integers(1, 50, 4))}
-
-    sex = {k: {"Male": counts(), "Female": counts()} for k in QUESTIONS}
-    party = {k: {"Democrat": counts(), "Republican": counts()} for k in QUESTIONS}
-    write_wave(root, "American_Trends_Panel_W1", QUESTIONS, {"SEX": sex, "POLPARTY": party})
-    return root
+    return write_tiny_release(tmp_path_factory.mktemp("oqa-release"), 8)
 
 
 @pytest.fixture(scope="session")
