@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import math
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from opinbench.data.files import read_json
 from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
 from opinbench.data.records import AnswerRecord, DistributionRecord, check_options
 from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
@@ -226,10 +226,7 @@ def iter_wave(
         path = wave / f"{attr}_data.json"
         if not path.is_file():
             continue  # the release has no file for some attributes (e.g. RELIG)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON ({exc})", file=path) from None
+        payload = read_json(path)
         if not isinstance(payload, dict):
             raise DataError("expected an object keyed by question", file=path)
         data[attr] = (path, payload)
@@ -350,12 +347,7 @@ def load_opinionqa_steerable(
     path = Path(path)
     skips = skips if skips is not None else SkipLog(strict=strict)
     selection = select_groups(groups)
-    if not path.is_file():
-        raise DataError("missing file", file=path)
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc})", file=path) from None
+    rows = read_json(path)
     if not isinstance(rows, list):
         raise DataError("expected a JSON list of rows", file=path)
     if human_resp is None and (path.parent.parent / "human_resp").is_dir():

@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -77,6 +76,7 @@ from typing import Any
 from opinbench.data.records import AnswerRecord
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.wahlomat import normalise_party, read_party_groups
+from opinbench.data.files import read_json
 from opinbench.errors import DataError, SkipLog
 
 DATASET = "smartvote"
@@ -139,17 +139,6 @@ def find_questionnaire(source: str | Path) -> Path:
     return found[0]
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError("missing file", file=path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc})", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc})", file=path) from None
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -179,7 +168,7 @@ def load_smartvote_questions(
     """
     skips = skips if skips is not None else SkipLog(strict=strict)
     path = find_questionnaire(source)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(f"expected a JSON object, got {type(data).__name__}", file=path)
     if not isinstance(data.get("categories"), list):
@@ -355,8 +344,8 @@ def _answer_items(items: Any, rid: str, *, file: Path, key: str) -> list[RawAnsw
     return out
 
 
-def _read_json_export(path: Path) -> AnswerExport:
-    data = _read_json(path)
+def __read_json_export(path: Path) -> AnswerExport:
+    data = read_json(path)
     if not isinstance(data, dict) or "answers" not in data:
         raise DataError(
             f"expected a JSON object with an 'answers' field: {ANSWER_LAYOUT}",
@@ -491,7 +480,7 @@ def read_answer_export(path: str | Path) -> AnswerExport:
         raise DataError(f"missing answer file; expected {ANSWER_LAYOUT}", file=path)
     if path.suffix.lower() in (".csv", ".tsv", ".txt"):
         return _read_csv_export(path)
-    return _read_json_export(path)
+    return __read_json_export(path)
 
 
 def binarise(value: Any, *, file: Path | str, key: str) -> tuple[str | None, str | None]:

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from opinbench.data.files import read_json
 from opinbench.data.groups import OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
 from opinbench.data.records import DistributionRecord
 from opinbench.errors import DataError, SkipLog
@@ -47,22 +48,19 @@ NON_SUBSTANTIVE = frozenset({"refused", "not sure", "don't know", "dk/refused", 
 _FIELDS = ("qkey", "attribute", "group", "question", "options", "ordinal", "responses")
 
 
-def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(location, row) for each row of a .jsonl / .json list file."""
-    text = path.read_text(encoding="utf-8")
+def _rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(location, row or the DataError that row raised) for each row of a .jsonl / .json list file."""
     if path.suffix == ".jsonl":
-        for i, line in enumerate(text.splitlines(), 1):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 yield f"line {i}", json.loads(line)
             except json.JSONDecodeError as exc:
-                yield f"line {i}", DataError(f"invalid JSON ({exc.msg})", file=path, key=f"line {i}")  # type: ignore[misc]
+                # reported per line, so one bad line skips one row, not the file
+                yield f"line {i}", DataError(f"invalid JSON ({exc.msg})", file=path, key=f"line {i}")
     else:
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON ({exc})", file=path) from None
+        rows = read_json(path)
         if not isinstance(rows, list):
             raise DataError("expected a JSON list of rows", file=path)
         for i, row in enumerate(rows):
@@ -87,7 +85,7 @@ def _metadata_ordinals(root: Path, split: str) -> dict[str, list[float]]:
         root / f"subpop-{split}" / "processed" / "refined_qkey_dict.json",
     ):
         if cand.is_file():
-            meta = json.loads(cand.read_text(encoding="utf-8"))
+            meta = read_json(cand)
             return {k: v["ordinal"] for k, v in meta.items() if isinstance(v, dict) and "ordinal" in v}
     return {}
 
@@ -153,11 +151,11 @@ def _synthbench_records(source: Path, split: str, skips: SkipLog) -> list[Distri
     qkeys_file = source / "metadata" / f"subpop-{split}" / f"subpop-{split}_parsed-qkeys.json"
     in_split: set[str] | None = None
     if qkeys_file.is_file():
-        in_split = {k for keys in json.loads(qkeys_file.read_text(encoding="utf-8")).values() for k in keys}
+        in_split = {k for keys in read_json(qkeys_file).values() for k in keys}
     registry_file = source / "synthbench" / "data" / "question-text-registries" / "subpop.json"
-    texts = json.loads(registry_file.read_text(encoding="utf-8"))["questions"] if registry_file.is_file() else {}
+    texts = read_json(registry_file).get("questions", {}) if registry_file.is_file() else {}
     path = files[-1]
-    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload = read_json(path)
     dataset = SPLITS[split]
     out = []
     for i, q in enumerate(payload.get("per_question", [])):

@@ -46,7 +46,6 @@ What goes wrong, and what happens:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ import yaml
 
 from opinbench.data.records import AnswerRecord
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
+from opinbench.data.files import read_json
 from opinbench.errors import ConfigError, DataError, SkipLog
 
 DATASET = "wom"
@@ -165,17 +165,6 @@ class Election:
         return f"{self.name} {self.date[:4]}"
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError("missing file", file=path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc})", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc})", file=path) from None
-
-
 def _str_field(
     item: dict[str, Any], name: str, *, file: Path, key: str, allow_empty: bool = True
 ) -> str:
@@ -207,7 +196,7 @@ def _int_field(
 
 def _table(path: Path, fields: Iterable[str]) -> dict[int, dict[str, Any]]:
     """A ``[{id, ...}]`` file -> ``{id: item}``, refusing non-objects, missing fields and duplicate ids."""
-    rows = _read_json(path)
+    rows = read_json(path)
     if not isinstance(rows, list):
         raise DataError(f"expected a JSON list, got {type(rows).__name__}", file=path)
     out: dict[int, dict[str, Any]] = {}
@@ -229,7 +218,7 @@ def _table(path: Path, fields: Iterable[str]) -> dict[int, dict[str, Any]]:
 
 def _election_from_overview(folder: Path, path: str, election_id: int | None) -> Election:
     file = folder / "overview.json"
-    overview = _read_json(file)
+    overview = read_json(file)
     if not isinstance(overview, dict):
         raise DataError("expected a JSON object", file=file)
     name = _str_field(overview, "title", file=file, key=path, allow_empty=False).strip()
@@ -279,7 +268,7 @@ def find_elections(source: str | Path, skips: SkipLog | None = None) -> list[Ele
 
 def _listed_elections(root: Path, skips: SkipLog) -> list[Election]:
     file = root / "election.json"
-    rows = _read_json(file)
+    rows = read_json(file)
     if not isinstance(rows, list):
         raise DataError(f"expected a JSON list, got {type(rows).__name__}", file=file)
     out: list[Election] = []
