@@ -199,3 +199,5 @@ def test_question_split_keeps_whole_questions_apart(tiny_release):
     assert len(set(test["question_key"])) == 3 and len(test) + len(train) == 24
     with pytest.raises(Exception, match="split must be"):
         H.load_dataset(source=str(tiny_release), split="dev")
+    with pytest.raises(Exception, match="steering must be one of"):
+        H.load_dataset(source=str(tiny_release), steering="persona")

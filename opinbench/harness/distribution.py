@@ -42,7 +42,7 @@ from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.metrics import distribution as M
-from opinbench.prompts.render import render_distribution_prompt
+from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt
 
 log = logging.getLogger("opinbench.harness")
 
@@ -177,6 +177,8 @@ def load_dataset(
     """
     import datasets
 
+    if steering not in STEERING_FORMATS:
+        raise ConfigError(f"steering must be one of {STEERING_FORMATS}, got {steering!r}")
     groups_key = groups if isinstance(groups, str) else ",".join(groups)
     records = _records(data, source, data_dir, groups_key)
     if not records:
