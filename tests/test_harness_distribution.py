@@ -201,3 +201,18 @@ def test_question_split_keeps_whole_questions_apart(tiny_release):
         H.load_dataset(source=str(tiny_release), split="dev")
     with pytest.raises(Exception, match="steering must be one of"):
         H.load_dataset(source=str(tiny_release), steering="persona")
+
+
+def test_breakdown_warnings_are_silenced_only_for_our_tasks():
+    import logging
+
+    from opinbench.harness.quiet_logs import BreakdownLogFilter
+
+    def rec(msg):
+        return logging.LogRecord("lm_eval.evaluator_utils", logging.WARNING, "", 0, msg, None, None)
+
+    f = BreakdownLogFilter()
+    assert not f.filter(rec("[opinionqa_wd] No aggregation function defined for metric wd|SEX. Using mean."))
+    assert not f.filter(rec("[wom_cot] Metrics were not scored on the same number of documents (...)"))
+    assert f.filter(rec("[hellaswag] No aggregation function defined for metric x. Using mean."))
+    assert f.filter(rec("[opinionqa_wd] something else went wrong"))

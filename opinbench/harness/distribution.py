@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from opinbench.data import registry
 from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
+from opinbench.harness import quiet_logs
 from opinbench.metrics import distribution as M
 from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt
 
@@ -49,28 +49,7 @@ log = logging.getLogger("opinbench.harness")
 DEFAULT_MASS_THRESHOLD = 0.1
 DEFAULT_HUMAN_RESAMPLES = 1000
 
-# --------------------------------------------------------------------------- quiet lm-eval
-
-
-class _BreakdownLogFilter(logging.Filter):
-    """Silence lm-eval's warnings about the breakdown metrics.
-
-    The per-group keys are only known once the data is read, so they cannot be
-    declared in the YAML; lm-eval then warns once per key that it falls back to
-    ``mean`` (which is what we want) and that not every document scored every
-    key (by design: a document belongs to one group).
-    """
-
-    _ours = re.compile(r"^\[(opinionqa|subpop|vk|wom|smartvote|anes)_")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if not self._ours.match(msg):
-            return True
-        return not ("No aggregation function defined for metric" in msg or "not scored on the same number" in msg)
-
-
-logging.getLogger("lm_eval.evaluator_utils").addFilter(_BreakdownLogFilter())
+quiet_logs.install()
 
 
 # --------------------------------------------------------------------------- dataset

@@ -31,11 +31,6 @@ from opinbench.metrics import distribution as M
 SAMPLING_NOISE_RESAMPLES = 200
 
 
-def keep_all(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
-    """Filter that hands every sampled generation to `process_results` (lm-eval keeps only the first by default)."""
-    return resps
-
-
 def histogram(generations: list[str], doc: dict[str, Any]) -> tuple[np.ndarray, int, int]:
     """(counts over the ordinal options, refusals, invalid answers)."""
     k = doc["n_ordinal"]

@@ -34,13 +34,13 @@ repeats. The per-document value of a custom metric is a small JSON dict
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from opinbench.harness import quiet_logs
 from opinbench.metrics import classification as C
 
 log = logging.getLogger("opinbench.harness")
@@ -49,21 +49,7 @@ VK_BINARY_LABELS = ("Supports", "Opposes")
 VK_EITHER = "Either"
 
 
-class _QuietBreakdowns(logging.Filter):
-    """lm-eval warns once per undeclared breakdown key (``recall|Yes``, ``acc|POLPARTY``)
-    that it falls back to ``mean`` (what we want) and that not every document scored
-    every key (by design: a document has one gold class)."""
-
-    _ours = re.compile(r"^\[(vk|opinionqa|wom|smartvote|anes)_(cot|direct)")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if not self._ours.match(msg):
-            return True
-        return not ("No aggregation function defined for metric" in msg or "not scored on the same number" in msg)
-
-
-logging.getLogger("lm_eval.evaluator_utils").addFilter(_QuietBreakdowns())
+quiet_logs.install()
 
 
 def key_part(text: Any) -> str:

@@ -62,15 +62,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-import jinja2
 
 from opinbench.data.groups import OVERALL_ATTRIBUTE
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
-from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steer_context
+from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steer_context, template_env
 
 FORMATS = ("cot", "direct")
 
@@ -103,20 +100,8 @@ class TaskPrompt:
     letters: tuple[str, ...]
 
 
-@cache
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("opinbench.prompts", "templates"),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-
-
 def _render(template: str, **context: Any) -> str:
-    text = _env().get_template(template).render(**context)
+    text = template_env().get_template(template).render(**context)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

@@ -66,7 +66,8 @@ class Prompt:
 
 
 @cache
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
+    """The Jinja2 environment of every prompt template in ``templates/``."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("opinbench.prompts", "templates"),
         trim_blocks=True,
@@ -120,5 +121,5 @@ def render_distribution_prompt(record: DistributionRecord, steering: str = "qa")
         steering = "unsteered"
     if steering != "unsteered":
         context |= steer_context(record.attribute, record.group)
-    text = _env().get_template(f"{steering}.j2").render(**context).rstrip()
+    text = template_env().get_template(f"{steering}.j2").render(**context).rstrip()
     return Prompt(text=text, letters=letters, n_ordinal=len(record.ordinal))

@@ -9,5 +9,5 @@ from opinbench.harness.distribution import (  # noqa: F401
     process_results,
     share_low_mass,
 )
-from opinbench.harness.sampled import keep_all  # noqa: F401
+from opinbench.harness.cot import keep_all  # noqa: F401
 from opinbench.harness.sampled import process_results as sampled_process_results  # noqa: F401
