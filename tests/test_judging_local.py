@@ -13,10 +13,10 @@ import time
 import pytest
 
 from opinbench.cli import main
-from opinbench.judging.cache import JudgeCache
+from opinbench.llm.cache import ReplyCache
 from opinbench.judging.faithfulness import run_faithfulness
-from opinbench.judging.providers import ProviderSpec, make_provider
-from opinbench.judging.runner import Budget, RunOptions
+from opinbench.llm.providers import ProviderSpec, make_provider
+from opinbench.llm.runner import Budget, RunOptions
 from opinbench.judging.samples import load_samples
 from opinbench.judging.settings import faithfulness_settings
 from tests.test_judging_fixtures import make_vk_run
@@ -94,7 +94,7 @@ def test_a_cached_rerun_never_loads_the_model(tiny_model, tmp_path, shared_data)
     samples = load_samples([make_vk_run(tmp_path, shared_data, n_docs=3)])
     settings = {"vk": faithfulness_settings("vk")}
     opts = RunOptions(progress=False)
-    with JudgeCache(tmp_path / "c.sqlite") as cache:
+    with ReplyCache(tmp_path / "c.sqlite") as cache:
         first = make_provider(ProviderSpec.parse(f"local:{tiny_model}"))
         run_faithfulness(
             samples,

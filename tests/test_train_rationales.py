@@ -1,10 +1,10 @@
-"""CoT targets and STaR rationales, with a fake provider behind the judges' runner and cache."""
+"""CoT targets and STaR rationales, with a fake provider behind the LLM runner and cache."""
 
 from __future__ import annotations
 
 import pytest
 
-from opinbench.judging.cache import JudgeCache
+from opinbench.llm.cache import ReplyCache
 from opinbench.train import rationales as R
 
 
@@ -29,7 +29,7 @@ class FakeProvider:
         n = int(text.split()[1].rstrip("?"))
         hinted = "Hint: the answer is" in text
         if n == 3:
-            from opinbench.judging.providers import RequestError
+            from opinbench.llm.errors import RequestError
 
             raise RequestError("boom", kind="http 400", retryable=False)
         if n == 0 or (n == 1 and hinted):
@@ -40,7 +40,7 @@ class FakeProvider:
 def test_star_keeps_correct_and_rationalised(tmp_path):
     docs = [doc(i) for i in range(4)]
     provider = FakeProvider()
-    with JudgeCache(tmp_path / "c.sqlite") as cache:
+    with ReplyCache(tmp_path / "c.sqlite") as cache:
         kept, stats = R.synthetic_rationales(docs, provider=provider, identity={"provider": "fake", "model": "m"},
                                              cache=cache, progress=False)
         assert [(d["id"], r) for d, r in kept] == [("d0", "Taxes fund schools."), ("d1", "Taxes fund schools.")]
@@ -57,7 +57,7 @@ def test_star_keeps_correct_and_rationalised(tmp_path):
 
 
 def test_star_without_rationalisation_drops_wrong(tmp_path):
-    with JudgeCache(tmp_path / "c.sqlite") as cache:
+    with ReplyCache(tmp_path / "c.sqlite") as cache:
         kept, stats = R.synthetic_rationales([doc(0), doc(1)], provider=FakeProvider(),
                                              identity={"provider": "fake", "model": "m"}, cache=cache,
                                              rationalize=False, progress=False)

@@ -5,19 +5,12 @@ task logged (``--log_samples``) and write lm-eval-shaped results beside the run:
 
     samples.py       read samples_<task>_<ts>.jsonl; split reasoning from the final answer
     settings.py      judges/ templates (Jinja2) and settings (YAML)
-    providers.py     anthropic / openai / OpenAI-compatible / local transformers
-    cache.py         sqlite reply cache, write-through
-    runner.py        concurrency, retries with backoff, budget, progress bar
     faithfulness.py  can a persona-blind judge recover the model's answer?
     control.py       judge calibration on VK explanations with known labels
     moderation.py    flagged share of reasoning traces, per category
     results.py       results_judge-<kind>_<ts>.json + per-item verdicts
     cli.py           ``opinbench judge faithfulness|moderation``
 
-Everything here is importable without the API clients; they are imported when a
-provider first sends a request.
+Providers, the reply cache and the retrying runner are the shared LLM-client
+floor, `opinbench.llm`; everything here is importable without the API clients.
 """
-
-from opinbench.judging.providers import AuthError, JudgeError, ProviderSpec, RequestError
-
-__all__ = ["AuthError", "JudgeError", "ProviderSpec", "RequestError"]

@@ -203,7 +203,7 @@ def _choose(
     explicit: str | None, default: str, offline: str | None, args: argparse.Namespace, what: str
 ):
     """The provider spec to use, and why the offline fallback was taken (or None)."""
-    from opinbench.judging.providers import ProviderSpec
+    from opinbench.llm.providers import ProviderSpec
 
     kw = {"base_url": args.base_url, "api_key_env": args.api_key_env, "timeout": args.timeout}
     if explicit:
@@ -220,7 +220,7 @@ def _choose(
 
 
 def _run_options(args: argparse.Namespace):
-    from opinbench.judging.runner import Budget, RunOptions
+    from opinbench.llm.runner import Budget, RunOptions
 
     opts = RunOptions(
         concurrency=args.concurrency,
@@ -234,10 +234,10 @@ def _run_options(args: argparse.Namespace):
 
 
 def _cache(args: argparse.Namespace):
-    from opinbench.judging.cache import JudgeCache, default_cache_path
+    from opinbench.llm.cache import ReplyCache, default_cache_path
 
     path = None if args.no_cache else (args.cache or default_cache_path())
-    return JudgeCache(path), path
+    return ReplyCache(path), path
 
 
 def _run_settings(
@@ -295,7 +295,7 @@ def _load(args: argparse.Namespace):
 def cmd_faithfulness(args: argparse.Namespace) -> int:
     from opinbench.judging import faithfulness as F
     from opinbench.judging.control import load_control
-    from opinbench.judging.providers import make_provider
+    from opinbench.llm.providers import make_provider
     from opinbench.judging.results import timestamp, write_results
     from opinbench.judging.settings import faithfulness_settings
 
@@ -494,7 +494,7 @@ def _print_faithfulness(
 
 def cmd_moderation(args: argparse.Namespace) -> int:
     from opinbench.judging import moderation as M
-    from opinbench.judging.providers import make_provider
+    from opinbench.llm.providers import make_provider
     from opinbench.judging.results import timestamp, write_results
     from opinbench.judging.settings import load_settings
 

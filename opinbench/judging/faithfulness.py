@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opinbench.answers import LETTERS, extract_answer
-from opinbench.judging.cache import JudgeCache, canonical_json, request_key
+from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.judging.control import ControlItem
-from opinbench.judging.providers import ChatRequest, Provider
+from opinbench.llm.providers import ChatRequest, Provider
 from opinbench.judging.results import share
-from opinbench.judging.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
 from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 
@@ -153,7 +153,7 @@ def run_faithfulness(
     *,
     provider: Provider,
     settings: dict[str, JudgeSettings],
-    cache: JudgeCache,
+    cache: ReplyCache,
     options: RunOptions,
     budget: Budget,
     control: Sequence[ControlItem] = (),
@@ -166,7 +166,7 @@ def run_faithfulness(
         samples: CoT generations (`opinbench.judging.samples.load_samples`).
         provider: the judge.
         settings: judge settings per family (``vk``, ``survey``) present in ``samples``.
-        cache, options, budget: see `opinbench.judging.runner.run_jobs`.
+        cache, options, budget: see `opinbench.llm.runner.run_jobs`.
         control: control items (`opinbench.judging.control.load_control`); may be empty.
         control_settings: the settings whose template renders control items (VK's).
         overrides: command-line overrides of max tokens / temperature.

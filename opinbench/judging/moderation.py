@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opinbench.judging.cache import JudgeCache, canonical_json, request_key
-from opinbench.judging.providers import ChatRequest, Provider, moderation_request_json
+from opinbench.llm.cache import ReplyCache, canonical_json, request_key
+from opinbench.llm.providers import ChatRequest, Provider, moderation_request_json
 from opinbench.judging.results import share
-from opinbench.judging.runner import Budget, Job, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, RunOptions, RunStats, run_jobs
 from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 
@@ -115,7 +115,7 @@ def run_moderation(
     *,
     provider: Provider,
     settings: JudgeSettings,
-    cache: JudgeCache,
+    cache: ReplyCache,
     options: RunOptions,
     budget: Budget,
     mode: str = "auto",

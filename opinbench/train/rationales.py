@@ -18,7 +18,7 @@ Value Kaleidoscope's ``explanation`` (ValuePrism) and Wahl-o-Mat's party
 ``comment``, the party's own justification of its answer.
 
 **Synthetic, STaR-style** (`synthetic_rationales`, Zelikman et al. 2022): a
-provider model (through `opinbench.judging`'s providers, cache and runner:
+provider model (through `opinbench.llm`'s providers, cache and runner:
 retries, budget, progress bar) answers the task's own CoT prompt. If its parsed
 answer is the gold one, its rationale is kept. If not, it is asked again with
 the gold answer as a hint (*rationalisation*); the rationale is kept if it then
@@ -142,7 +142,7 @@ class StarStats:
 
 
 def _request(doc: dict[str, Any], *, max_tokens: int, temperature: float | None, hint: bool) -> Any:
-    from opinbench.judging.providers import ChatRequest
+    from opinbench.llm.providers import ChatRequest
 
     text = doc["prompt"]
     if hint:
@@ -153,8 +153,8 @@ def _request(doc: dict[str, Any], *, max_tokens: int, temperature: float | None,
 
 def _ask(docs: Sequence[dict[str, Any]], *, provider: Any, identity: dict[str, Any], cache: Any, options: Any,
          budget: Any, max_tokens: int, temperature: float | None, hint: bool, desc: str) -> dict[str, str | None]:
-    from opinbench.judging.cache import request_key
-    from opinbench.judging.runner import Job, run_jobs
+    from opinbench.llm.cache import request_key
+    from opinbench.llm.runner import Job, run_jobs
 
     jobs, keys = [], {}
     for d in docs:
@@ -187,12 +187,12 @@ def synthetic_rationales(
 
     Args:
         docs: CoT task documents (``prompt``, ``system``, ``options``, ``answer``...).
-        provider: an `opinbench.judging.providers.Provider` (or anything with ``chat(ChatRequest) -> str``).
+        provider: an `opinbench.llm.providers.Provider` (or anything with ``chat(ChatRequest) -> str``).
         identity: the provider's identity for the cache key (`ProviderSpec.identity`).
-        cache: a `opinbench.judging.cache.JudgeCache` (replies already paid for are reused).
+        cache: a `opinbench.llm.cache.ReplyCache` (replies already paid for are reused).
     """
     from opinbench.harness.cot import parse
-    from opinbench.judging.runner import Budget, RunOptions
+    from opinbench.llm.runner import Budget, RunOptions
 
     options = RunOptions(concurrency=concurrency, progress=progress)
     budget = Budget(max_requests)
@@ -232,13 +232,13 @@ def synthetic_rationales(
 
 
 def provider_from_config(config: Any) -> tuple[Any, dict[str, Any], Any]:
-    """(provider, identity, cache) for ``rationale_provider`` through the judges' client layer."""
-    from opinbench.judging.cache import JudgeCache, default_cache_path
-    from opinbench.judging.providers import ProviderSpec, make_provider
+    """(provider, identity, cache) for ``rationale_provider`` through `opinbench.llm`."""
+    from opinbench.llm.cache import ReplyCache, default_cache_path
+    from opinbench.llm.providers import ProviderSpec, make_provider
 
     spec = ProviderSpec.parse(config.rationale_provider, base_url=config.rationale_base_url,
                               api_key_env=config.rationale_api_key_env)
     if not spec.has_key():
         raise ConfigError(f"{spec}: set {spec.key_env} to the API key (read from the environment only)")
-    cache = JudgeCache(config.rationale_cache or default_cache_path())
+    cache = ReplyCache(config.rationale_cache or default_cache_path())
     return make_provider(spec), spec.identity(), cache

@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from opinbench.judging.cache import JudgeCache, request_key
-from opinbench.judging.providers import AuthError, RequestError
-from opinbench.judging.results import share, wilson
-from opinbench.judging.runner import Budget, Job, RunOptions, run_jobs
+from opinbench.llm.cache import ReplyCache, request_key
+from opinbench.llm.errors import AuthError, RequestError
+from opinbench.llm.runner import Budget, Job, RunOptions, run_jobs
 
 FAST = RunOptions(concurrency=4, max_retries=3, backoff=0.001, max_backoff=0.01, progress=False)
 
@@ -18,7 +17,7 @@ FAST = RunOptions(concurrency=4, max_retries=3, backoff=0.001, max_backoff=0.01,
 def _run(jobs, cache=None, budget=None, options=FAST, **kw):
     return run_jobs(
         jobs,
-        cache=cache or JudgeCache(None),
+        cache=cache or ReplyCache(None),
         provider="p",
         model="m",
         options=options,
@@ -53,18 +52,18 @@ def test_cache_is_write_through_and_persistent(tmp_path):
     path = tmp_path / "c.sqlite"
     key = request_key({"provider": "p", "model": "m"}, {"prompt": "x"})
     assert key == request_key({"model": "m", "provider": "p"}, {"prompt": "x"})  # order-insensitive
-    c = JudgeCache(path)
+    c = ReplyCache(path)
     c.put(key, provider="p", model="m", request={"prompt": "x"}, reply={"a": [1, "é"]})
     # A second connection sees it before the first is closed: committed at once.
-    assert JudgeCache(path).get(key) == {"a": [1, "é"]}
+    assert ReplyCache(path).get(key) == {"a": [1, "é"]}
     c.close()
-    assert JudgeCache(path).get("nope") is None
+    assert ReplyCache(path).get("nope") is None
 
 
 def test_retries_then_success_and_counts_add_up(tmp_path):
     calls = [Flaky(f"r{i}", [retryable()] * (i % 3)) for i in range(9)]
     jobs = [Job(f"k{i}", {"i": i}, c) for i, c in enumerate(calls)]
-    cache = JudgeCache(tmp_path / "c.sqlite")
+    cache = ReplyCache(tmp_path / "c.sqlite")
     outcomes, stats = _run(jobs, cache)
     assert all(o.status == "sent" for o in outcomes.values())
     assert [outcomes[f"k{i}"].reply for i in range(9)] == [f"r{i}" for i in range(9)]
@@ -94,7 +93,7 @@ def test_retry_after_is_honoured():
 
 
 def test_budget_skips_the_rest_and_a_rerun_finishes(tmp_path):
-    cache = JudgeCache(tmp_path / "c.sqlite")
+    cache = ReplyCache(tmp_path / "c.sqlite")
     jobs = [Job(f"k{i}", {}, Flaky(i)) for i in range(6)]
     outcomes, stats = _run(
         jobs, cache, budget=Budget(4), options=RunOptions(concurrency=1, progress=False)
@@ -112,7 +111,7 @@ def test_duplicates_are_sent_once():
 
 
 def test_auth_error_stops_the_run_and_keeps_what_was_paid_for(tmp_path):
-    cache = JudgeCache(tmp_path / "c.sqlite")
+    cache = ReplyCache(tmp_path / "c.sqlite")
     jobs = [Job("ok", {}, Flaky("fine"))] + [
         Job(f"k{i}", {}, Flaky("x", [AuthError("401")])) for i in range(20)
     ]
@@ -122,7 +121,7 @@ def test_auth_error_stops_the_run_and_keeps_what_was_paid_for(tmp_path):
 
 
 def test_interrupt_keeps_finished_replies(tmp_path):
-    cache = JudgeCache(tmp_path / "c.sqlite")
+    cache = ReplyCache(tmp_path / "c.sqlite")
 
     def boom():
         raise KeyboardInterrupt
@@ -136,14 +135,3 @@ def test_interrupt_keeps_finished_replies(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _run(jobs, cache, options=RunOptions(concurrency=1, progress=False))
     assert cache.get("a") == 1 and cache.get("b") == 2
-
-
-def test_share_and_wilson():
-    s = share([True] * 8 + [False] * 2)
-    assert s.value == 0.8 and abs(s.stderr - (0.8 * 0.2 * 10 / 9 / 10) ** 0.5) < 1e-12
-    lo, hi = wilson(0.8, 10)
-    assert abs(s.ci_low - lo) < 1e-9 and abs(s.ci_high - hi) < 1e-9
-    # Repeats of one document are one cluster: fewer clusters, larger stderr.
-    clustered = share([True, True, False, False] * 5, [i // 2 for i in range(20)])
-    assert clustered.stderr > share([True, True, False, False] * 5).stderr
-    assert share([]).value is None and share([True]).stderr is None

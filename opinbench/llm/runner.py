@@ -1,4 +1,4 @@
-"""Send many judge requests: cache first, bounded concurrency, retries, a budget, progress.
+"""Send many model requests: cache first, bounded concurrency, retries, a budget, progress.
 
 `run_jobs` takes `Job`s (a cache key, the request as JSON, and a callable that
 sends it) and returns one `Outcome` per distinct key:
@@ -40,8 +40,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from opinbench.errors import OpinbenchError
-from opinbench.judging.cache import JudgeCache
-from opinbench.judging.providers import RequestError
+from opinbench.llm.cache import ReplyCache
+from opinbench.llm.errors import RequestError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Job:
     """One request to make (or to find in the cache).
 
     Attributes:
-        key: the cache key (`opinbench.judging.cache.request_key`).
+        key: the cache key (`opinbench.llm.cache.request_key`).
         request: the request as JSON, stored beside the reply for auditing.
         call: sends the request and returns a JSON-serialisable reply.
     """
@@ -193,13 +193,13 @@ class _Gate:
 def run_jobs(
     jobs: Sequence[Job],
     *,
-    cache: JudgeCache,
+    cache: ReplyCache,
     provider: str,
     model: str,
     options: RunOptions,
     budget: Budget,
     max_concurrency: int | None = None,
-    desc: str = "judge",
+    desc: str = "requests",
 ) -> tuple[dict[str, Outcome], RunStats]:
     """Answer every job, from the cache or by sending it; see the module docstring.
 
@@ -314,7 +314,7 @@ def run_jobs(
             return Outcome(reply, "sent", attempts)
 
     workers = max(1, min(options.concurrency, max_concurrency or options.concurrency))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm")
     futures: dict[Future[Outcome], Job] = {}
     failure: BaseException | None = None
     try:

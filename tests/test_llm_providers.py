@@ -10,15 +10,8 @@ from __future__ import annotations
 import pytest
 
 from opinbench.errors import ConfigError
-from opinbench.judging.providers import (
-    AuthError,
-    ChatRequest,
-    JudgeError,
-    ProviderSpec,
-    RequestError,
-    make_provider,
-    redact,
-)
+from opinbench.llm.errors import AuthError, LLMError, RequestError
+from opinbench.llm.providers import ChatRequest, ProviderSpec, make_provider, redact
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import SECRET
 
@@ -113,10 +106,21 @@ def test_faults_map_to_request_errors(server, fault, kind, retryable, which):
     assert p.chat(REQ) == "Answer: A"  # the next request goes through
 
 
+@pytest.mark.parametrize("which", ["anthropic", "openai"])
+def test_the_clients_do_not_retry_on_their_own(server, which):
+    # Our runner is the one retry layer (budget, Retry-After across workers, counts):
+    # a 500 must reach it after exactly one HTTP request, not after the SDK's retries.
+    p = _providers(server)[which]
+    server.faults.append("500")
+    with pytest.raises(RequestError):
+        p.chat(REQ)
+    assert server.count() == 1 and p._client.max_retries == 0
+
+
 def test_unknown_model_stops_the_run(server):
     p = _providers(server)["anthropic"]
     server.faults.append("404")
-    with pytest.raises(JudgeError, match="HTTP 404") as info:
+    with pytest.raises(LLMError, match="HTTP 404") as info:
         p.chat(REQ)
     assert not isinstance(info.value, RequestError)  # fatal, not retried item by item
 

@@ -1,4 +1,4 @@
-"""A persistent, write-through cache of judge replies (sqlite).
+"""A persistent, write-through cache of model replies (sqlite), for judges and rationales alike.
 
 Keyed by a hash of (provider, model, endpoint, request: prompt and settings), so a
 rerun, or a run resumed after a crash or Ctrl-C, never pays for a request twice.
@@ -11,7 +11,8 @@ without them, and the client adds the key to the HTTP headers only.
 
 The default file is ``<cache root>/judge_cache.sqlite`` (``$OPINBENCH_CACHE``,
 else ``~/.cache/opinbench``, as for the packaged models); several processes may
-share it (sqlite's locking, with a busy timeout).
+share it (sqlite's locking, with a busy timeout). The file keeps its old name so
+that replies already paid for (by judges and STaR rationales) stay found.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def request_key(identity: dict[str, Any], request: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-class JudgeCache:
+class ReplyCache:
     """Thread-safe sqlite store of ``key -> reply`` (any JSON value).
 
     Args:
@@ -113,7 +114,7 @@ class JudgeCache:
                 self._closed = True
                 self._conn.close()
 
-    def __enter__(self) -> JudgeCache:
+    def __enter__(self) -> ReplyCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

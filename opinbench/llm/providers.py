@@ -1,4 +1,4 @@
-"""Judge and moderator providers, through the real client libraries.
+"""Model providers (judges, moderators, STaR rationale writers), through the real client libraries.
 
 A provider is named ``PROVIDER:MODEL``:
 
@@ -18,10 +18,14 @@ nowhere else: not to the cache key, the results, the logs or error messages
 (server messages are redacted before they are shown).
 
 Retries: the clients' own retries are switched off (``max_retries=0``) and
-`opinbench.judging.runner` retries instead, so that one layer decides, counts
-every attempt against the budget and shows it in the progress bar. Errors are
-mapped to `RequestError` (``retryable`` for 408/409/429/5xx/529, timeouts,
-dropped connections and malformed JSON, with the server's ``Retry-After``) or
+`opinbench.llm.runner` retries instead. The SDKs could retry (they honour
+``Retry-After`` too), but only per call and out of our sight: they would not
+hold back the other workers while a rate limit lasts, could not charge each
+attempt to the ``--max-requests`` budget, count it in the results or show it
+in the progress bar; and the two layers together would multiply the attempts
+(``(1 + sdk) * (1 + ours)``). So one layer decides, ours. Errors are mapped to
+`RequestError` (``retryable`` for 408/409/429/5xx/529, timeouts, dropped
+connections and malformed JSON, with the server's ``Retry-After``) or
 `AuthError` (missing key, 401/403), which stops the whole run.
 
 Sampling: Anthropic API version 2026-10-21 (SDK 2.x) rejects ``temperature``,
@@ -41,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from opinbench.errors import ConfigError, OpinbenchError
+from opinbench.errors import ConfigError
+from opinbench.llm.errors import AuthError, LLMError, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -51,40 +56,6 @@ DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 # Where the clients themselves look for a base URL when none is passed.
 _BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-
-
-class JudgeError(OpinbenchError):
-    """A judge or moderator could not be used."""
-
-
-class AuthError(JudgeError):
-    """The API key is missing or was rejected: nothing else can succeed, so the run stops."""
-
-
-class RequestError(JudgeError):
-    """One request failed.
-
-    Attributes:
-        kind: short label for counting (``http 429``, ``timeout``, ``connection``, ``malformed``).
-        retryable: whether sending it again may succeed.
-        status: the HTTP status, if there was one.
-        retry_after: seconds the server asked to wait, if it said.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: str,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -186,7 +157,7 @@ class ProviderSpec:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One judge prompt and the settings that can change its reply.
+    """One chat prompt and the settings that can change its reply.
 
     Attributes:
         messages: ``(role, content)`` turns, ``user`` first.
@@ -257,7 +228,7 @@ def _server_message(err: Any) -> str:
     return str(getattr(err, "message", "") or err)
 
 
-def classify_error(err: BaseException, spec: ProviderSpec, key: str | None) -> JudgeError:
+def classify_error(err: BaseException, spec: ProviderSpec, key: str | None) -> LLMError:
     """Map an ``anthropic``/``openai`` exception to `AuthError` or `RequestError`.
 
     Both libraries (Stainless-generated) share the same class names, so one
@@ -280,7 +251,7 @@ def classify_error(err: BaseException, spec: ProviderSpec, key: str | None) -> J
         return RequestError(f"{spec}: connection failed ({msg})", kind="connection", retryable=True)
     if status == 404:
         # Every request would fail the same way: stop rather than fail item by item.
-        return JudgeError(
+        return LLMError(
             f"{spec}: HTTP 404: {msg} (unknown model, or a --base-url without the right path?)"
         )
     if status is not None:
@@ -311,7 +282,7 @@ def classify_error(err: BaseException, spec: ProviderSpec, key: str | None) -> J
 
 @dataclass
 class Provider:
-    """Base class: sends one request, returns the reply or raises a `JudgeError`.
+    """Base class: sends one request, returns the reply or raises a `LLMError`.
 
     Clients are built on first use, so a run answered entirely from the cache
     needs neither a key nor a network (nor, for ``local``, loading the model).
@@ -324,10 +295,10 @@ class Provider:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def chat(self, request: ChatRequest) -> str:
-        raise JudgeError(f"{self.spec}: cannot answer a chat prompt")
+        raise LLMError(f"{self.spec}: cannot answer a chat prompt")
 
     def moderate(self, text: str) -> dict[str, Any]:
-        raise JudgeError(
+        raise LLMError(
             f"{self.spec}: has no moderation endpoint; use a chat moderator (Llama Guard)"
         )
 
@@ -385,7 +356,7 @@ class AnthropicProvider(Provider):
                 self._client = anthropic.Anthropic(
                     api_key=self._key(),
                     base_url=self.spec.base_url,
-                    max_retries=0,
+                    max_retries=0,  # our runner retries, once, for every provider: see above
                     timeout=self.spec.timeout,
                 )
             return self._client
@@ -429,7 +400,7 @@ class OpenAIProvider(Provider):
                 self._client = openai.OpenAI(
                     api_key=key,
                     base_url=self.spec.base_url,
-                    max_retries=0,
+                    max_retries=0,  # our runner retries, once, for every provider: see above
                     timeout=self.spec.timeout,
                 )
             return self._client

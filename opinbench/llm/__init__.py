@@ -1,0 +1,38 @@
+"""The LLM-client floor: ask a model many things, safely, once.
+
+Shared by the judges (`opinbench.judging`) and STaR rationales
+(`opinbench.train.rationales`); it knows nothing about either::
+
+    errors.py     LLMError, AuthError (stops a run), RequestError (one request; retryable or not)
+    providers.py  PROVIDER:MODEL specs and requests; anthropic / openai / OpenAI-compatible /
+                  local transformers, through the real client libraries
+    cache.py      sqlite reply cache, write-through, keyed by endpoint and request
+    runner.py     cache first, bounded concurrency, retries with Retry-After, budget, progress bar
+
+Importable without the API clients: they are imported when a provider first
+sends a request.
+"""
+
+from opinbench.llm.cache import ReplyCache, default_cache_path, request_key
+from opinbench.llm.errors import AuthError, LLMError, RequestError
+from opinbench.llm.providers import ChatRequest, Provider, ProviderSpec, make_provider
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
+
+__all__ = [
+    "AuthError",
+    "Budget",
+    "ChatRequest",
+    "Job",
+    "LLMError",
+    "Outcome",
+    "Provider",
+    "ProviderSpec",
+    "ReplyCache",
+    "RequestError",
+    "RunOptions",
+    "RunStats",
+    "default_cache_path",
+    "make_provider",
+    "request_key",
+    "run_jobs",
+]
