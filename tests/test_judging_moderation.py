@@ -204,3 +204,17 @@ def test_small_helpers():
     assert category_slug("self-harm/intent") == "self_harm_intent"
     assert prompt_mode("auto", "meta-llama/Llama-Guard-3-8B") == "native"
     assert prompt_mode("auto", "smollm2") == "template"
+
+
+def test_budget_cap_gives_partial_moderation_results(run_dir, server, tmp_path):
+    # The budget path of the shared judge command skeleton, for the moderator too.
+    argv = _argv(
+        run_dir, server, tmp_path, "--moderator", "openai:omni-moderation-latest",
+        "--max-requests", "2", "--concurrency", "1",
+    )
+    assert main(argv) == 0
+    judge = _results(run_dir)["config"]["judge"]
+    assert server.count() == 2 and judge["stats"]["sent"] == 2
+    assert judge["stats"]["skipped"] == judge["stats"]["unique"] - 2
+    assert judge["complete"] is False and judge["budget_exhausted"] is True
+    assert judge["max_requests"] == 2 and judge["moderator"] == "openai:omni-moderation-latest"

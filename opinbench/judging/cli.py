@@ -25,6 +25,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,52 +143,8 @@ def register(subparsers: Any, name: str, help: str) -> None:  # noqa: A002 (cli.
         epilog=__doc__.split("\n\n", 1)[1],
     )
     sub = p.add_subparsers(dest="judge_command", metavar="JUDGE")
-
-    f = sub.add_parser(
-        "faithfulness", help="can a judge recover the model's answer from its reasoning alone?"
-    )
-    _common(f)
-    f.add_argument(
-        "--judge",
-        metavar="PROVIDER:MODEL",
-        help="anthropic:M, openai:M, openai-compat:M (with --base-url), local:smollm2 or "
-        "local:/hf/folder "
-        "(default: judges/faithfulness_*.yaml)",
-    )
-    f.add_argument(
-        "--control-data",
-        type=Path,
-        help="Value Kaleidoscope folder for the judge control set (default: the data registry's)",
-    )
-    f.add_argument(
-        "--control-limit", type=int, help="control records (default: judges/faithfulness_vk.yaml)"
-    )
-    f.add_argument(
-        "--no-control", action="store_true", help="skip the judge calibration (not recommended)"
-    )
-    f.set_defaults(func=cmd_faithfulness)
-
-    m = sub.add_parser(
-        "moderation", help="share of reasoning traces a moderator flags, per category"
-    )
-    _common(m)
-    m.add_argument(
-        "--moderator",
-        metavar="PROVIDER:MODEL",
-        help="openai:omni-moderation-latest (endpoint), openai-compat:<Llama Guard> "
-        "--base-url URL, "
-        "local:... (default: judges/moderation.yaml)",
-    )
-    m.add_argument(
-        "--moderator-prompt",
-        choices=("auto", "native", "template"),
-        help="chat moderators: native (Llama Guard's own chat template) or template "
-        "(judges/moderation_llama_guard.j2); default from judges/moderation.yaml",
-    )
-    m.add_argument(
-        "--show-flagged", type=int, default=20, metavar="N", help="print the first N flagged items"
-    )
-    m.set_defaults(func=cmd_moderation)
+    for command in JUDGE_COMMANDS:
+        command.add_parser(sub)
 
     def no_sub(_: argparse.Namespace) -> int:
         p.print_help()
@@ -289,94 +246,268 @@ def _load(args: argparse.Namespace):
     return samples, files
 
 
+# --------------------------------------------------------------------------- the command skeleton
+
+
+@dataclass
+class JudgeReport:
+    """One run folder's results from a judge: `write_results`' arguments, less the shared ones."""
+
+    results: dict[str, dict[str, Any]]
+    details: dict[str, Any]
+    n_samples: dict[str, Any]
+    versions: dict[str, Any]
+    higher_is_better: dict[str, dict[str, bool]]
+    configs: dict[str, Any]
+    verdicts: list[dict[str, Any]]
+
+
+class JudgeCommand:
+    """One ``opinbench judge KIND`` command: the steps every judge shares, in order.
+
+    `run` loads the samples, picks the provider (``--ROLE``, else the settings' default
+    with its offline fallback), sends everything through the reply cache and the
+    runner, then writes lm-eval-shaped results into each run folder and prints them.
+    A subclass says what differs: its settings, how it sends, what its results and
+    its printout hold. One instance serves one invocation (it keeps the state
+    between the steps).
+    """
+
+    kind: str  # the sub-command, and the results' name: results_judge-<kind>_<ts>.json
+    role: str  # "judge" / "moderator": the --<role> flag, the settings' <role> / offline_<role>
+    help: str
+    role_help: str
+    warns_when_incomplete = False
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.spec: Any = None  # the provider spec, once chosen
+
+    @classmethod
+    def add_parser(cls, sub: Any) -> None:
+        p = sub.add_parser(cls.kind, help=cls.help)
+        _common(p)
+        p.add_argument(f"--{cls.role}", metavar="PROVIDER:MODEL", help=cls.role_help)
+        cls.add_arguments(p)
+        p.set_defaults(func=cls.main)
+
+    @classmethod
+    def main(cls, args: argparse.Namespace) -> int:
+        return cls(args).run()
+
+    # What a judge says; `run` calls them in this order.
+
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
+        """Flags of this judge only."""
+
+    def prepare(self, samples: Sequence[Any]) -> Any:
+        """Load settings and all else needed to send; return the settings naming the default."""
+        raise NotImplementedError
+
+    def send(self, samples: Sequence[Any], **run_kw: Any) -> Any:
+        """Judge the samples (``run_kw``: provider, cache, options, budget); has ``stats``."""
+        raise NotImplementedError
+
+    def config(self, run: Any) -> dict[str, Any]:
+        """This judge's part of the results' ``config.judge``."""
+        raise NotImplementedError
+
+    def headline(self, run: Any) -> str:
+        return f"{self.role}: {self.spec}"
+
+    def sample_verdicts(self, run: Any) -> list[dict[str, Any]]:
+        """One verdict per sample, in the samples' order."""
+        raise NotImplementedError
+
+    def report(
+        self, run: Any, tasks: list[str], group: list[Any], verdicts: list[dict[str, Any]]
+    ) -> JudgeReport:
+        """Metrics of one run folder's samples (``group``) and their verdicts."""
+        raise NotImplementedError
+
+    def show(self, run_dir: Path, report: JudgeReport, tasks: list[str]) -> None:
+        """Print one run folder's results."""
+        raise NotImplementedError
+
+    def show_after_runs(self, run: Any) -> None:
+        """Print what belongs to the whole command, not to one run folder."""
+
+    def run(self) -> int:
+        from opinbench.judging.results import timestamp, write_results
+        from opinbench.llm.providers import make_provider
+
+        args = self.args
+        samples, files = _load(args)
+        defaults = self.prepare(samples)
+        spec, fallback = _choose(
+            getattr(args, self.role),
+            str(defaults.get(self.role)),
+            defaults.get(f"offline_{self.role}"),
+            args,
+            self.role,
+        )
+        self.spec = spec
+        provider = make_provider(spec)
+        opts, budget = _run_options(args)
+        cache, cache_path = _cache(args)
+        try:
+            with cache:
+                run = self.send(
+                    samples, provider=provider, cache=cache, options=opts, budget=budget
+                )
+        finally:
+            provider.close()
+        judge_config = {
+            "kind": self.kind,
+            **provider.describe(),
+            self.role: str(spec),
+            "offline_fallback": fallback,
+            **self.config(run),
+            **_run_settings(args, cache_path, run.stats, budget),
+            "samples_files": files,
+        }
+        print(self.headline(run) + (f"  [offline fallback: {fallback}]" if fallback else ""))
+        date_id = timestamp()
+        all_verdicts = self.sample_verdicts(run)
+        assert len(all_verdicts) == len(samples)  # one verdict per sample, in the samples' order
+        written = []
+        for run_dir, group in _by_run_dir(samples, args.output_dir).items():
+            ids = {id(s) for s in group}
+            verdicts = [v for v, s in zip(all_verdicts, samples, strict=True) if id(s) in ids]
+            tasks = sorted({v["task"] for v in verdicts})
+            report = self.report(run, tasks, group, verdicts)
+            # JudgeReport's fields are write_results' per-folder arguments, by name.
+            written.append(
+                write_results(
+                    run_dir,
+                    f"judge-{self.kind}",
+                    groups={"all": report.results["all"]},
+                    group_subtasks={"all": tasks},
+                    judge_config=judge_config,
+                    date_id=date_id,
+                    **vars(report),
+                )
+            )
+            self.show(run_dir, report, tasks)
+        self.show_after_runs(run)
+        print(run.stats.summary())
+        for r, v in written:
+            print(f"wrote {r}\n      {v}")
+        if self.warns_when_incomplete and not judge_config["complete"]:
+            log.warning(
+                "incomplete: %d requests were not answered (budget or stop); "
+                "rerun to finish, cached replies are reused",
+                run.stats.skipped,
+            )
+        return 0
+
+
 # --------------------------------------------------------------------------- faithfulness
 
 
-def cmd_faithfulness(args: argparse.Namespace) -> int:
-    from opinbench.judging import faithfulness as F
-    from opinbench.judging.control import load_control
-    from opinbench.llm.providers import make_provider
-    from opinbench.judging.results import timestamp, write_results
-    from opinbench.judging.settings import faithfulness_settings
+class FaithfulnessCommand(JudgeCommand):
+    kind = "faithfulness"
+    role = "judge"
+    help = "can a judge recover the model's answer from its reasoning alone?"
+    role_help = (
+        "anthropic:M, openai:M, openai-compat:M (with --base-url), local:smollm2 or "
+        "local:/hf/folder "
+        "(default: judges/faithfulness_*.yaml)"
+    )
+    # Only faithfulness logs a warning for an incomplete run, as before the shared skeleton;
+    # moderation's results record ``complete: false`` all the same.
+    warns_when_incomplete = True
 
-    samples, files = _load(args)
-    families = sorted({s.family for s in samples} | ({"vk"} if not args.no_control else set()))
-    settings = {fam: faithfulness_settings(fam, args.judges_dir) for fam in families}
-    defaults = {st.get("judge") for st in settings.values()}
-    if not args.judge and len(defaults) > 1:
-        raise ConfigError(
-            f"the task families' settings name different default judges {sorted(defaults)}; "
-            "pass --judge"
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--control-data",
+            type=Path,
+            help="Value Kaleidoscope folder for the judge control set "
+            "(default: the data registry's)",
         )
-    first = settings[families[0]]
-    spec, fallback = _choose(
-        args.judge, str(first.get("judge")), first.get("offline_judge"), args, "judge"
-    )
-    overrides = F.Overrides(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        temperature_set=args.temperature is not None,
-    )
-
-    control = []
-    vk = settings.get("vk")
-    if not args.no_control:
-        control = load_control(
-            args.control_data, vk.get("control") or {}, limit=args.control_limit, seed=args.seed
+        p.add_argument(
+            "--control-limit",
+            type=int,
+            help="control records (default: judges/faithfulness_vk.yaml)",
+        )
+        p.add_argument(
+            "--no-control", action="store_true", help="skip the judge calibration (not recommended)"
         )
 
-    provider = make_provider(spec)
-    opts, budget = _run_options(args)
-    cache, cache_path = _cache(args)
-    try:
-        with cache:
-            run = F.run_faithfulness(
-                samples,
-                provider=provider,
-                settings=settings,
-                cache=cache,
-                options=opts,
-                budget=budget,
-                control=control,
-                control_settings=vk,
-                overrides=overrides,
+    def prepare(self, samples: Sequence[Any]) -> Any:
+        from opinbench.judging import faithfulness as F
+        from opinbench.judging.control import load_control
+        from opinbench.judging.settings import faithfulness_settings
+
+        args = self.args
+        families = sorted({s.family for s in samples} | ({"vk"} if not args.no_control else set()))
+        self.settings = {fam: faithfulness_settings(fam, args.judges_dir) for fam in families}
+        defaults = {st.get("judge") for st in self.settings.values()}
+        if not args.judge and len(defaults) > 1:
+            raise ConfigError(
+                f"the task families' settings name different default judges {sorted(defaults)}; "
+                "pass --judge"
             )
-    finally:
-        provider.close()
+        self.overrides = F.Overrides(
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            temperature_set=args.temperature is not None,
+        )
+        self.vk = self.settings.get("vk")
+        self.control = []
+        if not args.no_control:
+            self.control = load_control(
+                args.control_data,
+                self.vk.get("control") or {},
+                limit=args.control_limit,
+                seed=args.seed,
+            )
+        return self.settings[families[0]]
 
-    neutral_vk = {o.casefold() for o in (vk.get("neutral_options", []) if vk else [])}
-    control_m, control_d = (
-        F.control_metrics(run.control_verdicts, neutral_vk) if control else ({}, {})
-    )
-    date_id = timestamp()
-    judge_config = {
-        "kind": "faithfulness",
-        **provider.describe(),
-        "judge": str(spec),
-        "offline_fallback": fallback,
-        "overrides": {"max_tokens": args.max_tokens, "temperature": args.temperature},
-        "families": {fam: st.describe() for fam, st in settings.items()},
-        "seed": args.seed,
-        "limit": args.limit,
-        "control": None
-        if args.no_control
-        else {
-            "source": str(args.control_data) if args.control_data else "data registry (vk)",
-            "records": len({c.record_id for c in control}),
-            "conditions": sorted({c.condition for c in control}),
-        },
-        **_run_settings(args, cache_path, run.stats, budget),
-        "samples_files": files,
-    }
-    print(f"judge: {spec}" + (f"  [offline fallback: {fallback}]" if fallback else ""))
-    written = []
-    by_dir = _by_run_dir(samples, args.output_dir)
-    for run_dir, group in by_dir.items():
-        ids = {id(s) for s in group}
-        # run_faithfulness returns one verdict per sample, in the samples' order.
-        assert len(run.sample_verdicts) == len(samples)
-        verdicts = [v for v, s in zip(run.sample_verdicts, samples, strict=True) if id(s) in ids]
-        tasks = sorted({v["task"] for v in verdicts})
+    def send(self, samples: Sequence[Any], **run_kw: Any) -> Any:
+        from opinbench.judging import faithfulness as F
+
+        run = F.run_faithfulness(
+            samples,
+            settings=self.settings,
+            control=self.control,
+            control_settings=self.vk,
+            overrides=self.overrides,
+            **run_kw,
+        )
+        neutral_vk = {o.casefold() for o in (self.vk.get("neutral_options", []) if self.vk else [])}
+        self.control_m, self.control_d = (
+            F.control_metrics(run.control_verdicts, neutral_vk) if self.control else ({}, {})
+        )
+        return run
+
+    def config(self, run: Any) -> dict[str, Any]:
+        args = self.args
+        return {
+            "overrides": {"max_tokens": args.max_tokens, "temperature": args.temperature},
+            "families": {fam: st.describe() for fam, st in self.settings.items()},
+            "seed": args.seed,
+            "limit": args.limit,
+            "control": None
+            if args.no_control
+            else {
+                "source": str(args.control_data) if args.control_data else "data registry (vk)",
+                "records": len({c.record_id for c in self.control}),
+                "conditions": sorted({c.condition for c in self.control}),
+            },
+        }
+
+    def sample_verdicts(self, run: Any) -> list[dict[str, Any]]:
+        return run.sample_verdicts
+
+    def report(
+        self, run: Any, tasks: list[str], group: list[Any], verdicts: list[dict[str, Any]]
+    ) -> JudgeReport:
+        from opinbench.judging import faithfulness as F
+
+        control_m, settings = self.control_m, self.settings
         results: dict[str, dict[str, Any]] = {}
         details: dict[str, Any] = {"tasks": {}}
         n_samples: dict[str, dict[str, int]] = {}
@@ -390,45 +521,67 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
         results["all"] = {"alias": "all", **m, **F.beside(control_m)}
         details["all"] = d
         n_samples["all"] = n
-        if control:
+        if self.control:
             results["judge_control"] = {"alias": "judge_control", **control_m}
-            details["control"] = control_d
+            details["control"] = self.control_d
             n_samples["judge_control"] = {
                 "original": len(run.control_verdicts),
                 "effective": sum(v["status"] == "judged" for v in run.control_verdicts),
             }
-        hib = {t: dict(F.HIGHER_IS_BETTER) for t in results}
         versions = {t: settings[fam_of[t]].version for t in tasks}
         versions["all"] = max(versions.values())
-        if control:
-            versions["judge_control"] = vk.version
-        configs = {
-            t: {
-                "task": t,
-                "family": fam_of[t],
-                "judge_settings": settings[fam_of[t]].path.name,
-                "template_sha256": settings[fam_of[t]].template_sha256,
-            }
-            for t in tasks
-        }
-        paths = write_results(
-            run_dir,
-            "judge-faithfulness",
+        if self.control:
+            versions["judge_control"] = self.vk.version
+        return JudgeReport(
             results=results,
-            groups={"all": results["all"]},
-            group_subtasks={"all": tasks},
-            versions=versions,
-            n_samples=n_samples,
-            higher_is_better=hib,
-            configs=configs,
-            judge_config=judge_config,
             details=details,
+            n_samples=n_samples,
+            versions=versions,
+            higher_is_better={t: dict(F.HIGHER_IS_BETTER) for t in results},
+            configs={
+                t: {
+                    "task": t,
+                    "family": fam_of[t],
+                    "judge_settings": settings[fam_of[t]].path.name,
+                    "template_sha256": settings[fam_of[t]].template_sha256,
+                }
+                for t in tasks
+            },
             verdicts=verdicts + run.control_verdicts,
-            date_id=date_id,
         )
-        written.append(paths)
-        _print_faithfulness(run_dir, results, details, n_samples, tasks)
-    if control:
+
+    def show(self, run_dir: Path, report: JudgeReport, tasks: list[str]) -> None:
+        results, details, n_samples = report.results, report.details, report.n_samples
+        print(f"{run_dir}:")
+        print(
+            f"  {'task':32s} {'faithful':>8s} {'95% CI':>15s} {'n':>5s} {'invalid':>7s} "
+            f"{'excluded':>8s}"
+        )
+        for t in tasks + ["all"]:
+            r = results[t]
+            d = details["tasks"].get(t) if t != "all" else details["all"]
+            excluded = sum(d["excluded"].values())
+            lo, hi = r["cot_faithfulness_ci_low,none"], r["cot_faithfulness_ci_high,none"]
+            ci = f"[{_fmt(lo)}, {_fmt(hi)}]"
+            print(
+                f"  {t:32s} {_fmt(r['cot_faithfulness,none']):>8s} {ci:>15s} "
+                f"{n_samples[t]['effective']:5d} "
+                f"{_fmt(r['cot_judge_invalid_rate,none']):>7s} {excluded:8d}"
+            )
+        conf = details["all"]["confusion_model_vs_judge"]
+        if conf:
+            cols = sorted({j for row in conf.values() for j in row})
+            print("  confusion (rows: model answer, columns: judge answer):")
+            print("    " + " " * 14 + "".join(f"{c[:10]:>11s}" for c in cols))
+            for m, row in conf.items():
+                print(f"    {str(m)[:14]:14s}" + "".join(f"{row.get(c, 0):11d}" for c in cols))
+        share_neutral = results["all"]["cot_unfaithful_neutral_share,none"]
+        print(f"  unfaithful traces judged neutral: {_fmt(share_neutral)}")
+
+    def show_after_runs(self, run: Any) -> None:
+        if not self.control:
+            return
+        control_m = self.control_m
         print("judge control set (same judge, known answers):")
         for cond in ("explanation", "gold_framed", "wrong_framed"):
             k = f"judge_control_{cond}_acc,none"
@@ -442,112 +595,73 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
                     f"  invalid {_fmt(control_m.get(f'judge_control_{cond}_invalid_rate,none'))}"
                     f"{extra}"
                 )
-    print(run.stats.summary())
-    for r, v in written:
-        print(f"wrote {r}\n      {v}")
-    if not judge_config["complete"]:
-        log.warning(
-            "incomplete: %d requests were not answered (budget or stop); "
-            "rerun to finish, cached replies "
-            "are reused",
-            run.stats.skipped,
-        )
-    return 0
-
-
-def _print_faithfulness(
-    run_dir: Path,
-    results: dict[str, Any],
-    details: dict[str, Any],
-    n_samples: dict[str, Any],
-    tasks: list[str],
-) -> None:
-    print(f"{run_dir}:")
-    print(
-        f"  {'task':32s} {'faithful':>8s} {'95% CI':>15s} {'n':>5s} {'invalid':>7s} "
-        f"{'excluded':>8s}"
-    )
-    for t in tasks + ["all"]:
-        r = results[t]
-        d = details["tasks"].get(t) if t != "all" else details["all"]
-        excluded = sum(d["excluded"].values())
-        lo, hi = r["cot_faithfulness_ci_low,none"], r["cot_faithfulness_ci_high,none"]
-        ci = f"[{_fmt(lo)}, {_fmt(hi)}]"
-        print(
-            f"  {t:32s} {_fmt(r['cot_faithfulness,none']):>8s} {ci:>15s} "
-            f"{n_samples[t]['effective']:5d} "
-            f"{_fmt(r['cot_judge_invalid_rate,none']):>7s} {excluded:8d}"
-        )
-    conf = details["all"]["confusion_model_vs_judge"]
-    if conf:
-        cols = sorted({j for row in conf.values() for j in row})
-        print("  confusion (rows: model answer, columns: judge answer):")
-        print("    " + " " * 14 + "".join(f"{c[:10]:>11s}" for c in cols))
-        for m, row in conf.items():
-            print(f"    {str(m)[:14]:14s}" + "".join(f"{row.get(c, 0):11d}" for c in cols))
-    share_neutral = results["all"]["cot_unfaithful_neutral_share,none"]
-    print(f"  unfaithful traces judged neutral: {_fmt(share_neutral)}")
 
 
 # --------------------------------------------------------------------------- moderation
 
 
-def cmd_moderation(args: argparse.Namespace) -> int:
-    from opinbench.judging import moderation as M
-    from opinbench.llm.providers import make_provider
-    from opinbench.judging.results import timestamp, write_results
-    from opinbench.judging.settings import load_settings
+class ModerationCommand(JudgeCommand):
+    kind = "moderation"
+    role = "moderator"
+    help = "share of reasoning traces a moderator flags, per category"
+    role_help = (
+        "openai:omni-moderation-latest (endpoint), openai-compat:<Llama Guard> "
+        "--base-url URL, "
+        "local:... (default: judges/moderation.yaml)"
+    )
 
-    samples, files = _load(args)
-    settings = load_settings("moderation", args.judges_dir)
-    spec, fallback = _choose(
-        args.moderator,
-        str(settings.get("moderator")),
-        settings.get("offline_moderator"),
-        args,
-        "moderator",
-    )
-    provider = make_provider(spec)
-    opts, budget = _run_options(args)
-    cache, cache_path = _cache(args)
-    mode = args.moderator_prompt or settings.get("prompt", "auto")
-    try:
-        with cache:
-            run = M.run_moderation(
-                samples,
-                provider=provider,
-                settings=settings,
-                cache=cache,
-                options=opts,
-                budget=budget,
-                mode=mode,
-                max_tokens=args.max_tokens,
-            )
-    finally:
-        provider.close()
-    judge_config = {
-        "kind": "moderation",
-        **provider.describe(),
-        "moderator": str(spec),
-        "offline_fallback": fallback,
-        "prompt_mode": run.mode,
-        "settings": settings.describe(),
-        "seed": args.seed,
-        "limit": args.limit,
-        **_run_settings(args, cache_path, run.stats, budget),
-        "samples_files": files,
-    }
-    print(
-        f"moderator: {spec} ({run.mode})"
-        + (f"  [offline fallback: {fallback}]" if fallback else "")
-    )
-    date_id = timestamp()
-    written = []
-    for run_dir, group in _by_run_dir(samples, args.output_dir).items():
-        ids = {id(s) for s in group}
-        assert len(run.verdicts) == len(samples)  # one verdict per sample, in order
-        verdicts = [v for v, s in zip(run.verdicts, samples, strict=True) if id(s) in ids]
-        tasks = sorted({v["task"] for v in verdicts})
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--moderator-prompt",
+            choices=("auto", "native", "template"),
+            help="chat moderators: native (Llama Guard's own chat template) or template "
+            "(judges/moderation_llama_guard.j2); default from judges/moderation.yaml",
+        )
+        p.add_argument(
+            "--show-flagged",
+            type=int,
+            default=20,
+            metavar="N",
+            help="print the first N flagged items",
+        )
+
+    def prepare(self, samples: Sequence[Any]) -> Any:
+        from opinbench.judging.settings import load_settings
+
+        self.settings = load_settings("moderation", self.args.judges_dir)
+        return self.settings
+
+    def send(self, samples: Sequence[Any], **run_kw: Any) -> Any:
+        from opinbench.judging import moderation as M
+
+        return M.run_moderation(
+            samples,
+            settings=self.settings,
+            mode=self.args.moderator_prompt or self.settings.get("prompt", "auto"),
+            max_tokens=self.args.max_tokens,
+            **run_kw,
+        )
+
+    def config(self, run: Any) -> dict[str, Any]:
+        return {
+            "prompt_mode": run.mode,
+            "settings": self.settings.describe(),
+            "seed": self.args.seed,
+            "limit": self.args.limit,
+        }
+
+    def headline(self, run: Any) -> str:
+        return f"{super().headline(run)} ({run.mode})"
+
+    def sample_verdicts(self, run: Any) -> list[dict[str, Any]]:
+        return run.verdicts
+
+    def report(
+        self, run: Any, tasks: list[str], group: list[Any], verdicts: list[dict[str, Any]]
+    ) -> JudgeReport:
+        from opinbench.judging import moderation as M
+
         results: dict[str, dict[str, Any]] = {}
         details: dict[str, Any] = {"tasks": {}, "categories": run.categories}
         n_samples = {}
@@ -560,35 +674,33 @@ def cmd_moderation(args: argparse.Namespace) -> int:
             else:
                 details["tasks"][t] = {k: x for k, x in d.items() if k != "flagged"}
             n_samples[t] = n
-        hib = {
-            t: {
-                k.split(",")[0]: False
-                for k in r
-                if k.endswith(",none") and "_stderr" not in k and "_ci_" not in k
-            }
-            for t, r in results.items()
-        }
-        versions = {t: settings.version for t in results}
-        configs = {
-            t: {"task": t, "moderator": str(spec), "template_sha256": settings.template_sha256}
-            for t in tasks
-        }
-        paths = write_results(
-            run_dir,
-            "judge-moderation",
+        return JudgeReport(
             results=results,
-            groups={"all": results["all"]},
-            group_subtasks={"all": tasks},
-            versions=versions,
-            n_samples=n_samples,
-            higher_is_better=hib,
-            configs=configs,
-            judge_config=judge_config,
             details=details,
+            n_samples=n_samples,
+            versions={t: self.settings.version for t in results},
+            higher_is_better={
+                t: {
+                    k.split(",")[0]: False
+                    for k in r
+                    if k.endswith(",none") and "_stderr" not in k and "_ci_" not in k
+                }
+                for t, r in results.items()
+            },
+            configs={
+                t: {
+                    "task": t,
+                    "moderator": str(self.spec),
+                    "template_sha256": self.settings.template_sha256,
+                }
+                for t in tasks
+            },
             verdicts=verdicts,
-            date_id=date_id,
         )
-        written.append(paths)
+
+    def show(self, run_dir: Path, report: JudgeReport, tasks: list[str]) -> None:
+        results, details, n_samples = report.results, report.details, report.n_samples
+        show_flagged = self.args.show_flagged
         print(f"{run_dir}:")
         for t in tasks + ["all"]:
             r = results[t]
@@ -606,17 +718,14 @@ def cmd_moderation(args: argparse.Namespace) -> int:
                 + ", ".join(f"{c} {n}" for c, n in sorted(cats.items(), key=lambda x: -x[1]))
             )
         flagged = details["all"]["flagged"]
-        for item in flagged[: args.show_flagged]:
+        for item in flagged[:show_flagged]:
             text = " ".join(str(item.get("reasoning", "")).split())
             print(
                 f"  FLAGGED {item['task']}/{item['doc_id']}/{item['repeat']} {item['categories']}: "
                 f"{text[:160]}"
             )
-        if len(flagged) > args.show_flagged:
-            print(
-                f"  ... {len(flagged) - args.show_flagged} more flagged items in the verdict file"
-            )
-    print(run.stats.summary())
-    for r, v in written:
-        print(f"wrote {r}\n      {v}")
-    return 0
+        if len(flagged) > show_flagged:
+            print(f"  ... {len(flagged) - show_flagged} more flagged items in the verdict file")
+
+
+JUDGE_COMMANDS: tuple[type[JudgeCommand], ...] = (FaithfulnessCommand, ModerationCommand)

@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opinbench.answers import LETTERS, extract_answer
-from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.judging.control import ControlItem
-from opinbench.llm.providers import ChatRequest, Provider
 from opinbench.judging.results import share
-from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
 from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
+from opinbench.llm.cache import ReplyCache, canonical_json, request_key
+from opinbench.llm.providers import ChatRequest, Provider
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
 
 log = logging.getLogger(__name__)
 

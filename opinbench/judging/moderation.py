@@ -35,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opinbench.llm.cache import ReplyCache, canonical_json, request_key
-from opinbench.llm.providers import ChatRequest, Provider, moderation_request_json
 from opinbench.judging.results import share
-from opinbench.llm.runner import Budget, Job, RunOptions, RunStats, run_jobs
 from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
+from opinbench.llm.cache import ReplyCache, canonical_json, request_key
+from opinbench.llm.providers import ChatRequest, Provider, moderation_request_json
+from opinbench.llm.runner import Budget, Job, RunOptions, RunStats, run_jobs
 
 PROMPT_MODES = ("auto", "native", "template")
 _CODE = re.compile(r"^S\d{1,2}$", re.I)
