@@ -220,8 +220,7 @@ def test_no_overall_distribution_is_counted(tmp_path):
     assert sorted(e.field for e in skips.entries) == ["Female", "Overall"]
 
 
-@pytest.mark.parametrize("content", ["[]", ""])
-def test_empty_vk_file_is_an_error(tmp_path, content):
+def test_empty_vk_file_is_an_error(tmp_path):
     path = tmp_path / "steerable_test_valuekaleidoscope_small.json"
     path.write_text("[]")
     with pytest.raises(DataError, match="no rows"):
