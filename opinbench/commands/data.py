@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.data import registry
-from opinbench.errors import ConfigError, SkipLog
+from opinbench.errors import ConfigError, DataError, SkipLog
 
 log = logging.getLogger("opinbench")
 
@@ -50,6 +50,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from opinbench.io import write_jsonl
 
+    out = Path(args.out)
+    if out.is_dir():  # checked before loading, which can take minutes
+        raise DataError("--out is a folder; give the path of the .jsonl file to write", file=out)
     ds = registry.get(args.name)
     source = Path(args.source) if args.source else registry.default_source(args.name, args.data_dir)
     kwargs = _parse_options(args.option)
@@ -60,6 +63,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if "skips" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs["skips"] = skips
     records = registry.load(args.name, source, **kwargs)
+    if not records:  # an empty export would score as a benchmark that ran
+        raise DataError(f"no records to export ({skips.summary()})", file=source)
     n = write_jsonl(args.out, (r.to_json() for r in records))
     print(f"{args.name}: wrote {n} records to {args.out} ({skips.summary()})")
     return 0

@@ -82,7 +82,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from opinbench.data.records import AnswerRecord
+from opinbench.data.records import AnswerRecord, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import ConfigError, DataError, SkipLog
 
@@ -699,4 +699,4 @@ def load_anes(
             csv, m, scheme=scheme, skips=skips, seed=seed, test_fraction=test_fraction, rel=rel
         )
     skips.warn(f"ANES {source}")
-    return records
+    return require_records(records, source=source, skips=skips)

@@ -30,16 +30,16 @@ Two releases are read, each in its original format:
 from __future__ import annotations
 
 import ast
-import csv
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.files import read_json
+from opinbench.data.files import read_csv, read_json
 from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import AnswerRecord, DistributionRecord, check_options
+from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, require_records
 from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
 from opinbench.errors import DataError, SkipLog
 
@@ -52,8 +52,17 @@ _RESERVED_KEYS = ("MC_options", "question_text")
 # --------------------------------------------------------------------------- paths
 
 
-def find_waves(source: Path) -> list[Path]:
-    """Wave folders under ``source`` (a wave folder, ``human_resp``, or a data root)."""
+def _looks_like_wave(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / "metadata.csv").is_file() or any(folder.glob("*_data.json")))
+
+
+def find_waves(source: Path, skips: SkipLog | None = None) -> list[Path]:
+    """Wave folders under ``source`` (a wave folder, ``human_resp``, or a data root).
+
+    A folder beside them that holds wave files but no ``info.csv`` cannot be
+    read; it is counted in ``skips`` (raised with a strict log) rather than
+    passed over in silence.
+    """
     source = Path(source)
     if not source.exists():
         raise DataError("no such file or directory", file=source)
@@ -63,6 +72,10 @@ def find_waves(source: Path) -> list[Path]:
         if base.is_dir():
             waves = sorted(p for p in base.iterdir() if (p / "info.csv").is_file())
             if waves:
+                for folder in sorted(p for p in base.iterdir() if p not in waves and _looks_like_wave(p)):
+                    (skips if skips is not None else SkipLog()).skip(
+                        DataError("wave folder without info.csv: all its questions are left out", file=folder / "info.csv")
+                    )
                 return waves
     raise DataError(
         "no OpinionQA wave folder (a folder with info.csv, metadata.csv and <ATTR>_data.json) found",
@@ -80,17 +93,6 @@ def _literal(text: str, *, file: Path, key: str, field: str) -> Any:
         raise DataError(f"cannot parse {text!r} as a Python literal ({exc})", file=file, key=key, field=field) from None
 
 
-def _read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise DataError("missing file", file=path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"missing column(s) {missing}; columns are {reader.fieldnames}", file=path)
-        return list(reader)
-
-
 QuestionInfo = dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]
 
 
@@ -99,9 +101,15 @@ def _question_info(wave: Path) -> tuple[QuestionInfo, dict[str, DataError]]:
     path = wave / "info.csv"
     out: QuestionInfo = {}
     errors: dict[str, DataError] = {}
-    for row in _read_csv(path, ("key", "question", "references", "option_ordinal")):
+    rows = read_csv(path, ("key", "question", "references", "option_ordinal"))
+    listed = Counter(row["key"] for row in rows)
+    for row in rows:
         key = row["key"]
         try:
+            if listed[key] > 1:
+                # Which row do the counts belong to? (The release lists some sub-questions of
+                # W43 under one key, with no counts; last-wins would pick one silently.)
+                raise DataError(f"key listed in {listed[key]} rows: the question is ambiguous", file=path, key=key, field="key")
             refs = _literal(row["references"], file=path, key=key, field="references")
             ordinal = _literal(row["option_ordinal"], file=path, key=key, field="option_ordinal")
             if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
@@ -130,8 +138,10 @@ def _question_info(wave: Path) -> tuple[QuestionInfo, dict[str, DataError]]:
 def _attributes(wave: Path) -> dict[str, tuple[str, ...]]:
     path = wave / "metadata.csv"
     out = {}
-    for row in _read_csv(path, ("key", "options")):
+    for row in read_csv(path, ("key", "options"), key="key"):
         groups = _literal(row["options"], file=path, key=row["key"], field="options")
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) for g in groups):
+            raise DataError(f"not a list of group names: {groups!r}", file=path, key=row["key"], field="options")
         out[row["key"]] = tuple(groups)
     return out
 
@@ -205,6 +215,12 @@ def _record(
     )
 
 
+def _skip_records(skips: SkipLog, err: DataError, lost: list[tuple[str, str]]) -> None:
+    """Count ``err`` once per record it costs, so that "skipped N" is the number of records left out."""
+    for attr, group in lost:
+        skips.skip(DataError(f"{err.reason} ({attr}: {group} left out)", file=err.file, key=err.key, field=err.field))
+
+
 # --------------------------------------------------------------------------- loaders
 
 
@@ -236,37 +252,72 @@ def iter_wave(
     # info.csv lists more questions than have counts; only those with counts matter.
     keys_in_data = {k for _, payload in data.values() for k in payload}
     for key in sorted(keys_in_data - set(info)):
-        skips.skip(info_errors.get(key) or DataError("question has counts but no row in info.csv", file=wave / "info.csv", key=key, field="key"))
+        err = info_errors.get(key) or DataError(
+            "question has counts but no row in info.csv", file=wave / "info.csv", key=key, field="key"
+        )
+        # one count per record lost: the overall one and each group's
+        lost = [(OVERALL_ATTRIBUTE, OVERALL_GROUP)] + [
+            (attr, group)
+            for attr, (_, payload) in data.items()
+            if isinstance(payload.get(key), dict)
+            for group in payload[key]
+            if group not in _RESERVED_KEYS and group not in NON_GROUPS
+        ]
+        _skip_records(skips, err, [(a, g) for a, g in lost if wanted(selection, a, g)])
 
     for key, (question, refs, ordinal) in info.items():
-        # Overall population: every group of the attribute covering most respondents.
+        # Overall population: every group of the attribute covering most respondents,
+        # among the attributes whose counts for this question are all readable.
         best: tuple[float, list[float], Path] | None = None
         per_group: list[tuple[str, str, list[float], Path]] = []
+        unreadable: list[DataError] = []  # why an attribute could not give the overall distribution
         for attr, (path, payload) in data.items():
             entry = payload.get(key)
             if entry is None:
                 continue
             if not isinstance(entry, dict):
-                skips.skip(DataError("expected an object of groups", file=path, key=key))
+                err = DataError("expected an object of groups", file=path, key=key)
+                unreadable.append(err)
+                # every group metadata.csv lists for this attribute is lost
+                lost = [(attr, g) for g in attributes[attr] if g not in NON_GROUPS and wanted(selection, attr, g)]
+                _skip_records(skips, err, lost)
                 continue
             total = [0.0] * len(refs)
-            try:
-                for group, counts in entry.items():
-                    if group in _RESERVED_KEYS:
-                        continue
+            complete = True
+            for group, counts in entry.items():
+                if group in _RESERVED_KEYS:
+                    continue
+                try:
                     vec = counts_over_references(counts, refs, file=path, key=key, field=group)
-                    total = [a + b for a, b in zip(total, vec)]
-                    if group not in NON_GROUPS:
-                        per_group.append((attr, group, vec, path))
-            except DataError as err:
-                skips.skip(err)
-                per_group = [g for g in per_group if g[0] != attr]
-                continue
-            if best is None or sum(total) > best[0]:
+                except DataError as err:
+                    # Only this group's record is lost; the attribute's total is incomplete,
+                    # so it cannot give the overall distribution either.
+                    complete = False
+                    unreadable.append(err)
+                    if group not in NON_GROUPS and wanted(selection, attr, group):
+                        skips.skip(err)
+                    continue
+                total = [a + b for a, b in zip(total, vec)]
+                if group not in NON_GROUPS:
+                    per_group.append((attr, group, vec, path))
+            if complete and (best is None or sum(total) > best[0]):
                 best = (sum(total), total, path)
-        if best is None:
+        if best is None and not unreadable:
             continue  # the question has no counts in this release (info.csv lists more questions)
-        candidates = [(OVERALL_ATTRIBUTE, OVERALL_GROUP, best[1], best[2])] + per_group
+        if best is None:
+            if wanted(selection, OVERALL_ATTRIBUTE, OVERALL_GROUP):
+                skips.skip(
+                    DataError(
+                        f"no attribute file with readable counts for every group, so no overall distribution "
+                        f"(first problem: {unreadable[0]})",
+                        file=wave,
+                        key=key,
+                        field=OVERALL_GROUP,
+                    )
+                )
+            candidates = per_group
+        else:
+            candidates = [(OVERALL_ATTRIBUTE, OVERALL_GROUP, best[1], best[2])] + per_group
         for attr, group, vec, path in candidates:
             if not wanted(selection, attr, group):
                 continue
@@ -309,11 +360,11 @@ def load_opinionqa(
     if source.suffix == ".json":
         return load_opinionqa_steerable(source, groups=groups, strict=strict, skips=skips)
     skips = skips if skips is not None else SkipLog(strict=strict)
-    waves = find_waves(source)
+    waves = find_waves(source, skips)
     root = waves[0].parent
     records = [r for wave in waves for r in iter_wave(wave, groups=groups, skips=skips, root=root)]
     skips.warn(f"OpinionQA {source}")
-    return records
+    return require_records(records, source=source, skips=skips)
 
 
 # --------------------------------------------------------------------------- steerable release
@@ -417,7 +468,7 @@ def load_opinionqa_steerable(
         except DataError as err:
             skips.skip(err)
     skips.warn(f"OpinionQA steerable {path}")
-    return records
+    return require_records(records, source=path, skips=skips)
 
 
 # --------------------------------------------------------------------------- as modal answers

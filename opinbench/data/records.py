@@ -15,6 +15,7 @@ stable export format of `opinbench data export` (documented in the README).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +42,11 @@ def check_options(options: tuple[str, ...], *, file: str, key: str) -> None:
         raise DataError(f"empty option text in {list(options)!r}", file=file, key=key, field="options")
     if len(set(options)) != len(options):
         raise DataError(f"duplicate options in {list(options)!r}", file=file, key=key, field="options")
+
+
+def _finite_number(value: Any) -> bool:
+    """A real number (not a bool, not a numeric string) that is neither NaN nor infinite."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def normalise_counts(counts: list[float], *, file: str, key: str, field: str) -> tuple[float, ...]:
@@ -109,9 +115,17 @@ class DistributionRecord:
                 key=self.question_key,
                 field="distribution",
             )
-        total = sum(self.distribution)
-        if any(math.isnan(p) or p < 0 for p in self.distribution) or not math.isclose(
-            total, 1.0, abs_tol=1e-6
+        bad_ordinal = [v for v in self.ordinal if not _finite_number(v)]
+        if bad_ordinal:
+            # A NaN ordinal value would hide its option from every distance measured on the scale.
+            raise DataError(
+                f"ordinal values {list(self.ordinal)} are not all finite numbers",
+                file=self.source,
+                key=self.question_key,
+                field="ordinal",
+            )
+        if any(not _finite_number(p) or p < 0 for p in self.distribution) or not math.isclose(
+            sum(self.distribution), 1.0, abs_tol=1e-6
         ):
             raise DataError(
                 f"distribution {list(self.distribution)} is not a probability vector",
@@ -189,3 +203,14 @@ class AnswerRecord:
         d = asdict(self)
         d["options"] = list(self.options)
         return d
+
+
+def require_records(records: list[Any], *, source: object, skips: Any = None) -> list[Any]:
+    """Refuse a load that produced no record: an empty benchmark would score as if it ran.
+
+    ``skips`` (a `SkipLog`), when given, says in the message what was left out.
+    """
+    if not records:
+        why = f" ({skips.summary()})" if skips is not None else ""
+        raise DataError(f"no usable records{why}", file=str(source))
+    return records

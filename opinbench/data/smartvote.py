@@ -73,7 +73,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.records import AnswerRecord
+from opinbench.data.records import AnswerRecord, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.wahlomat import normalise_party, read_party_groups
 from opinbench.data.files import read_json
@@ -694,4 +694,4 @@ def load_smartvote(
     if n_ignored:
         skips.notes["answer to a question that is not yes/no (left out)"] += n_ignored
     skips.warn(f"smartvote {export.path}")
-    return records
+    return require_records(records, source=export.path, skips=skips)

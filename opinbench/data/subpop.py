@@ -32,15 +32,14 @@ is reported with its file, line and field.
 from __future__ import annotations
 
 import ast
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.files import read_json
+from opinbench.data.files import parse_json, read_json, read_text
 from opinbench.data.groups import OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import DistributionRecord
+from opinbench.data.records import DistributionRecord, require_records
 from opinbench.errors import DataError, SkipLog
 
 SPLITS = {"train": "subpop_train", "eval": "subpop_eval"}
@@ -51,14 +50,14 @@ _FIELDS = ("qkey", "attribute", "group", "question", "options", "ordinal", "resp
 def _rows(path: Path) -> Iterator[tuple[str, Any]]:
     """(location, row or the DataError that row raised) for each row of a .jsonl / .json list file."""
     if path.suffix == ".jsonl":
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                yield f"line {i}", json.loads(line)
-            except json.JSONDecodeError as exc:
+                yield f"line {i}", parse_json(line, file=path, key=f"line {i}")
+            except DataError as err:
                 # reported per line, so one bad line skips one row, not the file
-                yield f"line {i}", DataError(f"invalid JSON ({exc.msg})", file=path, key=f"line {i}")
+                yield f"line {i}", err
     else:
         rows = read_json(path)
         if not isinstance(rows, list):
@@ -79,6 +78,20 @@ def _list(value: Any, *, file: Path, key: str, field: str) -> list[Any]:
     return list(value)
 
 
+def _numbers(values: list[Any], *, file: Path, key: str, field: str) -> list[float]:
+    """Finite numbers, or a `DataError`: a NaN ordinal value would hide its option from the scale."""
+    out = []
+    for v in values:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise DataError(f"{v!r} is not a number", file=file, key=key, field=field) from None
+        if not math.isfinite(x):
+            raise DataError(f"{v!r} is not a finite number", file=file, key=key, field=field)
+        out.append(x)
+    return out
+
+
 def _metadata_ordinals(root: Path, split: str) -> dict[str, list[float]]:
     for cand in (
         root / "metadata" / f"subpop-{split}" / "processed" / "refined_qkey_dict.json",
@@ -86,7 +99,13 @@ def _metadata_ordinals(root: Path, split: str) -> dict[str, list[float]]:
     ):
         if cand.is_file():
             meta = read_json(cand)
-            return {k: v["ordinal"] for k, v in meta.items() if isinstance(v, dict) and "ordinal" in v}
+            if not isinstance(meta, dict):
+                raise DataError(f"expected an object keyed by question, got {type(meta).__name__}", file=cand)
+            return {
+                k: _numbers(_list(v["ordinal"], file=cand, key=k, field="ordinal"), file=cand, key=k, field="ordinal")
+                for k, v in meta.items()
+                if isinstance(v, dict) and "ordinal" in v
+            }
     return {}
 
 
@@ -100,7 +119,7 @@ def _release_record(
             raise DataError("missing field", file=path, key=row.get("qkey", where), field=f)
     key = str(row["qkey"])
     options = tuple(str(o) for o in _list(row["options"], file=path, key=key, field="options"))
-    ordinal = [float(v) for v in _list(row["ordinal"], file=path, key=key, field="ordinal")]
+    ordinal = _numbers(_list(row["ordinal"], file=path, key=key, field="ordinal"), file=path, key=key, field="ordinal")
     responses = _list(row["responses"], file=path, key=key, field="responses")
     if len(responses) != len(ordinal):
         raise DataError(
@@ -239,10 +258,12 @@ def load_subpop(
                     _release_record(row, where, path=release, dataset=SPLITS[split], ordinals=ordinals, skips=skips)
                 )
             except DataError as err:
+                if err.key != where:  # name the row too: a question key has one row per group
+                    err = DataError(f"{err.reason} ({where})", file=err.file, key=err.key, field=err.field)
                 skips.skip(err)
     records = [r for r in records if wanted(selection, r.attribute, r.group)]
     skips.warn(f"SubPOP-{split} {source}")
-    return records
+    return require_records(records, source=source, skips=skips)
 
 
 def load_subpop_train(source: str | Path, **kwargs: Any) -> list[DistributionRecord]:

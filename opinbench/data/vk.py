@@ -77,7 +77,6 @@ scorer also drops items the model answers "Either") is `binary_subset`.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -88,6 +87,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from opinbench.data.files import DuplicateKeyError, csv_rows, loads_json, parse_json, read_text
 from opinbench.data.records import AnswerRecord
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import DataError, SkipLog
@@ -246,17 +246,16 @@ def _short_hash(*parts: str) -> str:
 
 def _read_json_rows(path: Path) -> list[Any]:
     """A JSON list, or JSON Lines saved as ``.json`` (what ``datasets.Dataset.to_json`` writes)."""
+    text = read_text(path, encoding="utf-8-sig")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc})", file=path) from None
-    try:
-        rows = json.loads(text)
+        rows = loads_json(text)
+    except DuplicateKeyError as exc:
+        raise DataError(str(exc), file=path, key=exc.key) from None
     except json.JSONDecodeError as exc:
         first = next((ln for ln in text.splitlines() if ln.strip()), "")
         try:
-            is_jsonl = isinstance(json.loads(first), dict)
-        except json.JSONDecodeError:
+            is_jsonl = isinstance(loads_json(first), dict)
+        except (json.JSONDecodeError, DuplicateKeyError):
             is_jsonl = False
         if not is_jsonl:
             raise DataError(f"invalid JSON ({exc})", file=path) from None
@@ -272,33 +271,16 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"line {n}", json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield f"line {n}", DataError(f"invalid JSON ({exc})", file=path, key=f"line {n}")
+            yield f"line {n}", parse_json(line, file=path, key=f"line {n}")
+        except DataError as err:
+            yield f"line {n}", err
 
 
 def _read_table(path: Path) -> tuple[list[str], Iterator[tuple[str, Any]]]:
     """(column names, iterator of (row key, row dict or DataError)) for a ValuePrism file."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        fh = path.open(newline="", encoding="utf-8-sig")
-        reader = csv.DictReader(fh)
-        try:
-            columns = list(reader.fieldnames or [])
-        except (csv.Error, UnicodeDecodeError) as exc:
-            fh.close()
-            raise DataError(f"unreadable CSV header ({exc})", file=path) from None
-
-        def csv_rows() -> Iterator[tuple[str, Any]]:
-            i = 0
-            with fh:
-                try:
-                    for i, row in enumerate(reader, start=1):
-                        yield f"row {i}", row
-                except (csv.Error, UnicodeDecodeError) as exc:
-                    raise DataError(f"unreadable CSV ({exc})", file=path, key=f"row {i + 1}") from None
-
-        return columns, csv_rows()
+        return csv_rows(path)
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -311,11 +293,7 @@ def _read_table(path: Path) -> tuple[list[str], Iterator[tuple[str, Any]]]:
         rows = table.to_pylist()
         return list(table.column_names), ((f"row {i}", r) for i, r in enumerate(rows, start=1))
     if suffix == ".jsonl":
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text ({exc})", file=path) from None
-        pairs = list(_jsonl_rows(path, text))
+        pairs = list(_jsonl_rows(path, read_text(path, encoding="utf-8-sig")))
     else:  # .json: a list of objects (or JSON Lines)
         pairs = [(f"row {i}", r) for i, r in enumerate(_read_json_rows(path), start=1)]
     columns: list[str] = []
@@ -688,7 +666,9 @@ def load_valueprism(
 
 
 def _check_some(records: list[AnswerRecord], n_rows: int, path: Path, skips: SkipLog, first_skip: int) -> None:
-    """A file with rows of which none could be used is a wrong file, not a few bad rows."""
+    """A file with no row, or with rows of which none could be used, is a wrong file, not a few bad rows."""
+    if not records and n_rows == 0:
+        raise DataError("no rows: the file is empty", file=path)
     if not records and n_rows > 0:
         first = skips.entries[first_skip] if len(skips.entries) > first_skip else None
         raise DataError(f"no usable row among {n_rows}; the first: {first}", file=path)

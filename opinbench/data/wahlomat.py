@@ -55,7 +55,7 @@ from typing import Any
 
 import yaml
 
-from opinbench.data.records import AnswerRecord
+from opinbench.data.records import AnswerRecord, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.files import read_json
 from opinbench.errors import ConfigError, DataError, SkipLog
@@ -380,6 +380,9 @@ def iter_election(
         comments = _table(folder / "comment.json", ("text",))
     opinion_file = folder / "opinion.json"
     opinions = _table(opinion_file, ("party", "statement", "answer", "comment"))
+    if not opinions and parties and statements:
+        # every (party, thesis) would be skipped one by one: the file itself is wrong
+        raise DataError("no opinions: the list is empty", file=opinion_file)
 
     def rel(path: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -572,4 +575,4 @@ def load_wahlomat(
             election, skips=skips, root=root, groups=groups, seed=seed, test_fraction=test_fraction
         )
     skips.warn(f"Wahl-o-Mat {source}")
-    return records
+    return require_records(records, source=source, skips=skips)
