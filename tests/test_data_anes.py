@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -56,13 +55,12 @@ def anes_dir(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def loaded(anes_dir: Path) -> dict[str, tuple[list[AnswerRecord], SkipLog, float]]:
+def loaded(anes_dir: Path) -> dict[str, tuple[list[AnswerRecord], SkipLog]]:
     out = {}
     for scheme in ("conservative", "aggressive"):
         skips = SkipLog()
-        t0 = time.perf_counter()
         records = load_anes(anes_dir, scheme=scheme, skips=skips)
-        out[scheme] = (records, skips, time.perf_counter() - t0)
+        out[scheme] = (records, skips)
     return out
 
 
@@ -93,8 +91,7 @@ def test_registry_points_here(anes_dir: Path) -> None:
 
 @pytest.mark.parametrize("scheme", ["conservative", "aggressive"])
 def test_every_respondent_is_accounted_for(loaded, raw, scheme: str) -> None:
-    records, skips, seconds = loaded[scheme]
-    assert seconds < 8, f"loading both pilots took {seconds:.1f} s"
+    records, skips = loaded[scheme]
     for release, n in RESPONDENTS.items():
         assert len(raw[release]) == n
         subjects = {r.subject for r in by_release(records, release)}
@@ -106,7 +103,7 @@ def test_every_respondent_is_accounted_for(loaded, raw, scheme: str) -> None:
 
 
 def test_record_shape(loaded) -> None:
-    records, _, _ = loaded["conservative"]
+    records, _ = loaded["conservative"]
     assert len({r.id for r in records}) == len(records)
     for r in records[:: max(1, len(records) // 500)]:
         assert r.dataset == "anes"
@@ -120,7 +117,7 @@ def test_record_shape(loaded) -> None:
 
 
 def test_weights_present(loaded, raw) -> None:
-    records, skips, _ = loaded["aggressive"]
+    records, skips = loaded["aggressive"]
     for release in RESPONDENTS:
         expected = {
             f"{release}:{c}": (float(w) if w.strip() else None)
@@ -139,7 +136,7 @@ def test_weights_present(loaded, raw) -> None:
 
 
 def test_answer_distribution_is_plausible(loaded) -> None:
-    records, _, _ = loaded["aggressive"]
+    records, _ = loaded["aggressive"]
     per_q: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in records:
         per_q[(r.meta["release"], r.question_key)][r.answer] += 1
@@ -156,8 +153,8 @@ def test_answer_distribution_is_plausible(loaded) -> None:
 
 
 def test_conservative_keeps_fewer_yes_no_than_aggressive(loaded) -> None:
-    cons, cons_skips, _ = loaded["conservative"]
-    aggr, _, _ = loaded["aggressive"]
+    cons, cons_skips = loaded["conservative"]
+    aggr, _ = loaded["aggressive"]
     count = lambda recs: Counter((r.meta["release"], r.question_key, r.answer) for r in recs)  # noqa: E731
     c, a = count(cons), count(aggr)
     for release, key, answer in a:
@@ -194,7 +191,7 @@ def _side(
 
 @pytest.mark.parametrize("scheme", ["conservative", "aggressive"])
 def test_records_match_an_independent_derivation(loaded, raw, scheme: str) -> None:
-    records, _, _ = loaded[scheme]
+    records, _ = loaded[scheme]
     got: dict[tuple[str, str], str] = {(r.subject, r.question_key): r.answer for r in records}
 
     expected: dict[tuple[str, str], str] = {}
@@ -240,7 +237,7 @@ def test_records_match_an_independent_derivation(loaded, raw, scheme: str) -> No
 
 
 def test_raw_values_are_kept(loaded) -> None:
-    records, _, _ = loaded["aggressive"]
+    records, _ = loaded["aggressive"]
     r = next(r for r in records if r.subject == "pilot_2022:3" and r.question_key == "roe")
     assert r.meta["raw"] == "2/1" and r.meta["variables"] == ["roe", "roefollow"] and r.meta["category"] == "clear_no"
     r = next(r for r in records if r.meta["release"] == "pilot_2024" and r.question_key == "border_milit")
@@ -250,7 +247,7 @@ def test_raw_values_are_kept(loaded) -> None:
 
 
 def test_splits_are_deterministic_and_about_30_percent(anes_dir: Path, loaded) -> None:
-    records, _, _ = loaded["aggressive"]
+    records, _ = loaded["aggressive"]
     again = load_anes(anes_dir / "pilot_2022", scheme="aggressive", skips=SkipLog())
     first = {r.id: r.split for r in by_release(records, "pilot_2022")}
     assert {r.id: r.split for r in again} == first
@@ -270,7 +267,7 @@ def test_splits_are_deterministic_and_about_30_percent(anes_dir: Path, loaded) -
 
 
 def test_ideology_groups_from_self_placement(loaded, raw) -> None:
-    records, skips, _ = loaded["conservative"]
+    records, skips = loaded["conservative"]
     ideo5 = {
         "pilot_2022": {"1": "Left", "2": "Left", "3": "Center", "4": "Right", "5": "Right"},
         "pilot_2024": {"Very liberal": "Left", "Liberal": "Left", "Moderate": "Center",
