@@ -1,9 +1,8 @@
-"""Config dataclasses: YAML keys = CLI flags, paper defaults, clear errors."""
+"""Config dataclasses on TRL's: YAML keys = CLI flags (TrlParser), paper defaults, clear errors."""
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import yaml
 
 from opinbench.cli import main
 from opinbench.errors import ConfigError
-from opinbench.train.config import GRPOConfig, SFTConfig, describe, load_config, parse_flag_value, to_dict
+from opinbench.train.config import GRPOConfig, SFTConfig, describe, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,17 +63,17 @@ def test_validation_says_what_to_change(cls, kw, match):
 def test_yaml_then_overrides(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("output_dir: out\nlearning_rate: 1\nlora_target_modules: [q_proj]\ntask_metadata: {groups: all}\n")
-    c = load_config(SFTConfig, p, {"learning_rate": 0.5})
+    c = parse_config(SFTConfig, ["--config", str(p), "--learning_rate", "0.5"])
     assert c.learning_rate == 0.5 and isinstance(c.learning_rate, float)
     assert c.lora_target_modules == ["q_proj"] and c.task_metadata == {"groups": "all"}
     p.write_text("output_dir: out\nlearnig_rate: 1\n")
     with pytest.raises(ConfigError, match="unknown config key 'learnig_rate'.*did you mean 'learning_rate'"):
-        load_config(SFTConfig, p)
+        parse_config(SFTConfig, ["--config", str(p)])
     p.write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
-        load_config(SFTConfig, p)
+        parse_config(SFTConfig, ["--config", str(p)])
     with pytest.raises(ConfigError, match="does not exist"):
-        load_config(SFTConfig, tmp_path / "missing.yaml")
+        parse_config(SFTConfig, ["--config", str(tmp_path / "missing.yaml")])
 
 
 @pytest.mark.parametrize(
@@ -91,8 +90,8 @@ def test_yaml_then_overrides(tmp_path):
     ],
 )
 def test_flag_values_parse_to_the_field_type(name, text, expected):
-    hint = typing.get_type_hints(SFTConfig)[name]
-    assert parse_flag_value(name, hint, text) == expected
+    config = parse_config(SFTConfig, ["--output_dir", "out", f"--{name}", text])
+    assert getattr(config, name) == expected
 
 
 def test_every_field_has_help_and_describe_lists_it():
@@ -106,7 +105,7 @@ def test_every_field_has_help_and_describe_lists_it():
 def test_shipped_configs_load():
     for path in sorted((REPO / "configs" / "train").glob("*.yaml")):
         cls = GRPOConfig if "grpo" in path.name else SFTConfig
-        cfg = load_config(cls, path)
+        cfg = parse_config(cls, ["--config", str(path)])
         assert cfg.output_dir.startswith("runs/train/"), path
 
 
@@ -126,4 +125,4 @@ def test_fingerprint_ignores_where_and_how_it_is_logged():
     b = SFTConfig(output_dir="b", logging_steps=5, overwrite=True)
     assert a.training_fingerprint() == b.training_fingerprint()
     assert SFTConfig(output_dir="a", seed=1).training_fingerprint() != a.training_fingerprint()
-    assert set(to_dict(a)) == {f.name for f in dataclasses.fields(SFTConfig)}
+    assert set(a.to_dict()) == {f.name for f in dataclasses.fields(SFTConfig)}
