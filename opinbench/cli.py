@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_lm_eval(argv[1:])
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    # A command that hands its arguments on (``train sft|grpo`` to TRL's parser) sets takes_extra_args.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

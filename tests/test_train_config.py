@@ -1,17 +1,18 @@
-"""Config dataclasses: YAML keys = CLI flags, paper defaults, clear errors."""
+"""Config dataclasses on TRL's: YAML keys = CLI flags (TrlParser), paper defaults, clear errors."""
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
-from opinbench.cli import main
-from opinbench.errors import ConfigError
-from opinbench.train.config import GRPOConfig, SFTConfig, describe, load_config, parse_flag_value, to_dict
+pytest.importorskip("trl")  # the configs are TRL's config classes
+
+from opinbench.cli import main  # noqa: E402
+from opinbench.errors import ConfigError  # noqa: E402
+from opinbench.train.config import GRPOConfig, SFTConfig, describe, parse_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,17 +65,17 @@ def test_validation_says_what_to_change(cls, kw, match):
 def test_yaml_then_overrides(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("output_dir: out\nlearning_rate: 1\nlora_target_modules: [q_proj]\ntask_metadata: {groups: all}\n")
-    c = load_config(SFTConfig, p, {"learning_rate": 0.5})
+    c = parse_config(SFTConfig, ["--config", str(p), "--learning_rate", "0.5"])
     assert c.learning_rate == 0.5 and isinstance(c.learning_rate, float)
     assert c.lora_target_modules == ["q_proj"] and c.task_metadata == {"groups": "all"}
     p.write_text("output_dir: out\nlearnig_rate: 1\n")
     with pytest.raises(ConfigError, match="unknown config key 'learnig_rate'.*did you mean 'learning_rate'"):
-        load_config(SFTConfig, p)
+        parse_config(SFTConfig, ["--config", str(p)])
     p.write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
-        load_config(SFTConfig, p)
+        parse_config(SFTConfig, ["--config", str(p)])
     with pytest.raises(ConfigError, match="does not exist"):
-        load_config(SFTConfig, tmp_path / "missing.yaml")
+        parse_config(SFTConfig, ["--config", str(tmp_path / "missing.yaml")])
 
 
 @pytest.mark.parametrize(
@@ -91,8 +92,8 @@ def test_yaml_then_overrides(tmp_path):
     ],
 )
 def test_flag_values_parse_to_the_field_type(name, text, expected):
-    hint = typing.get_type_hints(SFTConfig)[name]
-    assert parse_flag_value(name, hint, text) == expected
+    config = parse_config(SFTConfig, ["--output_dir", "out", f"--{name}", text])
+    assert getattr(config, name) == expected
 
 
 def test_every_field_has_help_and_describe_lists_it():
@@ -106,7 +107,7 @@ def test_every_field_has_help_and_describe_lists_it():
 def test_shipped_configs_load():
     for path in sorted((REPO / "configs" / "train").glob("*.yaml")):
         cls = GRPOConfig if "grpo" in path.name else SFTConfig
-        cfg = load_config(cls, path)
+        cfg = parse_config(cls, ["--config", str(path)])
         assert cfg.output_dir.startswith("runs/train/"), path
 
 
@@ -126,4 +127,51 @@ def test_fingerprint_ignores_where_and_how_it_is_logged():
     b = SFTConfig(output_dir="b", logging_steps=5, overwrite=True)
     assert a.training_fingerprint() == b.training_fingerprint()
     assert SFTConfig(output_dir="a", seed=1).training_fingerprint() != a.training_fingerprint()
-    assert set(to_dict(a)) == {f.name for f in dataclasses.fields(SFTConfig)}
+    assert set(a.to_dict()) == {f.name for f in dataclasses.fields(SFTConfig)}
+
+
+# --------------------------------------------------------------------------- on TRL's machinery
+
+
+def test_config_is_the_trainers_arguments(tmp_path):
+    import trl
+
+    s = SFTConfig(output_dir="out")
+    assert isinstance(s, trl.SFTConfig)
+    args = s.trainer_args(tmp_path / "trainer")
+    assert args.output_dir == str(tmp_path / "trainer") and s.output_dir == "out"
+    g = GRPOConfig(output_dir="out", num_generations=4, per_device_train_batch_size=4)
+    gargs = g.trainer_args(tmp_path / "trainer", reward_weights=[0.25, 1.0])
+    # a copy, not a second __post_init__ (TRL's GRPOConfig refuses its own derived batch settings)
+    assert isinstance(gargs, trl.GRPOConfig) and gargs.generation_batch_size == 4
+    assert gargs.reward_weights == [0.25, 1.0] and g.reward_weights is None
+
+
+def test_trainer_settings_opinbench_derives():
+    """What the former hand mapping passed: no bf16 on a CPU, a log line per step, data_seed = seed,
+    warm-up as transformers 5's ratio, gradient checkpointing as TRL's trainers (not the letter Trainer)."""
+    import torch
+
+    s = SFTConfig(output_dir="out", seed=3, dtype="bfloat16")
+    assert s.use_cpu is (not torch.cuda.is_available())
+    assert s.bf16 is (not s.use_cpu) and s.fp16 is False
+    assert (s.logging_steps, s.data_seed, s.disable_tqdm, s.remove_unused_columns, s.report_to) == (1, 3, False, False, [])
+    assert s.activation_checkpointing is False and s.save_total_limit == 2
+    assert SFTConfig(output_dir="out", mode="cot", data="vk").activation_checkpointing is True
+    g = GRPOConfig(output_dir="out")
+    assert g.activation_checkpointing is True and g.warmup_steps == 0.1 and g.lr_scheduler_type == "cosine"
+    with pytest.raises(ConfigError, match="warmup_ratio .* or warmup_steps .* not both"):
+        GRPOConfig(output_dir="out", warmup_steps=10)
+
+
+def test_parser_errors_say_what_to_change_and_help_documents_opinbench_fields():
+    from opinbench.train.config import config_parser
+
+    with pytest.raises(ConfigError, match="unknown flag or value '--learnig_rate'; did you mean 'learning_rate'"):
+        parse_config(SFTConfig, ["--output_dir", "out", "--learnig_rate", "1"])
+    with pytest.raises(ConfigError, match="config key 'max_steps' expects an integer, got 'many'"):
+        parse_config(GRPOConfig, ["--output_dir", "out", "--max_steps", "many"])
+    # TRL's fields are flags too
+    assert parse_config(SFTConfig, ["--output_dir", "out", "--optim", "adafactor"]).optim == "adafactor"
+    text = config_parser(SFTConfig).format_help()
+    assert "--train_split" in text and "leakage guard" in text and "--per_individual" in text

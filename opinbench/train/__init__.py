@@ -1,6 +1,6 @@
 """Training: checkpoints the literature trains, from the records the tasks score.
 
-    config.py       SFTConfig / GRPOConfig: YAML keys = CLI flags, defaults from the papers
+    config.py       SFTConfig / GRPOConfig on TRL's configs, parsed by TrlParser; defaults from the papers
     data.py         training documents through the lm-eval task, split, leakage guard, data hash
     letters.py      first-token letter scoring: the KL / NLL losses and in-process scoring
     rationales.py   CoT targets: human explanations, synthetic STaR rationales

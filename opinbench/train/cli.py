@@ -1,9 +1,11 @@
 """``opinbench train sft|grpo|wd``: the training commands.
 
-Every key of `opinbench.train.config.SFTConfig` / `GRPOConfig` is both a YAML
-key of ``--config`` and a flag (``--learning_rate 1e-4``, ``--lora_target_modules
-q_proj,v_proj``, ``--task_metadata '{"elections": 2021}'``); a flag beats the
-file. ``--print-defaults`` lists every key with its default and help.
+Every field of `opinbench.train.config.SFTConfig` / `GRPOConfig` (TRL's config
+classes with opinbench's fields) is both a YAML key of ``--config`` and a flag
+(``--learning_rate 1e-4``, ``--lora_target_modules q_proj v_proj``,
+``--task_metadata '{"elections": 2021}'``), parsed by ``trl.TrlParser``; a flag
+beats the file. ``--help`` documents every flag, ``--print-defaults`` lists
+every key with its default and help, ``--print-config`` the resolved config.
 
     opinbench train sft --config configs/train/opinionqa_sft_distributional_cpu.yaml
     opinbench train grpo --config configs/train/wom_grpo_cpu.yaml --max_steps 10
@@ -13,60 +15,37 @@ file. ``--print-defaults`` lists every key with its default and help.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import typing
-from typing import Any
 
 from opinbench.errors import ConfigError
-from opinbench.train.config import GRPOConfig, SFTConfig, describe, load_config, parse_flag_value
 
-COMMANDS = {"sft": SFTConfig, "grpo": GRPOConfig}
-
-
-def _add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    parser.add_argument("--config", help="YAML file whose keys are the flags below")
-    parser.add_argument("--print-defaults", action="store_true", help="print every key, default and help, and exit")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
-    group = parser.add_argument_group("config keys (YAML keys of --config)")
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-        group.add_argument(
-            f"--{f.name}",
-            dest=f"cfg_{f.name}",
-            default=argparse.SUPPRESS,
-            metavar=f.name.upper(),
-            help=f"{f.metadata.get('help', '')} (default: {json.dumps(default)})",
-        )
-
-
-def config_from_args(cls: type, args: argparse.Namespace) -> Any:
-    hints = typing.get_type_hints(cls)
-    overrides = {
-        key[4:]: parse_flag_value(key[4:], hints[key[4:]], value)
-        for key, value in vars(args).items()
-        if key.startswith("cfg_")
-    }
-    return load_config(cls, getattr(args, "config", None), overrides)
+# command -> (config class name in opinbench.train.config, one-line help); the classes are imported
+# only when their command runs (they import TRL)
+COMMANDS = {
+    "sft": ("SFTConfig", "distributional, answer-only or chain-of-thought SFT"),
+    "grpo": ("GRPOConfig", "TRL's GRPOTrainer on a CoT task's prompts"),
+}
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    cls = COMMANDS[args.train_command]
-    if args.print_defaults:
-        sys.stdout.write(describe(cls))
+    try:
+        from opinbench.train import config as cfg
+    except ImportError as exc:
+        raise ConfigError(f"training needs the train extra: pip install 'opinbench[train]' ({exc})") from None
+    cls = getattr(cfg, COMMANDS[args.train_command][0])
+    argv = list(args.extra_args)
+    if "--print-defaults" in argv:  # before parsing: the defaults need no output_dir
+        sys.stdout.write(cfg.describe(cls))
         return 0
-    config = config_from_args(cls, args)
-    if args.print_config:
+    config, options = cfg.config_parser(cls).parse(argv)
+    if options.print_config:
         import yaml
 
-        from opinbench.train.config import to_dict
-
-        sys.stdout.write(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True))
+        sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
         return 0
     try:
         import peft  # noqa: F401
-        import trl  # noqa: F401
     except ImportError as exc:
         raise ConfigError(f"training needs the train extra: pip install 'opinbench[train]' ({exc})") from None
     if args.train_command == "sft":
@@ -105,11 +84,11 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
     parser = sub.add_parser(name, help=help_, description=__doc__.split("\n\n")[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     tsub = parser.add_subparsers(dest="train_command", metavar="COMMAND")
-    for cmd, cls in COMMANDS.items():
-        p = tsub.add_parser(cmd, help=(cls.__doc__ or "").splitlines()[0],
-                            description=cls.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-        _add_config_flags(p, cls)
-        p.set_defaults(func=_run_train)
+    for cmd, (_, help_) in COMMANDS.items():
+        # Everything after the command goes to TRL's parser (opinbench.train.config.config_parser),
+        # --help included, as `trl sft` hands its arguments to its script's TrlParser.
+        p = tsub.add_parser(cmd, help=help_, add_help=False)
+        p.set_defaults(func=_run_train, takes_extra_args=True)
     wd = tsub.add_parser("wd", help="held-out scores of a checkpoint vs its base model, in process")
     wd.add_argument("--checkpoint", required=True, help="checkpoint folder (with opinbench_train.json)")
     wd.add_argument("--limit", type=int, default=None, help="first N held-out documents (lm-eval's --limit order)")

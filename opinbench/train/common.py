@@ -24,7 +24,7 @@ from typing import Any
 
 from opinbench.errors import ConfigError
 from opinbench.train import checkpoint as C
-from opinbench.train.config import TrainConfig, to_dict
+from opinbench.train.config import TrainConfig
 from opinbench.train.data import TrainingDocs, data_hash, individual_name, load_docs, subsample
 
 log = logging.getLogger("opinbench.train")
@@ -130,39 +130,9 @@ def load_trainable(ctx: Context, unit: Unit) -> tuple[Any, Any]:
     return PeftModel.from_pretrained(model, str(init), is_trainable=True), None
 
 
-def trainer_kwargs(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    """The transformers TrainingArguments every command passes (TRL configs subclass them)."""
-    import torch
-
-    on_gpu = torch.cuda.is_available()
-    return dict(
-        output_dir=str(run_dir / C.TRAINER_DIR),
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        lr_scheduler_type=config.lr_scheduler_type,
-        # transformers 5: warmup_steps in [0, 1) is a ratio of the total steps
-        warmup_steps=float(config.warmup_ratio),
-        weight_decay=config.weight_decay,
-        adam_beta1=config.adam_beta1,
-        adam_beta2=config.adam_beta2,
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=[] if config.report_to in ("none", "") else [config.report_to],
-        remove_unused_columns=False,
-        bf16=on_gpu and config.dtype == "bfloat16",
-        fp16=on_gpu and config.dtype == "float16",
-        use_cpu=not on_gpu,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
+def trainer_args(config: TrainConfig, run_dir: Path, **changes: Any) -> Any:
+    """The config as the trainer's arguments (it is a TRL config), checkpointing into ``run_dir/trainer``."""
+    return config.trainer_args(run_dir / C.TRAINER_DIR, **changes)
 
 
 class JsonlLogCallback:
@@ -294,7 +264,7 @@ def finish(ctx: Context, unit: Unit, result: dict[str, Any], wall: float) -> Non
     data = {
         "complete": True,
         "command": ctx.command,
-        "config": to_dict(ctx.config),
+        "config": ctx.config.to_dict(),
         "base_model": {"name": ctx.config.model, "path": ctx.base_path},
         "apply_chat_template": ctx.chat,
         "data": {

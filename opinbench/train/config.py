@@ -1,9 +1,18 @@
-"""Training configs: one dataclass per command, whose fields are the YAML keys and the CLI flags.
+"""Training configs: TRL's own config classes with opinbench's fields in front, parsed by TRL's parser.
 
-``opinbench train sft --config CFG.yaml --learning_rate 1e-4`` reads the YAML
-file, then applies the flags (a flag beats the file), then validates the whole
-config in ``__post_init__``. Every field carries its ``help`` in the field
-metadata, which the CLI shows; `describe` prints them all.
+`SFTConfig` subclasses ``trl.SFTConfig`` and `GRPOConfig` subclasses
+``trl.GRPOConfig``; both put `TrainConfig` (opinbench's own fields: data set,
+task, split, leakage guard, individuals, prompt format, LoRA, run control) in
+front of TRL's dataclass. A config *is* the trainer's arguments: every
+``transformers.TrainingArguments`` / TRL field (``optim``,
+``gradient_checkpointing``, ...) is a key too, and the trainer receives a copy
+of the config whose ``output_dir`` is the checkpoint's ``trainer/`` folder
+(`trainer_args`).
+
+`parse_config` reads ``--config CFG.yaml`` plus flags with ``trl.TrlParser``,
+as TRL's own scripts do (a flag beats the file); ``--help`` lists every field
+with its ``help`` metadata. `__post_init__` checks types and combinations first
+and says what to change, then runs TRL's ``__post_init__``.
 
 Defaults come from the papers whose checkpoints the commands reproduce:
 
@@ -21,27 +30,31 @@ Defaults come from the papers whose checkpoints the commands reproduce:
   beta 0 (no KL term), prompts up to 800 and completions up to 600 tokens, 800
   steps; composite reward 0.25 x format + 0.01 x (-|L - L*|) + 1.0 x correct.
 
-Groups of fields (by topic): model, data and split, individuals, LoRA,
-optimisation, run control; then the command's own (SFT mode and rationales;
-GRPO rewards and sampling).
+Where opinbench's defaults differ from TRL's (logging every step, no bf16 on a
+CPU, gradient checkpointing only for TRL's trainers, ...) the field is declared
+again here with opinbench's default and help.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import trl
 import yaml
 
 from opinbench.errors import ConfigError
 
-__all__ = ["TrainConfig", "SFTConfig", "GRPOConfig", "load_config", "describe", "to_dict"]
+__all__ = ["TrainConfig", "SFTConfig", "GRPOConfig", "parse_config", "config_parser", "describe"]
 
 DISTRIBUTION_DATA = ("opinionqa", "subpop_train", "subpop_eval")
 ANSWER_DATA = ("vk", "opinionqa", "wom", "smartvote", "anes")
@@ -62,9 +75,16 @@ def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors datac
     return field(default=default, metadata={"help": help, **kw})
 
 
+def _check_dataset(name: str) -> None:
+    """``name`` is a data set training can read, else a ConfigError listing them."""
+    known = sorted(set(DISTRIBUTION_DATA) | set(ANSWER_DATA))
+    if name not in known:
+        raise ConfigError(f"unknown data {name!r}; choose one of {known}")
+
+
 @dataclass
 class TrainConfig:
-    """Settings every training command shares.
+    """Opinbench's settings, shared by both commands; put in front of a TRL config class.
 
     Model:
         model, apply_chat_template, dtype
@@ -75,13 +95,16 @@ class TrainConfig:
         individuals, per_individual
     LoRA:
         init_adapter, lora_r, lora_alpha, lora_dropout, lora_target_modules
-    Optimisation:
+    Optimisation (TrainingArguments fields with opinbench's defaults):
         learning_rate, per_device_train_batch_size, gradient_accumulation_steps,
         num_train_epochs, max_steps, lr_scheduler_type, warmup_ratio,
         weight_decay, adam_beta1, adam_beta2, max_grad_norm
     Run control:
         output_dir, seed, logging_steps, save_steps, save_total_limit, resume,
-        overwrite, merge, report_to, num_threads
+        overwrite, merge, num_threads
+    Trainer settings opinbench derives (None: derived in ``__post_init__``):
+        use_cpu, bf16, fp16, data_seed, activation_checkpointing,
+        gradient_checkpointing, disable_tqdm, remove_unused_columns
     """
 
     # --- model
@@ -109,10 +132,11 @@ class TrainConfig:
         "lm-eval task the checkpoint will be scored on (default: train_task). Training refuses any "
         "document whose question is in this task's test split.",
     )
-    task_metadata: dict = _f(
+    task_metadata: dict[str, Any] | str | None = _f(
         {},
         "Settings passed to both tasks as lm-eval --metadata (source, data_dir, groups, steering, "
-        "elections, system, history, ...). Split settings go in split_seed/test_fraction.",
+        "elections, system, history, ...), a YAML/JSON mapping on the command line. Split settings go in "
+        "split_seed/test_fraction.",
     )
     train_split: str = _f(
         "train",
@@ -128,9 +152,10 @@ class TrainConfig:
         "task's test split instead of refusing the run.",
     )
     # --- individuals
-    individuals: list | None = _f(
+    individuals: list[str] | None = _f(
         None,
-        "Only these subjects/individuals (e.g. ['2021/deutschland:SPD'] or ['SPD']); default all.",
+        "Only these subjects/individuals (e.g. ['2021/deutschland:SPD'] or ['SPD']; on the command line "
+        "space-separated words or a YAML list); default all.",
     )
     per_individual: bool = _f(
         False,
@@ -147,21 +172,31 @@ class TrainConfig:
     lora_r: int = _f(8, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha (scaling = alpha / r).")
     lora_dropout: float = _f(0.05, "LoRA dropout.")
-    lora_target_modules: list = _f(["q_proj", "v_proj"], "Modules that get LoRA adapters.")
-    # --- optimisation
+    lora_target_modules: list[str] = _f(
+        ["q_proj", "v_proj"], "Modules that get LoRA adapters (command line: q_proj v_proj, q_proj,v_proj or [q_proj, v_proj])."
+    )
+    # --- optimisation (TrainingArguments fields, opinbench's defaults)
     learning_rate: float = _f(2e-4, "Peak learning rate (AdamW).")
     per_device_train_batch_size: int = _f(8, "Examples per forward pass.")
     gradient_accumulation_steps: int = _f(32, "Forward passes per optimiser step.")
     num_train_epochs: float = _f(1.0, "Epochs over the training documents (ignored when max_steps > 0).")
     max_steps: int = _f(-1, "Optimiser steps; > 0 overrides num_train_epochs.")
     lr_scheduler_type: str = _f("linear", "Learning-rate schedule (transformers names: linear, cosine, constant, ...).")
-    warmup_ratio: float = _f(0.0, "Share of steps spent warming up the learning rate.")
+    warmup_ratio: float = _f(
+        0.0,
+        "Share of steps spent warming up the learning rate (passed on as transformers' warmup_steps, which "
+        "reads a value in [0, 1) as a ratio; set warmup_ratio: 0 to give warmup_steps yourself).",
+    )
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     adam_beta1: float = _f(0.9, "AdamW beta1.")
     adam_beta2: float = _f(0.999, "AdamW beta2.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     # --- run control
-    output_dir: str = _f("", "Checkpoint folder (required): the PEFT adapter, opinbench_train.json, trainer state.")
+    output_dir: str | None = _f(
+        None,
+        "Checkpoint folder (required): the PEFT adapter, opinbench_train.json, and the trainer's resumable "
+        "checkpoints in output_dir/trainer.",
+    )
     seed: int = _f(42, "Seed of initialisation, data order, dropout and sampling.")
     logging_steps: int = _f(1, "Log every this many optimiser steps.")
     save_steps: int = _f(50, "Save a resumable trainer checkpoint every this many steps.")
@@ -173,13 +208,49 @@ class TrainConfig:
     )
     overwrite: bool = _f(False, "Start from scratch even if output_dir holds a run (its files are replaced).")
     merge: bool = _f(False, "Also write the base model with the adapter merged into output_dir/merged.")
-    report_to: str = _f("none", "transformers report_to (none, tensorboard, wandb, ...).")
     num_threads: int | None = _f(None, "torch CPU threads (default: torch's choice).")
+    # --- trainer settings opinbench derives (TrainingArguments / TRL fields)
+    use_cpu: bool | None = _f(None, "Train on the CPU; default: when no CUDA GPU is available.")
+    bf16: bool | None = _f(None, "bf16 mixed precision; default: on a GPU when dtype is bfloat16 (never on a CPU).")
+    fp16: bool | None = _f(None, "fp16 mixed precision; default: on a GPU when dtype is float16 (never on a CPU).")
+    data_seed: int | None = _f(None, "Seed of the data sampler; default: seed.")
+    activation_checkpointing: bool | None = _f(
+        None,
+        "Recompute activations in the backward pass to save memory; default: on for TRL's trainers (cot "
+        "SFT, GRPO: TRL's default), off for first-token SFT (transformers' default).",
+    )
+    gradient_checkpointing: bool | None = _f(None, "Deprecated transformers name of activation_checkpointing.")
+    disable_tqdm: bool | None = _f(False, "Hide the trainer's progress bar.")
+    remove_unused_columns: bool | None = _f(
+        False, "Keep False: the examples carry columns the collators and rewards read."
+    )
 
     # ------------------------------------------------------------------ validation
 
     def __post_init__(self) -> None:
+        self._read_command_line_values()
         _check_types(self)
+        self._validate()
+        self._derive_trainer_settings()
+        super().__post_init__()  # TRL's config (then transformers' TrainingArguments)
+
+    def _read_command_line_values(self) -> None:
+        """Values that arrive as strings from a flag: a mapping, or one word holding a whole list."""
+        if isinstance(self.task_metadata, str):
+            self.task_metadata = _yaml_value("task_metadata", self.task_metadata)
+        if not isinstance(self.task_metadata, dict):
+            raise ConfigError(f"config key 'task_metadata' expects a mapping, got {self.task_metadata!r}")
+        for name in ("lora_target_modules", "individuals"):
+            value = getattr(self, name)
+            if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and value[0].startswith("["):
+                setattr(self, name, _yaml_value(name, value[0]))
+        if isinstance(self.lora_target_modules, list):
+            # module names never hold a comma, so q_proj,v_proj is a list (names of individuals may)
+            self.lora_target_modules = [
+                m.strip() for v in self.lora_target_modules for m in str(v).split(",") if m.strip()
+            ]
+
+    def _validate(self) -> None:
         if not self.output_dir:
             raise ConfigError("output_dir is required: the folder the checkpoint is written to")
         if self.train_split not in ("train", "test", "all"):
@@ -196,6 +267,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.warmup_ratio and self.warmup_steps:
+            raise ConfigError(
+                f"set warmup_ratio ({self.warmup_ratio}) or warmup_steps ({self.warmup_steps}), not both "
+                "(warmup_ratio: 0 to use warmup_steps)"
+            )
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.learning_rate <= 0:
@@ -214,18 +290,35 @@ class TrainConfig:
         for key in ("split_seed", "test_fraction", "seed"):
             if key in self.task_metadata:
                 raise ConfigError(f"set the split with split_seed/test_fraction, not task_metadata[{key!r}]")
-        if self.data not in set(DISTRIBUTION_DATA) | set(ANSWER_DATA):
-            raise ConfigError(
-                f"unknown data {self.data!r}; choose one of {sorted(set(DISTRIBUTION_DATA) | set(ANSWER_DATA))}"
-            )
+        _check_dataset(self.data)
         if self.per_individual and self.data not in INDIVIDUAL_DATA:
             raise ConfigError(
                 f"per_individual needs individual-level data ({', '.join(INDIVIDUAL_DATA)}), not {self.data!r}"
             )
 
+    def _derive_trainer_settings(self) -> None:
+        """The TrainingArguments values opinbench derives from its own settings, before TRL's checks."""
+        if self.use_cpu is None:
+            import torch
+
+            self.use_cpu = not torch.cuda.is_available()
+        if self.bf16 is None:  # TRL would turn bf16 on whenever fp16 is off, a CPU included
+            self.bf16 = not self.use_cpu and self.dtype == "bfloat16"
+        if self.fp16 is None:
+            self.fp16 = not self.use_cpu and self.dtype == "float16"
+        if self.data_seed is None:
+            self.data_seed = self.seed
+        if self.warmup_ratio:
+            self.warmup_steps = float(self.warmup_ratio)  # transformers 5: a value in [0, 1) is a ratio
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = self.default_activation_checkpointing()
+
     # ------------------------------------------------------------------ derived
 
     def default_train_task(self) -> str:
+        raise NotImplementedError
+
+    def default_activation_checkpointing(self) -> bool:
         raise NotImplementedError
 
     @property
@@ -238,13 +331,33 @@ class TrainConfig:
 
     def training_fingerprint(self) -> dict[str, Any]:
         """The settings that change what is trained (not where it is written or how it is logged)."""
-        skip = {"output_dir", "resume", "overwrite", "merge", "report_to", "num_threads", "logging_steps",
-                "save_steps", "save_total_limit"}
-        return {k: v for k, v in to_dict(self).items() if k not in skip}
+        return {k: v for k, v in self.to_dict().items()
+                if k not in _NOT_TRAINING and not k.startswith(_NOT_TRAINING_PREFIXES)}
+
+    def trainer_args(self, output_dir: str | Path, **changes: Any) -> Any:
+        """This config as the trainer's arguments, writing resumable checkpoints to ``output_dir``.
+
+        A shallow copy with attributes set, not ``dataclasses.replace``: TRL's
+        ``GRPOConfig.__post_init__`` cannot run twice (it refuses the
+        ``generation_batch_size`` it derived the first time).
+        """
+        args = copy.copy(self)
+        args.output_dir = str(output_dir)
+        for name, value in changes.items():
+            setattr(args, name, value)
+        return args
+
+
+# Settings of where a run is written and how it is logged: they may change between a run and its resume.
+_NOT_TRAINING = frozenset({
+    "output_dir", "resume", "overwrite", "merge", "report_to", "num_threads", "logging_steps", "save_steps",
+    "save_total_limit", "run_name", "disable_tqdm", "resume_from_checkpoint",
+})
+_NOT_TRAINING_PREFIXES = ("logging_", "save_", "hub_", "push_to_hub", "log_level", "log_on_each_node")
 
 
 @dataclass
-class SFTConfig(TrainConfig):
+class SFTConfig(TrainConfig, trl.SFTConfig):
     """``opinbench train sft``: distributional, answer-only or chain-of-thought SFT.
 
     Modes:
@@ -255,9 +368,10 @@ class SFTConfig(TrainConfig):
         answer: cross-entropy on the modal (or gold) answer's letter, the
             classic baseline, on the same first-token prompts.
         cot: cross-entropy on a rationale followed by the answer, in the CoT
-            task's format; rationales are human-written (``rationales: human``:
-            VK's ``explanation``, Wahl-o-Mat's party ``comment``) or produced by
-            a provider model, STaR-style (``rationales: synthetic``).
+            task's format (TRL's SFTTrainer); rationales are human-written
+            (``rationales: human``: VK's ``explanation``, Wahl-o-Mat's party
+            ``comment``) or produced by a provider model, STaR-style
+            (``rationales: synthetic``).
     """
 
     mode: str = _f("distributional", "distributional | answer | cot.")
@@ -289,8 +403,8 @@ class SFTConfig(TrainConfig):
         "(STaR rationalisation) and keep the rationale if it then reaches the gold answer.",
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
+        super()._validate()
         if self.mode not in SFT_MODES:
             raise ConfigError(f"mode must be one of {SFT_MODES}, got {self.mode!r}")
         if self.mode == "distributional" and self.data not in DISTRIBUTION_DATA:
@@ -322,9 +436,14 @@ class SFTConfig(TrainConfig):
             return f"{self.data}_wd" if self.data in DISTRIBUTION_DATA else f"{self.data}_direct"
         return f"{self.data}_cot"
 
+    def default_activation_checkpointing(self) -> bool:
+        # cot trains with TRL's SFTTrainer (TRL's default: on); the first-token modes with a plain
+        # transformers Trainer that computes the logits of a few positions only (transformers' default: off)
+        return self.mode == "cot"
+
 
 @dataclass
-class GRPOConfig(TrainConfig):
+class GRPOConfig(TrainConfig, trl.GRPOConfig):
     """``opinbench train grpo``: TRL's GRPOTrainer on a CoT task's prompts.
 
     Rewards (`opinbench.train.rewards`), each logged under its name, plus TRL's
@@ -342,7 +461,7 @@ class GRPOConfig(TrainConfig):
     lora_r: int = _f(32, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha.")
     lora_dropout: float = _f(0.0, "LoRA dropout.")
-    lora_target_modules: list = _f(list(ALL_PROJECTIONS), "Modules that get LoRA adapters.")
+    lora_target_modules: list[str] = _f(list(ALL_PROJECTIONS), "Modules that get LoRA adapters.")
     learning_rate: float = _f(5e-6, "Peak learning rate (AdamW).")
     per_device_train_batch_size: int = _f(
         8, "Completions per forward pass (TRL counts completions): num_generations per prompt."
@@ -350,7 +469,7 @@ class GRPOConfig(TrainConfig):
     gradient_accumulation_steps: int = _f(1, "Forward passes per optimiser step.")
     max_steps: int = _f(800, "Optimiser steps (> 0 overrides num_train_epochs).")
     lr_scheduler_type: str = _f("cosine", "Learning-rate schedule.")
-    warmup_ratio: float = _f(0.1, "Share of steps spent warming up.")
+    warmup_ratio: float = _f(0.1, "Share of steps spent warming up (transformers' warmup_steps as a ratio).")
     weight_decay: float = _f(0.1, "AdamW weight decay.")
     adam_beta2: float = _f(0.99, "AdamW beta2.")
     max_grad_norm: float = _f(0.1, "Gradient clipping norm.")
@@ -366,7 +485,7 @@ class GRPOConfig(TrainConfig):
         "characters; 100 tokens is about that.",
     )
     length_unit: str = _f("tokens", "composite: unit of L and L*: tokens | words | chars.")
-    # sampling and lengths
+    # sampling and lengths (TRL's fields, the paper's values)
     num_generations: int = _f(8, "Completions sampled per prompt (the group of GRPO).")
     beta: float = _f(0.0, "KL coefficient towards the base model (0: no reference model).")
     temperature: float = _f(1.0, "Sampling temperature of the completions.")
@@ -377,8 +496,8 @@ class GRPOConfig(TrainConfig):
     scale_rewards: str = _f("group", "Advantage scaling: group | batch | none.")
     log_completions: bool = _f(False, "Print sampled completions (TRL).")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
+        super()._validate()
         if self.reward not in REWARDS:
             raise ConfigError(f"reward must be one of {REWARDS}, got {self.reward!r}")
         if self.length_unit not in LENGTH_UNITS:
@@ -405,16 +524,24 @@ class GRPOConfig(TrainConfig):
     def default_train_task(self) -> str:
         return f"{self.data}_cot"
 
-
-# --------------------------------------------------------------------------- loading
-
-
-def to_dict(config: TrainConfig) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    def default_activation_checkpointing(self) -> bool:
+        return True  # TRL's default for its trainers
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+# --------------------------------------------------------------------------- types
+#
+# Dataclasses do not check types, and TrlParser converts only the strings of the command line
+# (and string values of the YAML file); a Python caller or a YAML number where a list belongs
+# would reach the trainer unchecked. So opinbench's own fields are checked here, by annotation.
+
+
+def _own_fields(cls: type) -> list[str]:
+    """Names of the fields declared in this module's classes (opinbench's, or TRL's with our default)."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__ == __name__:
+            names.update(dict.fromkeys(vars(klass).get("__annotations__", {})))
+    return list(names)
 
 
 def _expect(name: str, hint: Any, value: Any) -> Any:
@@ -446,69 +573,117 @@ def _expect(name: str, hint: Any, value: Any) -> Any:
 
 
 def _check_types(config: TrainConfig) -> None:
-    hints = _hints(type(config))
-    for f in dataclasses.fields(config):
-        setattr(config, f.name, _expect(f.name, hints[f.name], getattr(config, f.name)))
+    hints = typing.get_type_hints(type(config))
+    for name in _own_fields(type(config)):
+        setattr(config, name, _expect(name, hints[name], getattr(config, name)))
 
 
-def parse_flag_value(name: str, hint: Any, text: str) -> Any:
-    """A command-line string -> the field's type (YAML syntax: 1e-4, true, [a, b], {k: v}, null)."""
+def _yaml_value(name: str, text: str) -> Any:
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text
-    origin = typing.get_origin(hint)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if origin in (typing.Union, types.UnionType) else hint
-    base = typing.get_origin(base) or base
-    if base is str and value is not None and not isinstance(value, str):
-        value = text  # "123" as a model name stays a string
-    if base is float and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if base is list and isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    return value
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config key {name!r}: cannot read {text!r} ({exc})") from None
 
 
-def load_config(cls: type[TrainConfig], path: str | Path | None = None, overrides: dict[str, Any] | None = None):
-    """``cls`` from a YAML file plus overrides; unknown keys are an error with a suggestion."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: expected a mapping of config keys to values, got {type(loaded).__name__}")
-        values.update(loaded)
-    values.update(overrides or {})
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            where = f" in {path}" if path is not None else ""
-            raise ConfigError(f"unknown config key {key!r}{where}{hint} (opinbench train {_command(cls)} --help lists them)")
-    return cls(**values)
+# --------------------------------------------------------------------------- parsing
+
+# argparse's names of the converters HfArgumentParser uses, in words
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "string_to_bool": "true or false"}
 
 
-def _command(cls: type) -> str:
-    return "grpo" if issubclass(cls, GRPOConfig) else "sft"
+class _Parser(trl.TrlParser):
+    """TrlParser whose mistakes are `ConfigError`s saying what to change (argparse would exit).
+
+    Hooks are TrlParser's/argparse's own: ``set_defaults_with_config`` receives the
+    YAML mapping, ``parse_known_args`` the flags, ``error`` argparse's complaints.
+    """
+
+    config_path: Path | None = None
+
+    def _keys(self) -> list[str]:
+        return sorted({a.dest for a in self._actions if a.dest != "help"})
+
+    def set_defaults_with_config(self, **kwargs: Any) -> list[str]:
+        keys = self._keys()
+        for key in kwargs:
+            if key not in keys:
+                where = f" in {self.config_path}" if self.config_path else ""
+                raise ConfigError(f"unknown config key {key!r}{where}{_did_you_mean(key, keys)} ({self.prog} --help lists them)")
+        return super().set_defaults_with_config(**kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, rest = super().parse_known_args(args, namespace)
+        if rest:
+            flag = next((a for a in rest if a.startswith("-")), rest[0])
+            hint = _did_you_mean(flag.lstrip("-").replace("-", "_"), self._keys())
+            raise ConfigError(f"unknown flag or value {flag!r}{hint} ({self.prog} --help lists them)")
+        return namespace, rest
+
+    def error(self, message: str) -> typing.NoReturn:
+        m = re.match(r"argument --([\w-]+)\S*: invalid (\w+) value: (.*)", message)
+        if m and m.group(2) in _TYPE_WORDS:
+            raise ConfigError(f"config key {m.group(1)!r} expects {_TYPE_WORDS[m.group(2)]}, got {m.group(3)}")
+        raise ConfigError(message)
+
+    def parse(self, argv: list[str]) -> tuple[TrainConfig, Any]:
+        """The config and the other options (``--print-defaults``, ``--print-config``) of ``argv``."""
+        argv = list(argv)
+        if "--config" in argv:
+            i = argv.index("--config")
+            if i + 1 >= len(argv):
+                raise ConfigError("--config needs a YAML file")
+            self.config_path = Path(argv[i + 1])
+            if _read_config_file(self.config_path) is None:  # an empty file sets nothing (TRL would refuse it)
+                del argv[i: i + 2]
+        config, options = self.parse_args_and_config(argv)
+        return config, options
+
+
+def _did_you_mean(key: str, keys: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), keys, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _read_config_file(path: Path) -> dict[str, Any] | None:
+    """The YAML mapping of ``path``, read first for clear errors (TrlParser then reads it for real)."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys to values, got {type(loaded).__name__}")
+    return loaded
+
+
+def config_parser(cls: type[TrainConfig], prog: str | None = None) -> _Parser:
+    """TRL's parser for ``cls``: every field a flag (and a key of ``--config``), plus the print options."""
+    command = "grpo" if issubclass(cls, GRPOConfig) else "sft"
+    parser = _Parser(cls, prog=prog or f"opinbench train {command}", description=cls.__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--print-defaults", action="store_true", help="print every key, default and help, and exit")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    return parser
+
+
+def parse_config(cls: type[TrainConfig], argv: list[str]) -> TrainConfig:
+    """``cls`` from ``--config CFG.yaml`` and flags (a flag beats the file), as TRL's scripts parse."""
+    return config_parser(cls).parse(argv)[0]
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
 
 
 def describe(cls: type[TrainConfig]) -> str:
-    """Every key with its default and help, as YAML comments (``--print-defaults``)."""
+    """Every key with its default and help, as YAML comments (``--print-defaults``); opinbench's first."""
+    own = set(_own_fields(cls))
+    fields = sorted(dataclasses.fields(cls), key=lambda f: f.name not in own)
     lines = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-        lines.append(f"# {f.metadata.get('help', '')}")
-        lines.append(f"{f.name}: {json.dumps(default)}")
+    for i, f in enumerate(fields):
+        if i and f.name not in own and fields[i - 1].name in own:
+            lines.append("\n# ---- TRL and transformers settings (TrainingArguments)")
+        lines.append("# " + " ".join(str(f.metadata.get("help", "")).split()))
+        lines.append(f"{f.name}: {json.dumps(_default(f), default=str)}")
     return "\n".join(lines) + "\n"

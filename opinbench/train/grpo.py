@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.errors import ConfigError
-from opinbench.train.common import Context, JsonlLogCallback, Unit, finite, load_trainable, run, trainer_kwargs
+from opinbench.train.common import Context, JsonlLogCallback, Unit, finite, load_trainable, run, trainer_args
 from opinbench.train.config import GRPOConfig
 from opinbench.train.rewards import get_rewards
 
@@ -62,7 +62,6 @@ def build(ctx: Context, unit: Unit) -> None:
 
 def train(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
     import datasets
-    from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
     config: GRPOConfig = ctx.config  # type: ignore[assignment]
@@ -72,22 +71,10 @@ def train(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
         correct_weight=config.correct_weight,
     )
     model, peft_config = load_trainable(ctx, unit)
-    args = TRLGRPOConfig(
-        **trainer_kwargs(config, unit.run_dir),
-        num_generations=config.num_generations,
-        beta=config.beta,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_completion_length=config.max_completion_length,
-        loss_type=config.loss_type,
-        scale_rewards=config.scale_rewards,
-        reward_weights=weights,
-        log_completions=config.log_completions,
-    )
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,
-        args=args,
+        args=trainer_args(config, unit.run_dir, reward_weights=weights),
         train_dataset=datasets.Dataset.from_list(unit.examples),
         processing_class=ctx.tokenizer,
         peft_config=peft_config,

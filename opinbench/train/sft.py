@@ -33,7 +33,7 @@ from opinbench.train.common import (
     finite,
     load_trainable,
     run,
-    trainer_kwargs,
+    trainer_args,
 )
 from opinbench.train.config import SFTConfig
 
@@ -171,16 +171,13 @@ def _result(trainer: Any, out: Any) -> dict[str, Any]:
 
 def train_letters(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
     from peft import get_peft_model
-    from transformers import TrainingArguments
 
-    config = ctx.config
     model, peft_config = load_trainable(ctx, unit)
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
-    args = TrainingArguments(**trainer_kwargs(config, unit.run_dir))
     trainer = _letter_trainer_class()(
         model=model,
-        args=args,
+        args=trainer_args(ctx.config, unit.run_dir),
         train_dataset=unit.examples,
         data_collator=partial(L.collate, pad_id=ctx.tokenizer.pad_token_id),
         processing_class=ctx.tokenizer,
@@ -193,15 +190,12 @@ def train_letters(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[st
 
 def train_cot(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
     import datasets
-    from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    config = ctx.config
     model, peft_config = load_trainable(ctx, unit)
-    args = TRLSFTConfig(**trainer_kwargs(config, unit.run_dir), max_length=config.max_length, packing=False)
     trainer = SFTTrainer(
         model=model,
-        args=args,
+        args=trainer_args(ctx.config, unit.run_dir),
         train_dataset=datasets.Dataset.from_list(
             [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in unit.examples]
         ),
