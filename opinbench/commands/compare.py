@@ -47,7 +47,7 @@ import numpy as np
 from opinbench.answers import extract_answer
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import classification as C
-from opinbench.metrics.answer_tasks import item, macro_f1, pred_labels
+from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
 from opinbench.metrics.letters import predicted_answer, probabilities
 from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
 from opinbench.runs import generations, read_rows, samples_by_task
@@ -157,11 +157,7 @@ def _repeat_scores(run: TaskRun, keys: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _individual_f1(run: TaskRun, keys: Sequence[str]) -> dict[str, float]:
-    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for k in keys:
-        doc = run.docs[k]
-        by[str(doc["individual"])].append(item(doc, pred_labels(doc, run.answers[k])))
-    return {ind: macro_f1(its) for ind, its in by.items()}
+    return individual_scores([item(run.docs[k], pred_labels(run.docs[k], run.answers[k])) for k in keys])
 
 
 def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:

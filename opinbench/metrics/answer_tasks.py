@@ -42,7 +42,7 @@ import numpy as np
 
 from opinbench.metrics import classification as C
 from opinbench.metrics.keys import key_part
-from opinbench.metrics.letters import is_low_mass, predicted_answer
+from opinbench.metrics.letters import low_letter_mass, predicted_answer
 
 VK_BINARY_LABELS = ("Supports", "Opposes")
 VK_EITHER = "Either"
@@ -119,7 +119,7 @@ def direct_doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]
     gold = doc["letters"].index(doc["answer_letter"])
     out["p_gold"] = float(probs[gold] / mass) if mass > 0 else 1.0 / len(probs)
     out["letter_mass"] = mass
-    out["low_letter_mass"] = is_low_mass(doc, mass)
+    out["low_letter_mass"] = low_letter_mass(doc, mass)
     return out
 
 

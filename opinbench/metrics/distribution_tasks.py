@@ -29,7 +29,7 @@ import numpy as np
 
 from opinbench.metrics import distribution as M
 from opinbench.metrics.keys import key_part
-from opinbench.metrics.letters import is_low_mass
+from opinbench.metrics.letters import low_letter_mass
 
 # Resamples of the human bootstrap bound unless a document says otherwise.
 DEFAULT_HUMAN_RESAMPLES = 1000
@@ -70,7 +70,7 @@ def doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]:
         "onehot": float(M.onehot_agreement(human, model, ordinal)[0]),
         "wd_uniform": wd_uniform,
         "letter_mass": mass,
-        "low_letter_mass": is_low_mass(doc, mass),
+        "low_letter_mass": low_letter_mass(doc, mass),
         f"wd|{key_part(doc['attribute'])}": wd,
         f"wd|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
     }

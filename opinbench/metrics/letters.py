@@ -38,6 +38,6 @@ def predicted_answer(doc: dict[str, Any], probs: np.ndarray) -> str:
     return doc["options"][int(np.argmax(probs))]
 
 
-def is_low_mass(doc: dict[str, Any], mass: float) -> float:
+def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
     """1.0 where the letters' total probability is under the document's ``mass_threshold``, else 0.0."""
     return float(mass < float(doc.get("mass_threshold", DEFAULT_MASS_THRESHOLD)))
