@@ -79,7 +79,8 @@ def test_bounds_json_hand_computed(release, capsys):
 def test_bounds_agree_with_the_task_per_pair(capsys, shared_data):
     """`opinbench bounds` and the task's per-document wd_human come from the same per-record draws."""
     from opinbench.data.opinionqa import load_opinionqa
-    from opinbench.harness.distribution import build_docs, doc_bounds
+    from opinbench.harness.distribution import build_docs
+    from opinbench.metrics.distribution_tasks import doc_bounds
 
     wave = shared_data / "opinionqa" / "human_resp" / "American_Trends_Panel_W26"
     code, stdout, _ = run_cli(capsys, "bounds", "opinionqa", "--source", str(wave), "--groups", "POLPARTY:Democrat", "--json")

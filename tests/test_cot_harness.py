@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from opinbench.harness import answer_docs, cot, direct, scoring
+from opinbench.metrics.answer_tasks import baseline_answers
 from opinbench.paths import tasks_dir
 
 COT_TASKS = ["vk_cot", "opinionqa_cot", "wom_cot", "anes_cot"]
@@ -374,7 +375,7 @@ def _synthetic_docs(n, labels, shares, seed=0):
 
 def test_random_baseline_on_balanced_classes_is_one_third():
     docs = _synthetic_docs(6000, ["Yes", "Neutral", "No"], [1 / 3] * 3)
-    s = _score(docs, scoring.baseline_answers(docs, "random", seed=1), _cot_process)
+    s = _score(docs, baseline_answers(docs, "random", seed=1), _cot_process)
     for key in ("acc", "balanced_acc", "macro_f1"):
         assert abs(s[key] - 1 / 3) < 3 * 0.0061 + 0.005, (key, s)  # 3 binomial SDs
     assert 0.003 < s["stderr"] < 0.012
@@ -383,7 +384,7 @@ def test_random_baseline_on_balanced_classes_is_one_third():
 def test_majority_baseline_theory():
     shares = [0.5, 0.3, 0.2]
     docs = _synthetic_docs(5000, ["Yes", "Neutral", "No"], shares)
-    s = _score(docs, scoring.baseline_answers(docs, "majority"), _cot_process)
+    s = _score(docs, baseline_answers(docs, "majority"), _cot_process)
     p = sum(d["answer"] == "Yes" for d in docs) / len(docs)
     assert math.isclose(s["acc"], p)
     assert math.isclose(s["balanced_acc"], 1 / 3)
@@ -397,14 +398,14 @@ def test_baselines_on_real_data_land_where_theory_says(shared_data, data):
     shares = np.array([sum(d["answer"] == lab for d in docs) for lab in labels]) / len(docs)
     k = len(labels)
     # random: recall 1/K for every class; precision of class j = its share
-    rnd = _score(docs, scoring.baseline_answers(docs, "random", seed=3), _cot_process)
+    rnd = _score(docs, baseline_answers(docs, "random", seed=3), _cot_process)
     expected_f1 = np.mean(2 * shares * (1 / k) / (shares + 1 / k))
     sd = 1 / math.sqrt(len(docs))
     assert abs(rnd["acc"] - 1 / k) < 4 * sd
     assert abs(rnd["balanced_acc"] - 1 / k) < 4 * sd * math.sqrt(k)
     assert abs(rnd["macro_f1"] - expected_f1) < 4 * sd * math.sqrt(k)
     assert abs(rnd["macro_f1"] - expected_f1) < 4 * rnd["stderr"] + 0.002
-    maj = _score(docs, scoring.baseline_answers(docs, "majority"), _cot_process)
+    maj = _score(docs, baseline_answers(docs, "majority"), _cot_process)
     p = shares.max()
     assert math.isclose(maj["acc"], p)
     assert math.isclose(maj["balanced_acc"], 1 / k)

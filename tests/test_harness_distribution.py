@@ -20,6 +20,7 @@ import pytest
 
 from opinbench.harness import distribution as H
 from opinbench.metrics import distribution as M
+from opinbench.metrics.letters import letter_probabilities
 from opinbench.paths import tasks_dir
 from tests.helpers.opinionqa_files import write_tiny_release
 from tests.helpers.tiny_models import build_model
@@ -136,7 +137,7 @@ def test_letter_probabilities_match_direct_computation(tiny_model, tiny_release,
         context = s["arguments"][0][0]
         letters = s["doc"]["letters"]
         lls = [float(r[0][0]) for r in s["resps"]]
-        got = H.letter_probabilities(lls, len(letters))
+        got = letter_probabilities(lls, len(letters))
         if chat:
             # lm-eval moves the template's trailing newline into the continuation, which
             # multiplies every letter by P(newline): the renormalised distribution is unchanged.
@@ -157,7 +158,7 @@ def test_results_json_metrics_equal_metric_functions(tiny_model, tiny_release):
     model_p, human_p, ordinal = [], [], []
     for s in samples:
         lls = [float(r[0][0]) for r in s["resps"]]
-        p = H.letter_probabilities(lls, len(s["doc"]["letters"]))[: s["doc"]["n_ordinal"]]
+        p = letter_probabilities(lls, len(s["doc"]["letters"]))[: s["doc"]["n_ordinal"]]
         model_p.append(p)
         human_p.append(s["doc"]["distribution"])
         ordinal.append(s["doc"]["ordinal"])

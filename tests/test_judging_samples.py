@@ -11,11 +11,11 @@ from opinbench.errors import DataError
 from opinbench.judging.samples import (
     find_samples_files,
     load_samples,
-    parse_samples_name,
     read_samples_file,
     select,
     split_reasoning,
 )
+from opinbench.runs import parse_samples_name
 from tests.test_judging_fixtures import OPTIONS, write_lm_eval_run
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opinbench.harness.distribution import letter_probabilities
+from opinbench.metrics.letters import letter_probabilities
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opinbench.harness.distribution import letter_probabilities
+from opinbench.metrics.letters import letter_probabilities
 from opinbench.paths import tasks_dir
 
 pytestmark = pytest.mark.vllm

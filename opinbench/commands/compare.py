@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,13 +46,14 @@ import numpy as np
 
 from opinbench.answers import extract_answer
 from opinbench.errors import ConfigError, DataError
-from opinbench.harness.scoring import item, macro_f1, pred_labels
 from opinbench.metrics import classification as C
+from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
+from opinbench.metrics.letters import predicted_answer, probabilities
 from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
+from opinbench.runs import generations, read_rows, samples_by_task
 
 log = logging.getLogger("opinbench.compare")
 
-_SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 _REQUIRED = ("id", "options", "letters", "gold_label", "labels", "dataset")
 
 
@@ -75,43 +75,20 @@ class TaskRun:
         return max(counts) if counts else 0
 
 
-def _task_of(path: Path) -> str:
-    m = _SAMPLES_NAME.match(path.name)
-    return m.group("task") if m else path.stem.removeprefix("samples_")
-
-
 def find_runs(run: str | Path) -> dict[str, Path]:
-    """``{task: samples file}`` of one run (a samples file or a folder).
+    """``{task: samples file}`` of one run (a samples file or a folder), by `opinbench.runs.samples_by_task`.
 
     Raises:
         ConfigError: nothing found, or one task from several folders (models).
     """
-    path = Path(run)
-    if path.is_file():
-        return {_task_of(path): path}
-    if not path.is_dir():
-        raise ConfigError(f"{path}: no such file or directory")
-    found: dict[str, list[Path]] = defaultdict(list)
-    for f in path.rglob("samples_*.jsonl"):
-        found[_task_of(f)].append(f)
-    if not found:
-        raise ConfigError(f"{path}: no samples_*.jsonl below it; run lm_eval with --log_samples")
-    out = {}
-    for task, files in found.items():
-        folders = sorted({f.parent for f in files})
-        if len(folders) > 1:
-            raise ConfigError(
-                f"{path}: task {task} was run in several folders ({', '.join(str(f) for f in folders)}); "
-                "pass the folder of one model"
-            )
-        out[task] = max(files, key=lambda f: f.name)  # the timestamp sorts as text
-    return out
+    try:
+        return samples_by_task(run)
+    except DataError as err:  # a RUN argument without samples is a bad argument here
+        raise ConfigError(str(err)) from None
 
 
 def _direct_answer(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
     """Most probable letter of a multiple-choice document from its logged loglikelihoods."""
-    from opinbench.harness.direct import predicted_answer, probabilities
-
     resps = row.get("filtered_resps") or row.get("resps")
     lls = []
     for r in resps:
@@ -121,19 +98,6 @@ def _direct_answer(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
     return predicted_answer(doc, probabilities(doc, lls))
 
 
-def _generations(row: dict[str, Any]) -> list[str] | None:
-    resps = row.get("resps")
-    if not isinstance(resps, list) or not resps:
-        return None
-    out: list[str] = []
-    for group in resps:
-        for x in group if isinstance(group, list) else [group]:
-            if not isinstance(x, str):
-                return None
-            out.append(x)
-    return out
-
-
 def read_task(task: str, path: Path) -> TaskRun:
     """One samples file -> `TaskRun` (answers recomputed from the saved outputs).
 
@@ -141,35 +105,26 @@ def read_task(task: str, path: Path) -> TaskRun:
         DataError: the file is not JSON lines or its documents are not answer-task documents.
     """
     run = TaskRun(task, path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise DataError(f"cannot read: {err}", file=path) from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"not JSON ({err.msg})", file=path, key=f"line {n}") from None
-        doc = row.get("doc") if isinstance(row, dict) else None
+    for row in read_rows(path):
+        doc = row.data.get("doc") if isinstance(row.data, dict) else None
         if not isinstance(doc, dict) or any(k not in doc for k in _REQUIRED):
             missing = [k for k in _REQUIRED if not isinstance(doc, dict) or k not in doc]
             raise DataError(
                 f"not an opinbench answer-task document (missing {', '.join(missing)}); "
                 "compare reads *_cot and *_direct runs",
                 file=path,
-                key=f"line {n}",
+                key=row.key,
             )
         key = str(doc["id"])
         if key in run.docs:  # logged once per filter; the first is enough
             continue
-        gens = _generations(row)
+        resps = row.data.get("resps")
+        gens = generations(resps) if resps else None  # no responses: read as a direct document
         if gens is not None:
             letters = "".join(doc["letters"])
             answers = [extract_answer(g, doc["options"], letters).answer for g in gens]
         else:
-            answers = [_direct_answer(doc, row)]
+            answers = [_direct_answer(doc, row.data)]
         run.docs[key] = doc
         run.answers[key] = answers
     if not run.docs:
@@ -202,11 +157,7 @@ def _repeat_scores(run: TaskRun, keys: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _individual_f1(run: TaskRun, keys: Sequence[str]) -> dict[str, float]:
-    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for k in keys:
-        doc = run.docs[k]
-        by[str(doc["individual"])].append(item(doc, pred_labels(doc, run.answers[k])))
-    return {ind: macro_f1(its) for ind, its in by.items()}
+    return individual_scores([item(run.docs[k], pred_labels(run.docs[k], run.answers[k])) for k in keys])
 
 
 def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:

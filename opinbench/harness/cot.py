@@ -4,7 +4,7 @@
 The model generates (``generate_until``); `keep_all` keeps every repeat's raw
 generation (lm-eval's default filter keeps only the first), and `process_results`
 parses each with `opinbench.answers.extract_answer`, the parse the judges and the
-GRPO rewards use, and scores it (`opinbench.harness.scoring`). An unparsable
+GRPO rewards use, and scores it (`opinbench.metrics.answer_tasks`). An unparsable
 answer is counted in ``invalid`` and scored wrong.
 
 Documents and their settings: `opinbench.harness.answer_docs`; prompts:
@@ -25,13 +25,13 @@ from opinbench.harness.scoring import (  # noqa: F401  (re-exported for the task
     acc_repeat_std,
     balanced_acc,
     balanced_acc_stderr_boot,
-    doc_metrics,
     macro_f1,
     macro_f1_individual,
     macro_f1_individual_stderr_boot,
     macro_f1_repeat_std,
     macro_f1_stderr_boot,
 )
+from opinbench.metrics.answer_tasks import doc_metrics
 
 
 def load_dataset(**kwargs: Any) -> dict[str, Any]:

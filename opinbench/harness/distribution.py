@@ -9,27 +9,17 @@ context + continuation[:-1], so all of them cost one forward pass per document
 spellings, so the score does not depend on what the tokenizer does with a
 leading space; both spellings are disjoint next-token events.
 
-`process_results` turns the loglikelihoods into the model's distribution over
-the ordinal options (renormalised over their letters) and scores it against the
-group's distribution. Per-document metrics:
-
-* ``wd``: normalised 1-D Wasserstein distance (lower is better),
-* ``kl``: forward KL(human || model), ``onehot``: argmax agreement,
-* ``wd_uniform``: WD of the uniform distribution (upper bound to beat),
-* ``wd_human``: human bootstrap WD (lower bound; only where counts are known),
-* ``letter_mass``: probability the model put on any option letter at all, and
-  ``low_letter_mass``: 1 where that mass is under ``mass_threshold``; a template
-  or tokenizer mismatch shows here first,
-* ``wd_gap_closed``: share of the uniform-to-human gap the model closes,
-* ``wd|ATTR`` and ``wd|ATTR=Group``: the per-attribute and per-group breakdown
-  (lm-eval keys cannot hold commas, so commas in group names are dropped).
+`process_results` turns the loglikelihoods into the letters' probabilities
+(`opinbench.metrics.letters`) and scores them against the group's distribution
+(`opinbench.metrics.distribution_tasks`, which lists the per-document metrics:
+``wd``, ``kl``, ``onehot``, ``wd_uniform``, ``wd_human``, ``letter_mass``,
+``low_letter_mass``, ``wd_gap_closed``, ``wd|ATTR`` and ``wd|ATTR=Group``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,16 +30,13 @@ from opinbench.data import registry
 from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
-from opinbench.harness import quiet_logs
-from opinbench.metrics import distribution as M
+from opinbench.metrics import distribution_tasks
+from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
+from opinbench.metrics.distribution_tasks import gap_closed as gap_closed  # aggregation hook of the task YAMLs
+from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt
 
 log = logging.getLogger("opinbench.harness")
-
-DEFAULT_MASS_THRESHOLD = 0.1
-DEFAULT_HUMAN_RESAMPLES = 1000
-
-quiet_logs.install()
 
 
 # --------------------------------------------------------------------------- dataset
@@ -113,24 +100,6 @@ def build_docs(
         }
         for r in usable
     ]
-
-
-def doc_bounds(doc: dict[str, Any]) -> tuple[float, float | None]:
-    """(uniform WD, human bootstrap WD or None) of one document.
-
-    The human bound uses the document's own generator (seeded by the task seed
-    and the record id), so it equals what `opinbench bounds` reports for the pair.
-    """
-    ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
-    human = np.asarray(doc["distribution"], dtype=np.float64)[None, :]
-    uniform = float(M.uniform_wd(human, ordinal)[0])
-    if doc.get("n") is None:
-        return uniform, None
-    h = M.human_bootstrap_wd(
-        human, [doc["n"]], ordinal,
-        n_resamples=int(doc.get("human_resamples", DEFAULT_HUMAN_RESAMPLES)), seed=int(doc.get("seed", 0)), keys=[doc["id"]],
-    )[0]
-    return uniform, (None if math.isnan(h) else float(h))
 
 
 def load_dataset(
@@ -208,54 +177,11 @@ def doc_to_target(doc: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
-def letter_probabilities(loglikelihoods: list[float], n_letters: int) -> np.ndarray:
-    """P(letter) = P(" X") + P("X") for each option letter."""
-    ll = np.asarray(loglikelihoods, dtype=np.float64)
-    if ll.size != 2 * n_letters:
-        raise ValueError(f"expected {2 * n_letters} loglikelihoods, got {ll.size}")
-    return np.exp(ll[:n_letters]) + np.exp(ll[n_letters:])
-
-
-def metric_key_part(text: str) -> str:
-    return text.replace(",", "")
-
-
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
-    lls = [r[0] if isinstance(r, (tuple, list)) else r for r in results]
-    probs = letter_probabilities(lls, len(doc["letters"]))
-    k = doc["n_ordinal"]
-    mass = float(probs.sum())
-    ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
-    human = np.asarray(doc["distribution"], dtype=np.float64)[None, :]
-    model = probs[None, :k]
-    if model.sum() <= 0:  # every letter underflowed: treat as uniform, visible in letter_mass
-        model = np.ones_like(model)
-    wd = float(M.wasserstein(model, human, ordinal)[0])
-    threshold = float(doc.get("mass_threshold", DEFAULT_MASS_THRESHOLD))
-    wd_uniform, wd_human = doc_bounds(doc)
-    out: dict[str, Any] = {
-        "wd": wd,
-        "kl": float(M.kl_divergence(human, model, ordinal)[0]),
-        "onehot": float(M.onehot_agreement(human, model, ordinal)[0]),
-        "wd_uniform": wd_uniform,
-        "letter_mass": mass,
-        "low_letter_mass": float(mass < threshold),
-        f"wd|{metric_key_part(doc['attribute'])}": wd,
-        f"wd|{metric_key_part(doc['attribute'])}={metric_key_part(doc['group'])}": wd,
-    }
-    if wd_human is not None:
-        out["wd_human"] = wd_human
-        out["wd_gap_closed"] = (wd, wd_uniform, wd_human)
-    return out
+    return distribution_tasks.doc_metrics(doc, probabilities(doc, results))
 
 
 # --------------------------------------------------------------------------- aggregations
-
-
-def gap_closed(items: list[tuple[float, float, float]]) -> float:
-    """Relative improvement over the uniform baseline, towards the human bound."""
-    a = np.asarray(items, dtype=np.float64)
-    return M.relative_improvement(a[:, 0].mean(), a[:, 1].mean(), a[:, 2].mean())
 
 
 def share_low_mass(items: list[float]) -> float:

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from opinbench.answers import extract_answer
-from opinbench.harness.distribution import doc_bounds, metric_key_part
 from opinbench.metrics import distribution as M
+from opinbench.metrics.distribution_tasks import doc_bounds
+from opinbench.metrics.keys import key_part
 
 SAMPLING_NOISE_RESAMPLES = 200
 
@@ -77,7 +78,7 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
             M.human_bootstrap_wd(model, [counts.sum()], ordinal, n_resamples=SAMPLING_NOISE_RESAMPLES, seed=seed)[0]
         ),
         "n_valid_samples": float(counts.sum()),
-        f"wd_sampled|{metric_key_part(doc['attribute'])}": wd,
-        f"wd_sampled|{metric_key_part(doc['attribute'])}={metric_key_part(doc['group'])}": wd,
+        f"wd_sampled|{key_part(doc['attribute'])}": wd,
+        f"wd_sampled|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
     }
     return out

@@ -1,249 +1,30 @@
-"""Scoring shared by the ``*_cot`` and ``*_direct`` tasks: per-document values and
-the corpus-level aggregations lm-eval calls on them.
+"""Aggregation hooks of the answer tasks (``*_cot``, ``*_direct``).
 
-`doc_metrics` turns one document's predictions (one per repeat; ``None`` =
-invalid) into lm-eval per-document values. Metric keys (``<key>,none`` in the
-results):
-
-=============================== ============ ==========================================
-key                             aggregation  what
-=============================== ============ ==========================================
-``acc``                         mean         accuracy (mean over repeats), analytic stderr
-``invalid``                     mean         share of unparsable answers (CoT only)
-``recall|<label>``              mean         per-class recall, Neutral/Either included
-``balanced_acc``                custom       mean per-class recall (classes in gold)
-``macro_f1``                    custom       macro-F1 over the label set
-``*_stderr_boot``               custom       bootstrap stderr over documents (repeats kept together)
-``acc_repeat_std``              custom       spread (sample std) of accuracy over repeats
-``macro_f1_repeat_std``         custom       spread of macro-F1 over repeats
-``acc_binary``                  mean         VK, gold Supports/Opposes only; Either counts wrong
-``macro_f1_binary``             custom       VK, same documents, labels Supports/Opposes
-``acc_binary_excl_either``      custom       VK binary, items answered Either dropped (Feng et al. 2024)
-``macro_f1_individual``         custom       macro-F1 per individual, averaged over individuals
-``macro_f1_individual|<group>`` custom       the same within an ideology group (Left/Center/Right)
-``acc|<ATTR>``                  mean         OpinionQA, per demographic attribute
-=============================== ============ ==========================================
-
-lm-eval reports "N/A" as the stderr of a custom aggregation, hence the
-separate ``*_stderr_boot`` metrics. Corpus metrics with repeats are computed
-per repeat and averaged; the bootstrap resamples documents with all their
-repeats. The per-document value of a custom metric is a small JSON dict
-(`item`), so ``--log_samples`` keeps everything needed to recompute them.
+The task YAMLs name these functions (``aggregation: !function utils.macro_f1``
+through each folder's ``utils.py``); the scoring itself is
+`opinbench.metrics.answer_tasks`, pure and free of lm-eval.
 """
 
-from __future__ import annotations
+from opinbench.metrics.answer_tasks import (  # noqa: F401  (the aggregations the task YAMLs name)
+    acc_binary_excl_either,
+    acc_repeat_std,
+    balanced_acc,
+    balanced_acc_stderr_boot,
+    macro_f1,
+    macro_f1_individual,
+    macro_f1_individual_stderr_boot,
+    macro_f1_repeat_std,
+    macro_f1_stderr_boot,
+)
 
-import logging
-from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-
-from opinbench.harness import quiet_logs
-from opinbench.metrics import classification as C
-
-log = logging.getLogger("opinbench.harness")
-
-VK_BINARY_LABELS = ("Supports", "Opposes")
-VK_EITHER = "Either"
-
-
-quiet_logs.install()
-
-
-def key_part(text: Any) -> str:
-    """A value usable inside an lm-eval metric key (no commas: they separate the filter name)."""
-    return str(text).replace(",", "")
-
-
-# --------------------------------------------------------------------------- per document
-
-
-def pred_labels(doc: dict[str, Any], answers: Sequence[str | None]) -> list[str | None]:
-    """Predicted option texts -> labels of the document's label set (letters for OpinionQA)."""
-    if doc["dataset"] != "opinionqa":
-        return list(answers)
-    letter = dict(zip(doc["options"], doc["letters"]))
-    return [None if a is None else letter[a] for a in answers]
-
-
-def item(doc: dict[str, Any], preds: Sequence[str | None], labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """The per-document value of a custom-aggregated metric."""
-    return {
-        "gold": doc["gold_label"],
-        "pred": list(preds),
-        "labels": list(labels if labels is not None else doc["labels"]),
-        "individual": doc.get("individual"),
-        "n_boot": int(doc.get("n_boot", 1000)),
-        "seed": int(doc.get("boot_seed", 0)),
-    }
-
-
-def doc_metrics(doc: dict[str, Any], answers: Sequence[str | None], *, with_invalid: bool = True) -> dict[str, Any]:
-    """Per-document lm-eval values from the predicted option texts, one per repeat."""
-    if not answers:
-        raise ValueError(f"document {doc.get('id')}: no prediction")
-    preds = pred_labels(doc, answers)
-    gold = doc["gold_label"]
-    correct = [p is not None and p == gold for p in preds]
-    acc = float(np.mean(correct))
-    it = item(doc, preds)
-    out: dict[str, Any] = {"acc": acc}
-    if with_invalid:
-        out["invalid"] = float(np.mean([p is None for p in preds]))
-    out[f"recall|{key_part(gold)}"] = acc
-    for key in ("balanced_acc", "balanced_acc_stderr_boot", "macro_f1", "macro_f1_stderr_boot",
-                "acc_repeat_std", "macro_f1_repeat_std"):
-        out[key] = it
-    if doc["dataset"] == "vk" and gold in VK_BINARY_LABELS:
-        bit = item(doc, preds, VK_BINARY_LABELS)
-        out["acc_binary"] = acc
-        out["macro_f1_binary"] = bit
-        out["macro_f1_binary_stderr_boot"] = bit
-        out["acc_binary_excl_either"] = bit
-    if doc.get("individual") is not None:
-        out["macro_f1_individual"] = it
-        out["macro_f1_individual_stderr_boot"] = it
-        if doc.get("subject_group"):
-            out[f"macro_f1_individual|{key_part(doc['subject_group'])}"] = it
-    if doc["dataset"] == "opinionqa" and doc.get("attribute"):
-        out[f"acc|{key_part(doc['attribute'])}"] = acc
-    return out
-
-
-# --------------------------------------------------------------------------- aggregations
-
-
-def _codes(items: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
-    """Gold codes (N,), prediction codes (N, R), K, and settings from the first item."""
-    if not items:
-        raise ValueError("no documents to aggregate")
-    labels = items[0]["labels"]
-    repeats = {len(it["pred"]) for it in items}
-    if len(repeats) != 1:
-        raise ValueError(f"documents have different numbers of repeats: {sorted(repeats)}")
-    if any(it["labels"] != labels for it in items):
-        raise ValueError("documents with different label sets cannot be aggregated together")
-    r = repeats.pop()
-    gold = [it["gold"] for it in items]
-    flat = [p for it in items for p in it["pred"]]
-    g, p = C.encode([x for x in gold for _ in range(r)], flat, labels)
-    return g[::r], p.reshape(len(items), r), len(labels), items[0]
-
-
-def _per_repeat(items: Sequence[dict[str, Any]], metric: str) -> np.ndarray:
-    g, p, k, _ = _codes(items)
-    return C.scores(C.repeat_confusions(g, p, k))[metric]
-
-
-def _mean(x: np.ndarray) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    return float(x.mean()) if x.size else float("nan")
-
-
-def macro_f1(items: Sequence[dict[str, Any]]) -> float:
-    """Macro-F1 over the label set, averaged over repeats."""
-    return _mean(_per_repeat(items, "macro_f1"))
-
-
-def balanced_acc(items: Sequence[dict[str, Any]]) -> float:
-    """Balanced accuracy (mean per-class recall), averaged over repeats."""
-    return _mean(_per_repeat(items, "balanced_accuracy"))
-
-
-def _boot(items: Sequence[dict[str, Any]], metric: str) -> float:
-    g, p, k, first = _codes(items)
-    return C.bootstrap_stderr_repeats(g, p, k, metric, n_boot=first["n_boot"], seed=first["seed"])
-
-
-def macro_f1_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `macro_f1` (documents resampled with their repeats)."""
-    return _boot(items, "macro_f1")
-
-
-def balanced_acc_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `balanced_acc`."""
-    return _boot(items, "balanced_accuracy")
-
-
-def _std(x: np.ndarray) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    return float(np.std(x, ddof=1)) if x.size > 1 else 0.0
-
-
-def acc_repeat_std(items: Sequence[dict[str, Any]]) -> float:
-    """Spread of accuracy over repeats (sample std; 0 with one repeat)."""
-    return _std(_per_repeat(items, "accuracy"))
-
-
-def macro_f1_repeat_std(items: Sequence[dict[str, Any]]) -> float:
-    """Spread of macro-F1 over repeats (sample std; 0 with one repeat)."""
-    return _std(_per_repeat(items, "macro_f1"))
-
-
-def acc_binary_excl_either(items: Sequence[dict[str, Any]]) -> float:
-    """Accuracy over binary-gold predictions that are not "Either" (Feng et al., 2024).
-
-    Invalid answers stay in (and count as wrong); only "Either" answers are dropped.
-    """
-    right = total = 0
-    for it in items:
-        for p in it["pred"]:
-            if p == VK_EITHER:
-                continue
-            total += 1
-            right += p == it["gold"]
-    return right / total if total else float("nan")
-
-
-def individual_scores(items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Macro-F1 of each individual (averaged over repeats)."""
-    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for it in items:
-        by[str(it["individual"])].append(it)
-    return {ind: macro_f1(its) for ind, its in by.items()}
-
-
-def macro_f1_individual(items: Sequence[dict[str, Any]]) -> float:
-    """Macro-F1 per individual, averaged over individuals (each individual weighs the same)."""
-    return _mean(np.array(list(individual_scores(items).values())))
-
-
-def macro_f1_individual_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `macro_f1_individual`, resampling individuals."""
-    values = list(individual_scores(items).values())
-    first = items[0]
-    return C.bootstrap_stderr_mean(values, n_boot=first["n_boot"], seed=first["seed"])
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def baseline_answers(docs: Sequence[dict[str, Any]], kind: str, *, seed: int = 0) -> list[str]:
-    """Answers of a reference predictor, to score with the same code as a model.
-
-    ``random``: an option drawn uniformly for each document; ``majority``: the
-    most frequent gold answer among ``docs`` (option text; for OpinionQA, the
-    most frequent gold *letter*).
-    """
-    rng = np.random.default_rng(seed)
-    if kind == "random":
-        return [d["options"][int(rng.integers(len(d["options"])))] for d in docs]
-    if kind == "majority":
-        counts: dict[str, int] = defaultdict(int)
-        for d in docs:
-            counts[d["gold_label"]] += 1
-        top = max(counts, key=lambda k: counts[k])
-        out = []
-        for d in docs:
-            if d["dataset"] == "opinionqa":
-                i = d["letters"].index(top) if top in d["letters"] else 0
-                out.append(d["options"][i])
-            else:
-                out.append(top)
-        return out
-    raise ValueError(f"unknown baseline {kind!r}; choose random or majority")
-
+__all__ = [
+    "acc_binary_excl_either",
+    "acc_repeat_std",
+    "balanced_acc",
+    "balanced_acc_stderr_boot",
+    "macro_f1",
+    "macro_f1_individual",
+    "macro_f1_individual_stderr_boot",
+    "macro_f1_repeat_std",
+    "macro_f1_stderr_boot",
+]

@@ -18,7 +18,6 @@ answer from the reasoning alone.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -32,11 +31,10 @@ from typing import Any
 # removed here is exactly the span extract_answer parsed.
 from opinbench.answers import LETTERS, Extraction, answer_start, extract_answer
 from opinbench.errors import DataError, SkipLog
+from opinbench.runs import find_runs, generations, parse_samples_name, read_rows
 
 log = logging.getLogger(__name__)
 
-# lm-eval: f"samples_{task_name}_{datetime.now().isoformat().replace(':', '-')}.jsonl"
-_SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 _REASONING_TAG = re.compile(r"<reasoning>(.*?)(?:</reasoning>|\Z)", re.I | re.S)
 _CONTRACT = ("question", "options")
 
@@ -118,62 +116,15 @@ def split_reasoning(text: str | None, how: str | None = None) -> str:
     return text.strip()
 
 
-def parse_samples_name(path: Path) -> tuple[str, str | None]:
-    """(task, timestamp) from ``samples_<task>_<timestamp>.jsonl``; else (stem, None)."""
-    m = _SAMPLES_NAME.match(path.name)
-    if m:
-        return m.group("task"), m.group("date")
-    return path.stem, None
-
-
 def find_samples_files(path: str | Path) -> list[Path]:
-    """The samples files to read: the file itself, or ``samples_*.jsonl`` under a folder.
-
-    A folder may hold several runs of one task (lm-eval never overwrites): only
-    the newest file per (folder, task) is used, and the others are logged.
+    """The samples files to judge: the file itself, or the newest file per task of
+    every lm-eval run folder under a folder (`opinbench.runs.find_runs`: every
+    model's folder is kept).
 
     Raises:
         DataError: the path does not exist, or a folder holds no samples file.
     """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise DataError("no such file or directory", file=path)
-    runs: dict[tuple[Path, str], list[tuple[str, Path]]] = defaultdict(list)
-    for f in sorted(path.rglob("samples_*.jsonl")):
-        task, date = parse_samples_name(f)
-        runs[(f.parent, task)].append((date or "", f))
-    if not runs:
-        raise DataError(
-            "no samples_*.jsonl under this folder (run lm_eval with --log_samples)", file=path
-        )
-    chosen = []
-    for (_, task), files in runs.items():
-        files.sort()
-        chosen.append(files[-1][1])
-        for _, older in files[:-1]:
-            log.info(
-                "%s: an older run of task %s, not judged (%s is newer)",
-                older,
-                task,
-                files[-1][1].name,
-            )
-    return sorted(chosen)
-
-
-def _generations(resps: Any) -> list[str] | None:
-    """Flatten ``resps`` = ``[[gen, ...], ...]`` into strings; None if they are not text."""
-    if not isinstance(resps, list):
-        return None
-    out: list[str] = []
-    for group in resps:
-        items = group if isinstance(group, list) else [group]
-        for item in items:
-            if not isinstance(item, str):
-                return None  # loglikelihood tuples: not a generation task
-            out.append(item)
-    return out
+    return sorted(f for run in find_runs(path) for f in run.samples_files.values())
 
 
 def _family(doc: dict[str, Any]) -> str:
@@ -194,21 +145,10 @@ def read_samples_file(path: Path, *, skips: SkipLog | None = None) -> list[CotSa
     task, _ = parse_samples_name(path)
     out: list[CotSample] = []
     seen: set[str] = set()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise DataError(f"cannot read: {err}", file=path) from err
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        key = f"line {n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            skips.skip(DataError(f"not JSON: {err.msg}", file=path, key=key))
-            continue
-        doc = row.get("doc") if isinstance(row, dict) else None
-        gens = _generations(row.get("resps")) if isinstance(row, dict) else None
+    for row in read_rows(path, skips=skips):
+        n, key = row.line, row.key
+        doc = row.data.get("doc") if isinstance(row.data, dict) else None
+        gens = generations(row.data.get("resps")) if isinstance(row.data, dict) else None
         if not isinstance(doc, dict) or gens is None or any(k not in doc for k in _CONTRACT):
             if not out and n == 1:
                 log.info(
@@ -235,7 +175,7 @@ def read_samples_file(path: Path, *, skips: SkipLog | None = None) -> list[CotSa
                 )
             )
             continue
-        doc_id = row.get("doc_id", n - 1)
+        doc_id = row.data.get("doc_id", n - 1)
         if str(doc_id) in seen:
             # lm-eval logs every document once per filter (strict-match, flexible, ...)
             # with the same raw resps; judging it again would double-count it.
@@ -256,7 +196,7 @@ def read_samples_file(path: Path, *, skips: SkipLog | None = None) -> list[CotSa
                     generation=gen,
                     model_answer=ext,
                     reasoning=split_reasoning(gen, ext.how),
-                    doc_hash=row.get("doc_hash"),
+                    doc_hash=row.data.get("doc_hash"),
                     source=path,
                 )
             )

@@ -1,0 +1,43 @@
+"""Option-letter probabilities of the multiple-choice tasks (``*_wd``, ``*_direct``).
+
+Each option letter is a choice twice: with a leading space (``" A"``, what
+follows ``Answer:`` in running text) and without (``"A"``, what a chat model
+emits first). A letter's probability is the sum of its two spellings, so the
+score does not depend on what the tokenizer does with a leading space; both
+spellings are disjoint next-token events. The letters' total probability
+(``letter_mass``) shows a template or tokenizer mismatch first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# Below this much probability on the option letters a document counts as ``low_letter_mass``.
+DEFAULT_MASS_THRESHOLD = 0.1
+
+
+def letter_probabilities(loglikelihoods: Sequence[float], n_letters: int) -> np.ndarray:
+    """P(letter) = P(" X") + P("X") for each option letter."""
+    ll = np.asarray(loglikelihoods, dtype=np.float64)
+    if ll.size != 2 * n_letters:
+        raise ValueError(f"expected {2 * n_letters} loglikelihoods, got {ll.size}")
+    return np.exp(ll[:n_letters]) + np.exp(ll[n_letters:])
+
+
+def probabilities(doc: dict[str, Any], results: Sequence[Any]) -> np.ndarray:
+    """P(letter) per option of ``doc`` from lm-eval's ``(loglikelihood, is_greedy)`` results (or bare floats)."""
+    lls = [r[0] if isinstance(r, (tuple, list)) else float(r) for r in results]
+    return letter_probabilities(lls, len(doc["letters"]))
+
+
+def predicted_answer(doc: dict[str, Any], probs: np.ndarray) -> str:
+    """The option whose letter is most probable (the first on ties)."""
+    return doc["options"][int(np.argmax(probs))]
+
+
+def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
+    """1.0 where the letters' total probability is under the document's ``mass_threshold``, else 0.0."""
+    return float(mass < float(doc.get("mass_threshold", DEFAULT_MASS_THRESHOLD)))

@@ -1,0 +1,246 @@
+"""Reading lm-eval output folders: runs, their results files and samples files.
+
+lm-eval (0.4.x) writes each evaluation into one folder per model::
+
+    <output_path>/<model_name_sanitized>/results_<timestamp>.json
+    <output_path>/<model_name_sanitized>/samples_<task>_<timestamp>.jsonl   (--log_samples)
+
+with ``timestamp = datetime.now().isoformat().replace(":", "-")``, shared by the
+results and samples files of one ``lm_eval`` call. A later call adds files beside
+the old ones and never overwrites them. A `Run` is one such folder.
+
+**Newest-run rule** (the only one): within a folder, a task's samples file is
+the one with the newest timestamp (a name without a timestamp counts as the
+oldest; equal timestamps are ordered by file name), and the folder's results file
+is its newest ``results_<timestamp>.json``. Older files are left out with an
+info log line. Files other programs write beside them (``opinbench judge``'s
+``results_judge-<kind>_<timestamp>.json``) are not lm-eval results and are ignored.
+
+**Several folders** (a path holding the runs of several models) are read two ways:
+
+* `find_runs`: one `Run` per folder, every model kept (what the judges read);
+* `samples_by_task`: one samples file per task, and a task found in several
+  folders is refused, naming them (what ``opinbench compare`` reads: a side of a
+  comparison is one model).
+
+Rows of a samples file come from `read_rows` (`Run.rows`): one JSON object per
+document and filter, ``doc_id, doc, target, arguments, resps, filtered_resps,
+metrics, doc_hash, prompt_hash``; `generations` flattens the text ``resps`` of
+generation tasks (repeats included).
+
+The file names are parsed here rather than with ``lm_eval.utils.get_file_task_name``
+/ ``get_file_datetime``: those cut at the first and last ``_`` without checking the
+format, so a file not named by lm-eval gets a wrong task name instead of none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from opinbench.errors import ConfigError, DataError, SkipLog
+
+log = logging.getLogger(__name__)
+
+_TIMESTAMP = r"(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)"
+# lm-eval: f"samples_{task_name}_{date_id}.jsonl" and f"results_{date_id}.json"
+_SAMPLES_NAME = re.compile(rf"^samples_(?P<task>.+)_{_TIMESTAMP}\.jsonl$")
+_RESULTS_NAME = re.compile(rf"^results_{_TIMESTAMP}\.json$")
+
+
+def parse_samples_name(path: Path) -> tuple[str, str | None]:
+    """(task, timestamp) from ``samples_<task>_<timestamp>.jsonl``.
+
+    Another name gives (its stem without a leading ``samples_``, None).
+    """
+    m = _SAMPLES_NAME.match(path.name)
+    if m:
+        return m.group("task"), m.group("date")
+    return path.stem.removeprefix("samples_"), None
+
+
+def _newest_first(files: list[Path], stamp: dict[Path, str]) -> list[Path]:
+    # The timestamps are ISO dates with fixed-width fields: text order is time order.
+    return sorted(files, key=lambda f: (stamp[f], f.name), reverse=True)
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One line of a samples file: ``data`` is the parsed JSON value (an object for every row lm-eval writes)."""
+
+    file: Path
+    line: int
+    data: Any
+
+    @property
+    def key(self) -> str:
+        """Where the row is, for `DataError`'s ``key``: ``"line N"``."""
+        return f"line {self.line}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One lm-eval output folder (one model).
+
+    Attributes:
+        folder: the folder.
+        samples_files: task -> its newest samples file in the folder, by task name.
+        results_files: the folder's lm-eval results files, oldest first.
+    """
+
+    folder: Path
+    samples_files: dict[str, Path]
+    results_files: tuple[Path, ...] = ()
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.samples_files)
+
+    @property
+    def results_file(self) -> Path | None:
+        """The newest ``results_<timestamp>.json`` of the folder, None if there is none."""
+        return self.results_files[-1] if self.results_files else None
+
+    @cached_property
+    def results(self) -> dict[str, Any]:
+        """The parsed `results_file`: ``results``, ``configs``, ``versions``, ``n-samples``,
+        ``config``, ``task_hashes``, ... as lm-eval wrote them.
+
+        Raises:
+            DataError: no results file, or one that is not a JSON object.
+        """
+        path = self.results_file
+        if path is None:
+            raise DataError("no results_<timestamp>.json in this folder", file=self.folder)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise DataError(f"cannot read: {err}", file=path) from err
+        except json.JSONDecodeError as err:
+            raise DataError(f"not JSON: {err.msg} (line {err.lineno})", file=path) from None
+        if not isinstance(data, dict):
+            raise DataError("not an lm-eval results file (expected a JSON object)", file=path)
+        return data
+
+    def rows(self, task: str, *, skips: SkipLog | None = None) -> Iterator[SampleRow]:
+        """The rows of ``task``'s samples file (see `read_rows`)."""
+        return read_rows(self.samples_files[task], skips=skips)
+
+
+def read_rows(path: Path, *, skips: SkipLog | None = None) -> Iterator[SampleRow]:
+    """Every non-blank line of a samples file, parsed, with its line number.
+
+    Lines are split at ``\\n`` only: lm-eval writes JSON lines with
+    ``ensure_ascii=False``, so a generation may hold characters that
+    ``str.splitlines`` would also split at (U+2028, U+0085, ...).
+
+    Raises:
+        DataError: the file cannot be read, or a line is not JSON (unless
+            ``skips`` is given: the line is then recorded there and left out).
+    """
+    try:
+        with path.open(encoding="utf-8", newline="\n") as fh:
+            lines = fh.read().split("\n")
+    except OSError as err:
+        raise DataError(f"cannot read: {err}", file=path) from err
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as err:
+            error = DataError(f"not JSON: {err.msg}", file=path, key=f"line {n}")
+            if skips is None:
+                raise error from None
+            skips.skip(error)
+            continue
+        yield SampleRow(path, n, data)
+
+
+def generations(resps: Any) -> list[str] | None:
+    """Flatten ``resps`` = ``[[generation, ...], ...]`` into texts; None if they are not text
+    (loglikelihood responses of a multiple-choice task, or no list at all)."""
+    if not isinstance(resps, list):
+        return None
+    out: list[str] = []
+    for group in resps:
+        for item in group if isinstance(group, list) else [group]:
+            if not isinstance(item, str):
+                return None
+            out.append(item)
+    return out
+
+
+def find_runs(path: str | Path) -> list[Run]:
+    """The runs under ``path``: one `Run` per folder holding samples files, by folder.
+
+    ``path`` is an lm-eval output folder (searched recursively) or one samples
+    file (a run of that file alone, whatever its name). Within a folder the
+    newest-run rule of the module docstring applies.
+
+    Raises:
+        DataError: the path does not exist, or a folder holds no samples file.
+    """
+    path = Path(path)
+    if path.is_file():
+        task, _ = parse_samples_name(path)
+        return [Run(path.parent, {task: path}, _results_files(path.parent))]
+    if not path.is_dir():
+        raise DataError("no such file or directory", file=path)
+    by_folder: dict[Path, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    stamp: dict[Path, str] = {}
+    for f in path.rglob("samples_*.jsonl"):
+        task, date = parse_samples_name(f)
+        by_folder[f.parent][task].append(f)
+        stamp[f] = date or ""
+    if not by_folder:
+        raise DataError("no samples_*.jsonl under this folder (run lm_eval with --log_samples)", file=path)
+    runs = []
+    for folder in sorted(by_folder):
+        newest: dict[str, Path] = {}
+        for task in sorted(by_folder[folder]):
+            files = _newest_first(by_folder[folder][task], stamp)
+            newest[task] = files[0]
+            for older in files[1:]:
+                log.info("%s: an older run of task %s, left out (%s is newer)", older, task, files[0].name)
+        runs.append(Run(folder, newest, _results_files(folder)))
+    return runs
+
+
+def samples_by_task(path: str | Path) -> dict[str, Path]:
+    """``{task: samples file}`` of the one model under ``path`` (see `find_runs`).
+
+    Raises:
+        DataError: as `find_runs`.
+        ConfigError: a task found in several folders (several models): the
+            message names them; pass the folder of one model.
+    """
+    folders: dict[str, list[Path]] = defaultdict(list)
+    out: dict[str, Path] = {}
+    for run in find_runs(path):
+        for task, file in run.samples_files.items():
+            folders[task].append(run.folder)
+            out[task] = file
+    for task, found in folders.items():
+        if len(found) > 1:
+            raise ConfigError(
+                f"{path}: task {task} was run in several folders ({', '.join(str(f) for f in found)}); "
+                "pass the folder of one model"
+            )
+    return dict(sorted(out.items()))
+
+
+def _results_files(folder: Path) -> tuple[Path, ...]:
+    stamp = {}
+    for f in folder.glob("results_*.json"):
+        m = _RESULTS_NAME.match(f.name)
+        if m:
+            stamp[f] = m.group("date")
+    return tuple(reversed(_newest_first(list(stamp), stamp)))
