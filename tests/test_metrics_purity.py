@@ -13,7 +13,7 @@ import opinbench.metrics.answer_tasks, opinbench.metrics.distribution_tasks, opi
 assert not logging.getLogger("lm_eval.evaluator_utils").filters, "a log filter was installed"
 leaked = sorted(m for m in sys.modules if m.startswith(("opinbench.harness", "lm_eval")))
 assert not leaked, leaked
-import opinbench.harness.scoring
+import opinbench.harness.cot
 from opinbench.harness.quiet_logs import BreakdownLogFilter
 assert any(isinstance(f, BreakdownLogFilter) for f in logging.getLogger("lm_eval.evaluator_utils").filters)
 """

@@ -20,17 +20,6 @@ from typing import Any
 
 from opinbench.answers import Extraction, extract_answer
 from opinbench.harness import answer_docs
-from opinbench.harness.scoring import (  # noqa: F401  (re-exported for the task YAMLs)
-    acc_binary_excl_either,
-    acc_repeat_std,
-    balanced_acc,
-    balanced_acc_stderr_boot,
-    macro_f1,
-    macro_f1_individual,
-    macro_f1_individual_stderr_boot,
-    macro_f1_repeat_std,
-    macro_f1_stderr_boot,
-)
 from opinbench.metrics.answer_tasks import doc_metrics
 
 

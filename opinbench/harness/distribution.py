@@ -32,7 +32,6 @@ from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.metrics import distribution_tasks
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
-from opinbench.metrics.distribution_tasks import gap_closed as gap_closed  # aggregation hook of the task YAMLs
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt
 
