@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opinbench.harness import answer_docs, cot, direct, scoring
+from opinbench.harness import answer_docs, cot, direct
+from opinbench.metrics import answer_tasks as scoring
 from opinbench.metrics.answer_tasks import baseline_answers
 from opinbench.paths import tasks_dir
 
@@ -472,3 +473,17 @@ def test_smartvote_tasks(smartvote_answers, task):
     assert doc["system"] == "You are a Swiss voter."
     assert doc["options"] == ["Yes", "No"]
     assert "candidate" in doc["prompt"] and "Swiss" not in doc["prompt"]
+
+
+def test_direct_nonfinite_loglikelihood_is_an_invalid_answer_never_a_score():
+    """A NaN or infinite loglikelihood is counted (``nonfinite``) and scored as an invalid answer."""
+    d = _synthetic_docs(1, ["Yes", "Neutral", "No"], [1 / 3] * 3)[0]
+    ok = direct.process_results(d, [(-1.0, False)] * 6)
+    assert ok["nonfinite"] == 0.0 and "p_gold" in ok
+    for bad in (float("nan"), float("inf")):
+        lls = [(-1.0, False)] * 6
+        lls[2] = (bad, False)
+        out = direct.process_results(d, lls)
+        assert out["nonfinite"] == 1.0
+        assert out["acc"] == 0.0 and out["macro_f1"]["pred"] == [None]
+        assert not {"p_gold", "letter_mass", "low_letter_mass"} & set(out)

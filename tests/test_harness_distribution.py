@@ -20,6 +20,7 @@ import pytest
 
 from opinbench.harness import distribution as H
 from opinbench.metrics import distribution as M
+from opinbench.metrics.distribution_tasks import gap_closed
 from opinbench.metrics.letters import letter_probabilities
 from opinbench.paths import tasks_dir
 from tests.helpers.opinionqa_files import write_tiny_release
@@ -72,8 +73,22 @@ def test_low_mass_is_flagged_and_missing_human_bound_is_omitted():
     assert "wd_human" not in out and "wd_gap_closed" not in out
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-nan")])
+def test_nonfinite_loglikelihood_is_counted_never_scored(bad, caplog):
+    """A NaN used to score as a perfect document (wd 0.0, low_letter_mass 0)."""
+    lls = [(math.log(0.1), False)] * 8
+    lls[1] = (bad, False)
+    out = H.process_results(doc(), lls)
+    assert out == {"nonfinite": 1.0}
+    good = H.process_results(doc(), [(math.log(0.1), False)] * 8)
+    assert good["nonfinite"] == 0.0 and math.isfinite(good["wd"])
+    with caplog.at_level("WARNING", logger="opinbench.harness"):
+        assert H.share_nonfinite([out["nonfinite"], good["nonfinite"]]) == 0.5
+    assert "1 of 2 documents got a NaN or infinite loglikelihood" in caplog.text
+
+
 def test_gap_closed_aggregation():
-    assert H.gap_closed([(0.1, 0.2, 0.0), (0.1, 0.2, 0.0)]) == pytest.approx(0.5)
+    assert gap_closed([(0.1, 0.2, 0.0), (0.1, 0.2, 0.0)]) == pytest.approx(0.5)
 
 
 # --------------------------------------------------------------------------- lm-eval end to end

@@ -183,6 +183,19 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- aggregations
 
 
+def share_nonfinite(items: list[float]) -> float:
+    """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
+    share = float(np.mean(items)) if items else float("nan")
+    if share > 0:
+        log.warning(
+            "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
+            "check the model's dtype (fp16 overflows) and backend",
+            int(round(share * len(items))),
+            len(items),
+        )
+    return share
+
+
 def share_low_mass(items: list[float]) -> float:
     """Share of documents with little probability on the option letters; warns when high."""
     share = float(np.mean(items)) if items else float("nan")

@@ -42,7 +42,7 @@ import numpy as np
 
 from opinbench.metrics import classification as C
 from opinbench.metrics.keys import key_part
-from opinbench.metrics.letters import low_letter_mass, predicted_answer
+from opinbench.metrics.letters import is_finite, low_letter_mass, predicted_answer
 
 VK_BINARY_LABELS = ("Supports", "Opposes")
 VK_EITHER = "Either"
@@ -110,11 +110,18 @@ def direct_doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]
     scored as `doc_metrics` scores one answer (no ``invalid``, no repeats), plus
     ``p_gold`` (probability of the gold letter, renormalised over the letters),
     ``letter_mass`` (probability on any letter at all) and ``low_letter_mass``
-    (1 where that mass is under the document's ``mass_threshold``).
+    (1 where that mass is under the document's ``mass_threshold``), and
+    ``nonfinite`` (1 where a loglikelihood was NaN or infinite: the answer is then
+    invalid, scored wrong as an unparsable CoT answer is, and the probability
+    values are left out).
     """
-    out = doc_metrics(doc, [predicted_answer(doc, probs)], with_invalid=False)
+    finite = is_finite(probs)
+    out = doc_metrics(doc, [predicted_answer(doc, probs) if finite else None], with_invalid=False)
     for key in ("acc_repeat_std", "macro_f1_repeat_std"):  # one answer per document: no repeats
         del out[key]
+    out["nonfinite"] = float(not finite)
+    if not finite:
+        return out
     mass = float(probs.sum())
     gold = doc["letters"].index(doc["answer_letter"])
     out["p_gold"] = float(probs[gold] / mass) if mass > 0 else 1.0 / len(probs)

@@ -11,6 +11,8 @@ scores it against the group's distribution with `opinbench.metrics.distribution`
 * ``wd_human``: human bootstrap WD (lower bound; only where counts are known),
 * ``letter_mass``: probability the model put on any option letter at all, and
   ``low_letter_mass``: 1 where that mass is under ``mass_threshold``,
+* ``nonfinite``: 1 where a letter's loglikelihood was NaN or infinite; such a
+  document gets no other value (it is left out of every mean, never scored),
 * ``wd_gap_closed``: (wd, wd_uniform, wd_human), aggregated by `gap_closed`
   into the share of the uniform-to-human gap the model closes,
 * ``wd|ATTR`` and ``wd|ATTR=Group``: the per-attribute and per-group breakdown
@@ -29,7 +31,7 @@ import numpy as np
 
 from opinbench.metrics import distribution as M
 from opinbench.metrics.keys import key_part
-from opinbench.metrics.letters import low_letter_mass
+from opinbench.metrics.letters import is_finite, low_letter_mass
 
 # Resamples of the human bootstrap bound unless a document says otherwise.
 DEFAULT_HUMAN_RESAMPLES = 1000
@@ -55,6 +57,8 @@ def doc_bounds(doc: dict[str, Any]) -> tuple[float, float | None]:
 
 def doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]:
     """Per-document lm-eval values from the option-letter probabilities (see the module docstring)."""
+    if not is_finite(probs):
+        return {"nonfinite": 1.0}
     k = doc["n_ordinal"]
     mass = float(probs.sum())
     ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
@@ -71,6 +75,7 @@ def doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]:
         "wd_uniform": wd_uniform,
         "letter_mass": mass,
         "low_letter_mass": low_letter_mass(doc, mass),
+        "nonfinite": 0.0,
         f"wd|{key_part(doc['attribute'])}": wd,
         f"wd|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
     }

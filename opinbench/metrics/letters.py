@@ -33,6 +33,16 @@ def probabilities(doc: dict[str, Any], results: Sequence[Any]) -> np.ndarray:
     return letter_probabilities(lls, len(doc["letters"]))
 
 
+def is_finite(probs: np.ndarray) -> bool:
+    """Whether every letter probability is a finite number.
+
+    A NaN or infinite loglikelihood (a broken model, fp16 overflow, a backend bug)
+    must never be scored: NaN would pass for a perfect distribution downstream,
+    where padded options are masked with NaN.
+    """
+    return bool(np.all(np.isfinite(probs)))
+
+
 def predicted_answer(doc: dict[str, Any], probs: np.ndarray) -> str:
     """The option whose letter is most probable (the first on ties)."""
     return doc["options"][int(np.argmax(probs))]
