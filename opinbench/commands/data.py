@@ -51,15 +51,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from opinbench.io import write_jsonl
 
     ds = registry.get(args.name)
-    source = Path(args.source) if args.source else registry.default_source(args.name, args.data_dir)
     kwargs = _parse_options(args.option)
     params = inspect.signature(ds.load_fn()).parameters
-    if ds.kind == "distribution" and "groups" not in kwargs:
+    if "groups" in ds.options and "groups" not in kwargs:
         kwargs["groups"] = args.groups
     skips = SkipLog(strict=args.strict)
     if "skips" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs["skips"] = skips
-    records = registry.load(args.name, source, **kwargs)
+    records = registry.load(args.name, args.source, args.data_dir, **kwargs)
     n = write_jsonl(args.out, (r.to_json() for r in records))
     print(f"{args.name}: wrote {n} records to {args.out} ({skips.summary()})")
     return 0
