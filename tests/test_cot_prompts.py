@@ -166,3 +166,32 @@ def test_prompts_do_not_leak_the_answer_format_into_extraction():
     for rec, fn in ((VK, render_vk), (WOM, render_individual)):
         p = fn(rec, "cot")
         assert not extract_answer(p.text, rec.options).valid
+
+
+@pytest.mark.parametrize("steering", ["qa", "bio", "portray", "unsteered"])
+@pytest.mark.parametrize("attribute,group", [("POLPARTY", "Democrat"), ("CITIZEN", "Yes"), ("OVERALL", "Overall")])
+def test_opinionqa_cot_steers_exactly_as_the_distribution_prompt(steering, attribute, group):
+    # cot_opinionqa.j2 includes the distribution templates: everything up to the options is the same
+    # text, and only the closing instruction differs.
+    record = DistributionRecord(**{**OQA.__dict__, "attribute": attribute, "group": group})
+    dist = render_distribution_prompt(record, steering).text
+    cot = render_opinionqa(record, "cot", steering).text
+    closing_dist = "Answer as a choice between A.,B.,C.\n\nAnswer:"
+    closing_cot = 'Think step by step about how you would answer this question. Then give your final answer on the last line in the form "Answer: <letter>".'
+    assert dist.endswith("\n" + closing_dist) and cot.endswith("\n\n" + closing_cot)
+    assert cot.removesuffix("\n" + closing_cot) == dist.removesuffix(closing_dist)
+    if attribute == "OVERALL" or steering == "unsteered":
+        assert cot.startswith("Question: Would you favor or oppose X?")
+    else:
+        assert not cot.startswith("Question: Would you favor or oppose X?")
+
+
+def test_steering_for_sends_the_overall_population_unsteered():
+    from opinbench.prompts.steering import STEERING_FORMATS, steering_for
+
+    overall = DistributionRecord(**{**OQA.__dict__, "attribute": "OVERALL", "group": "Overall"})
+    for fmt in STEERING_FORMATS:
+        assert steering_for(OQA, fmt) == fmt
+        assert steering_for(overall, fmt) == "unsteered"
+    with pytest.raises(ConfigError, match="steering must be one of"):
+        steering_for(overall, "persona")  # an unknown format is an error even where it would not be used

@@ -56,11 +56,11 @@ def test_check_leakage_table(train, test, leaking):
         assert check_leakage(train, test, eval_task="T") == (train, 0)
 
 
-def test_split_metadata_names_the_keys_of_each_task_family():
-    assert split_metadata("opinionqa_wd", "test", split_seed=3, test_fraction=0.2) == {
+def test_split_metadata_uses_the_split_keys_every_task_has():
+    assert split_metadata("test", split_seed=3, test_fraction=0.2) == {
         "split": "test", "split_seed": 3, "test_fraction": 0.2}
-    assert split_metadata("wom_cot", "train", split_seed=3, test_fraction=0.2) == {
-        "split": "train", "seed": 3, "test_fraction": 0.2}
+    assert split_metadata("train", split_seed=3, test_fraction=0.2) == {
+        "split": "train", "split_seed": 3, "test_fraction": 0.2}
 
 
 def test_training_documents_are_the_tasks_train_side(tiny_release, tmp_path):

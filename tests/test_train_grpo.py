@@ -29,7 +29,7 @@ def test_per_individual_grpo_logs_every_reward_and_zero_variance_share(merged_mo
     for run in runs:
         meta = C.read_metadata(run)
         assert meta["command"] == "grpo" and meta["data"]["train_task"] == "wom_cot"
-        assert meta["data"]["eval_metadata"] == {"source": str(tiny_wom), "split": "test", "seed": 0,
+        assert meta["data"]["eval_metadata"] == {"source": str(tiny_wom), "split": "test", "split_seed": 0,
                                                  "test_fraction": 0.3, "subject": meta["data"]["individual"]}
         assert meta["train"]["reward_weights"] == {"format_reward": 0.25, "length_reward": 0.01,
                                                    "correctness_reward": 1.0}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ def task_settings(name: str) -> tuple[str, str]:
         loader.add_constructor("!function", lambda l, n: None)
         meta = (yaml.load(path.read_text(), Loader=loader) or {}).get("metadata", {})
         if "data" in meta:
-            return meta["data"], meta.get("groups", "standard")
+            return meta["data"], meta.get("groups", registry.get(meta["data"]).options.get("groups"))
     raise ConfigError(f"{name!r} is neither a data set ({', '.join(registry.DATASETS)}) nor a distribution task")
 
 
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     data, groups = task_settings(args.name)
     if args.groups:
         groups = args.groups
-    source = Path(args.source) if args.source else registry.default_source(data)
+    source = registry.source_path(data, args.source)
     records = registry.load(data, source, groups=groups)
     out = compute_bounds(records, n_resamples=args.resamples, seed=args.seed)
     out = {"name": args.name, "data": data, "source": str(source), "groups_selected": groups} | out

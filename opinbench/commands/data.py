@@ -54,14 +54,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.is_dir():  # checked before loading, which can take minutes
         raise DataError("--out is a folder; give the path of the .jsonl file to write", file=out)
     ds = registry.get(args.name)
-    source = Path(args.source) if args.source else registry.default_source(args.name, args.data_dir)
     kwargs = _parse_options(args.option)
     params = inspect.signature(ds.load_fn()).parameters
-    if ds.kind == "distribution" and "groups" not in kwargs:
+    if "groups" in ds.options and "groups" not in kwargs:
         kwargs["groups"] = args.groups
     skips = SkipLog(strict=args.strict)
     if "skips" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs["skips"] = skips
+    source = registry.source_path(args.name, args.source, args.data_dir)
     records = registry.load(args.name, source, **kwargs)
     if not records:  # an empty export would score as a benchmark that ran
         raise DataError(f"no records to export ({skips.summary()})", file=source)

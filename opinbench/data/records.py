@@ -9,15 +9,17 @@ Two kinds of record exist, one per kind of human signal:
   Wahl-o-Mat, a candidate in smartvote, a respondent in ANES.
 
 Records are frozen and hold only plain JSON types, so that `to_json()` is the
-stable export format of `opinbench data export` (documented in the README).
+stable export format of `opinbench data export` (documented in the README), and
+`from_json()` reads it back (the distribution tasks' documents extend it).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
 
 from opinbench.errors import DataError
 
@@ -25,6 +27,16 @@ MAX_OPTIONS = 10
 """More options than this cannot be lettered A..J; such a question is refused."""
 
 LETTERS = "ABCDEFGHIJ"
+
+_R = TypeVar("_R")
+
+
+def _from_json(cls: type[_R], data: Mapping[str, Any], tuples: tuple[str, ...]) -> _R:
+    """``cls`` from its `to_json` form; keys that are not fields (a document's task settings) are ignored."""
+    values = {f.name: data[f.name] for f in fields(cls) if f.name in data}  # type: ignore[arg-type]
+    for name in tuples:
+        values[name] = tuple(values[name])
+    return cls(**values)
 
 
 def check_options(options: tuple[str, ...], *, file: str, key: str) -> None:
@@ -151,6 +163,11 @@ class DistributionRecord:
         d["distribution"] = list(self.distribution)
         return d
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DistributionRecord:
+        """The record back from `to_json` output, or from a document that extends it."""
+        return _from_json(cls, data, ("options", "ordinal", "distribution"))
+
 
 @dataclass(frozen=True)
 class AnswerRecord:
@@ -203,6 +220,11 @@ class AnswerRecord:
         d = asdict(self)
         d["options"] = list(self.options)
         return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnswerRecord:
+        """The record back from `to_json` output, or from a document that extends it."""
+        return _from_json(cls, data, ("options",))
 
 
 def require_records(records: list[Any], *, source: object, skips: Any = None) -> list[Any]:

@@ -1,53 +1,126 @@
-"""Data sets by name: where their files live under the data directory and which
-loader reads them. Loaders are imported lazily so that `opinbench --help` stays fast.
+"""Data sets by name, each described once: what it holds, where its files live under the
+data directory, which loader reads them and with which options.
+
+Everything that needs to know about a data set (the tasks, `opinbench data`, the
+training configs) asks here instead of keeping its own list of names:
+
+* `get` / `names`: the description (`DataSet`) of one data set, and the names of
+  those with a given kind, family or individuals;
+* `load`: resolve the source (an explicit path, else the default place under the
+  data directory) and call the loader with the data set's options;
+* `answer_records`: the records the answer tasks (``*_cot`` / ``*_direct``) read,
+  from an answer data set or, through its converter, a distribution data set.
+
+Loaders are imported lazily so that `opinbench --help` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable
 
 from opinbench.errors import ConfigError
 
 DATA_DIR_ENV = "OPINBENCH_DATA_DIR"
 
+KINDS = ("distribution", "answer")
+FAMILIES = ("survey", "vk")
+
+
+def _import(ref: str) -> Callable[..., Any]:
+    module, _, fn = ref.partition(":")
+    return getattr(importlib.import_module(module), fn)
+
 
 @dataclass(frozen=True)
 class DataSet:
+    """One data set.
+
+    Attributes:
+        name: the name tasks, configs and `opinbench data` use.
+        kind: ``distribution`` (a group's answer distribution per question) or
+            ``answer`` (one gold answer per subject and question).
+        family: ``survey`` (survey questions to people or parties) or ``vk``
+            (Value Kaleidoscope situations); the judges and the answer tasks
+            read it from the documents.
+        individuals: the records belong to individuals (party, candidate,
+            respondent), split per individual and scored per individual.
+        loader: ``"module:function"``, called as ``loader(source, **options)``.
+        subpath: default location under the data directory.
+        description: one line for ``opinbench data list``.
+        options: the loader options a task may set, with the default the tasks
+            use; ``None`` leaves the loader's own default.
+        required: options that must be given, each with what it is (for the error).
+        answers_from: ``"module:function"`` turning this distribution data set's
+            records into (AnswerRecord, DistributionRecord) pairs, for the answer
+            tasks; ``None`` when no answer task reads it as answers.
+        shipped_tasks: the task folder has tasks named after it (``<name>_wd``,
+            ``<name>_cot``, ``<name>_direct``), which `opinbench train` defaults to.
+    """
+
     name: str
-    loader: str  # "module:function"
-    subpath: str  # default location under the data directory
-    kind: str  # "distribution" or "answer"
+    kind: str
+    family: str
+    loader: str
+    subpath: str
     description: str
+    individuals: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+    required: Mapping[str, str] = field(default_factory=dict)
+    answers_from: str | None = None
+    shipped_tasks: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, not {self.kind!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}, not {self.family!r}")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "required", MappingProxyType(dict(self.required)))
 
     def load_fn(self) -> Callable[..., list[Any]]:
-        module, _, fn = self.loader.partition(":")
-        return getattr(importlib.import_module(module), fn)
+        return _import(self.loader)
 
+    @property
+    def has_answers(self) -> bool:
+        """Whether the answer tasks (``*_cot`` / ``*_direct``) can read this data set."""
+        return self.kind == "answer" or self.answers_from is not None
+
+
+_GROUPS = {"groups": "standard"}  # the 22 subpopulations of the paper, where the source has them
 
 DATASETS: dict[str, DataSet] = {
     d.name: d
     for d in [
-        DataSet("opinionqa", "opinbench.data.opinionqa:load_opinionqa", "opinionqa/human_resp", "distribution",
-                "OpinionQA (Pew ATP), human_resp release of tatsu-lab/opinions_qa"),
-        DataSet("opinionqa_steerable", "opinbench.data.opinionqa:load_opinionqa_steerable",
-                "opinionqa/steerable/steerable_test_opinionqa_small.json", "distribution",
-                "OpinionQA steerable JSON release (modular_pluralism)"),
-        DataSet("subpop_train", "opinbench.data.subpop:load_subpop_train", "subpop", "distribution",
-                "SubPOP-Train (ATP), public release layout"),
-        DataSet("subpop_eval", "opinbench.data.subpop:load_subpop_eval", "subpop", "distribution",
-                "SubPOP-Eval (GSS), public release layout"),
-        DataSet("vk", "opinbench.data.vk:load_vk", "value_kaleidoscope", "answer",
+        DataSet("opinionqa", "distribution", "survey", "opinbench.data.opinionqa:load_opinionqa",
+                "opinionqa/human_resp", "OpinionQA (Pew ATP), human_resp release of tatsu-lab/opinions_qa",
+                options=_GROUPS, answers_from="opinbench.data.opinionqa:opinionqa_answer_records"),
+        DataSet("opinionqa_steerable", "distribution", "survey", "opinbench.data.opinionqa:load_opinionqa_steerable",
+                "opinionqa/steerable/steerable_test_opinionqa_small.json",
+                "OpinionQA steerable JSON release (modular_pluralism)", options=_GROUPS, shipped_tasks=False),
+        DataSet("subpop_train", "distribution", "survey", "opinbench.data.subpop:load_subpop_train", "subpop",
+                "SubPOP-Train (ATP), public release layout", options=_GROUPS),
+        DataSet("subpop_eval", "distribution", "survey", "opinbench.data.subpop:load_subpop_eval", "subpop",
+                "SubPOP-Eval (GSS), public release layout", options=_GROUPS),
+        DataSet("vk", "answer", "vk", "opinbench.data.vk:load_vk", "value_kaleidoscope",
                 "Value Kaleidoscope steerable release / ValuePrism layout"),
-        DataSet("wom", "opinbench.data.wahlomat:load_wahlomat", "wahl-o-mat", "answer",
-                "Wahl-o-Mat, qual-o-mat data layout (parties' answers to theses)"),
-        DataSet("smartvote", "opinbench.data.smartvote:load_smartvote", "smartvote", "answer",
-                "smartvote questionnaire and candidate answer export"),
-        DataSet("anes", "opinbench.data.anes:load_anes", "anes", "answer",
-                "ANES respondent-level pilot studies, recoded by a shipped mapping"),
+        DataSet("wom", "answer", "survey", "opinbench.data.wahlomat:load_wahlomat", "wahl-o-mat",
+                "Wahl-o-Mat, qual-o-mat data layout (parties' answers to theses)",
+                individuals=True, options={"elections": None}),
+        DataSet("smartvote", "answer", "survey", "opinbench.data.smartvote:load_smartvote", "smartvote",
+                "smartvote questionnaire and candidate answer export",
+                individuals=True, options={"answers": None},
+                required={"answers": "the candidates' answers, which no public copy has "
+                                     "(layout: opinbench.data.smartvote)"}),
+        DataSet("anes", "answer", "survey", "opinbench.data.anes:load_anes", "anes",
+                "ANES respondent-level pilot studies, recoded by a shipped mapping",
+                individuals=True, options={"scheme": "conservative", "releases": None}),
     ]
 }
 
@@ -57,6 +130,36 @@ def get(name: str) -> DataSet:
         return DATASETS[name]
     except KeyError:
         raise ConfigError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+
+
+def names(
+    *,
+    kind: str | None = None,
+    individuals: bool | None = None,
+    answers: bool | None = None,
+    shipped_tasks: bool | None = None,
+) -> tuple[str, ...]:
+    """Names of the data sets that match every filter given, in registry order.
+
+    ``answers=True`` selects those the answer tasks can read (`DataSet.has_answers`).
+
+    >>> names(individuals=True)
+    ('wom', 'smartvote', 'anes')
+    """
+    return tuple(
+        d.name
+        for d in DATASETS.values()
+        if (kind is None or d.kind == kind)
+        and (individuals is None or d.individuals == individuals)
+        and (answers is None or d.has_answers == answers)
+        and (shipped_tasks is None or d.shipped_tasks == shipped_tasks)
+    )
+
+
+def holds_individuals(name: str) -> bool:
+    """Whether records of data set ``name`` belong to individuals (False for a name not registered)."""
+    ds = DATASETS.get(name)
+    return bool(ds and ds.individuals)
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -84,7 +187,94 @@ def default_source(name: str, explicit_dir: str | os.PathLike | None = None) -> 
     return path
 
 
-def load(name: str, source: str | os.PathLike | None = None, **kwargs: Any) -> list[Any]:
-    """Load data set ``name`` from ``source`` (default: its place under the data directory)."""
-    path = Path(source) if source is not None else default_source(name)
-    return get(name).load_fn()(path, **kwargs)
+def source_path(name: str, source: str | os.PathLike | None = None,
+                data_dir: str | os.PathLike | None = None) -> Path:  # noqa: A002 - shadows the function on purpose
+    """``source`` if given, else the default place of ``name`` under the data directory."""
+    return Path(source) if source else default_source(name, data_dir)
+
+
+def options_of(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The loader options of data set ``name`` (`DataSet.options`) that ``settings`` (task metadata) sets."""
+    return {k: settings[k] for k in get(name).options if k in settings}
+
+
+def missing_options(name: str, options: Mapping[str, Any]) -> dict[str, str]:
+    """The required options of ``name`` that ``options`` leaves empty, with what each is."""
+    return {k: why for k, why in get(name).required.items() if not options.get(k)}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ("__seq__", tuple(_freeze(v) for v in value))
+    if isinstance(value, dict):
+        return ("__map__", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__seq__":
+        return [_thaw(v) for v in value[1]]
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__map__":
+        return {k: _thaw(v) for k, v in value[1]}
+    return value
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name: str, path: str, options: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    return tuple(get(name).load_fn()(Path(path), **{k: _thaw(v) for k, v in options}))
+
+
+def load(
+    name: str,
+    source: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,  # noqa: A002
+    *,
+    cache: bool = False,
+    **options: Any,
+) -> list[Any]:
+    """The records of data set ``name``.
+
+    Args:
+        source: file or folder in the release format (default: its place under
+            the data directory, `default_source`).
+        data_dir: the data directory (default: ``$OPINBENCH_DATA_DIR``, else the fetch cache).
+        cache: keep the last 16 loads in memory, keyed by the resolved path and
+            options (the tasks load one source several times: once per task,
+            split and format). Not with ``skips``, whose counts the caller reads.
+        options: loader options, over the data set's defaults (`DataSet.options`);
+            an option left at ``None`` takes the loader's own default.
+    """
+    ds = get(name)
+    path = source_path(name, source, data_dir)
+    kwargs = {k: v for k, v in {**ds.options, **options}.items() if v is not None}
+    if cache and "skips" not in kwargs:
+        return list(_load_cached(name, str(path), tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))))
+    return ds.load_fn()(path, **kwargs)
+
+
+def answer_records(
+    name: str,
+    source: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,  # noqa: A002
+    *,
+    split_seed: int = 0,
+    test_fraction: float | None = None,
+    cache: bool = False,
+    **options: Any,
+) -> list[tuple[Any, Any]]:
+    """(AnswerRecord, DistributionRecord or None) pairs of a data set the answer tasks read.
+
+    ``split_seed`` and ``test_fraction`` (``None``: the loader's default) choose
+    the train/test split: the loader's per-individual split for answer data, the
+    question split of `DataSet.answers_from` for distribution data.
+    """
+    ds = get(name)
+    if not ds.has_answers:
+        raise ConfigError(f"unknown answer data set {name!r}; known: {', '.join(names(answers=True))}")
+    split: dict[str, Any] = {"seed": int(split_seed)}
+    if test_fraction is not None:
+        split["test_fraction"] = float(test_fraction)
+    if ds.kind == "answer":
+        return [(r, None) for r in load(name, source, data_dir, cache=cache, **options, **split)]
+    distributions = load(name, source, data_dir, cache=cache, **options)
+    return list(_import(ds.answers_from)(distributions, **split))  # type: ignore[arg-type]

@@ -32,10 +32,14 @@ metrics use option *positions* (letters) as the label set for OpinionQA.
   or a list; Wahl-o-Mat also takes an individual ``"2021/deutschland:SPD"``.
 * ``subject_group``: ``Left`` / ``Center`` / ``Right`` (or a list; ``none``
   selects subjects without a group).
-* loader options: ``elections`` (Wahl-o-Mat), ``answers`` (smartvote: the
-  candidate answer export, required), ``scheme`` and ``releases`` (ANES),
-  ``groups`` and ``steering`` (OpinionQA), ``source`` / ``data_dir``,
-  ``test_fraction`` and ``seed`` (split and document order).
+* loader options, as the data registry lists them for each data set
+  (`opinbench.data.registry`): ``elections`` (Wahl-o-Mat), ``answers``
+  (smartvote: the candidate answer export, required), ``scheme`` and
+  ``releases`` (ANES), ``groups`` (OpinionQA); and ``source`` / ``data_dir``.
+* ``steering`` (OpinionQA): ``qa``, ``bio``, ``portray`` or ``unsteered``.
+* ``split_seed`` and ``test_fraction``: the train/test split; ``seed``: the
+  document order and the bootstrap. As in the distribution tasks; without
+  ``split_seed`` the split follows ``seed`` (the answer tasks' one seed before).
 * ``history``: show the individual this many of its *train* answers in the
   prompt (individual-level sets; default 0).
 * ``system``: replace the system message ("You are a German voter.").
@@ -52,41 +56,20 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
-from opinbench.data.opinionqa import opinionqa_answer_records
 from opinbench.errors import ConfigError
 from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
 
 log = logging.getLogger("opinbench.harness")
 
-DATASETS = ("vk", "opinionqa", "wom", "smartvote", "anes")
-INDIVIDUAL_DATASETS = ("wom", "smartvote", "anes")
-FAMILY = {"vk": "vk", "opinionqa": "survey", "wom": "survey", "smartvote": "survey", "anes": "survey"}
 SPLITS = ("test", "train", "all")
 DEFAULT_N_BOOT = 1000
 
 
-# --------------------------------------------------------------------------- loading (cached)
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    return value
-
-
-@lru_cache(maxsize=16)
-def _load(data: str, source: str | None, data_dir: str | None, options: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
-    path = Path(source) if source else registry.default_source(data, data_dir)
-    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
-    return tuple(registry.get(data).load_fn()(path, **kwargs))
+# --------------------------------------------------------------------------- loading
 
 
 def load_records(
@@ -94,38 +77,30 @@ def load_records(
     *,
     source: str | None = None,
     data_dir: str | None = None,
+    split_seed: int | None = None,
     seed: int = 0,
     test_fraction: float | None = None,
-    groups: str | Sequence[str] = "standard",
-    elections: Any = None,
-    answers: str | None = None,
-    scheme: str = "conservative",
-    releases: Any = None,
+    **options: Any,
 ) -> list[tuple[AnswerRecord, DistributionRecord | None]]:
-    """Records of one data set as (AnswerRecord, DistributionRecord or None) pairs."""
-    if data not in DATASETS:
-        raise ConfigError(f"unknown answer data set {data!r}; known: {', '.join(DATASETS)}")
-    split_opts: dict[str, Any] = {} if test_fraction is None else {"test_fraction": float(test_fraction)}
-    if data == "opinionqa":
-        groups_key = groups if isinstance(groups, str) else ",".join(groups)
-        dist = _load(data, source, data_dir, (("groups", groups_key),))
-        return list(opinionqa_answer_records(dist, seed=seed, **split_opts))
-    opts: dict[str, Any] = dict(split_opts, seed=seed)
-    if data == "wom" and elections is not None:
-        opts["elections"] = elections
-    if data == "smartvote":
-        if not answers:
-            raise ConfigError(
-                "smartvote needs the candidates' answers, which no public copy has: pass "
-                "--metadata '{\"answers\": \"/path/to/export.json\"}' (layout: opinbench.data.smartvote)"
-            )
-        opts["answers"] = str(answers)
-    if data == "anes":
-        opts["scheme"] = scheme
-        if releases is not None:
-            opts["releases"] = releases
-    records = _load(data, source, data_dir, tuple(sorted((k, _freeze(v)) for k, v in opts.items())))
-    return [(r, None) for r in records]
+    """Records of one data set as (AnswerRecord, DistributionRecord or None) pairs (cached).
+
+    Of ``options`` (task metadata), the data set's loader options are used
+    (`registry.DataSet.options`); a required one that is missing (smartvote's
+    ``answers``) is a clear error.
+    ``split_seed`` chooses the split; without it the split follows ``seed``, the
+    one seed the answer tasks had before ``split_seed`` (kept for old ``--metadata``).
+    """
+    if data not in registry.names(answers=True):
+        raise ConfigError(f"unknown answer data set {data!r}; known: {', '.join(registry.names(answers=True))}")
+    options = registry.options_of(data, options)
+    missing = registry.missing_options(data, options)
+    if missing:
+        key, what = next(iter(missing.items()))
+        raise ConfigError(f"{data} needs {what}: pass --metadata '{{\"{key}\": \"/path/to/file\"}}'")
+    return registry.answer_records(
+        data, source, data_dir, cache=True,
+        split_seed=int(seed if split_seed is None else split_seed), test_fraction=test_fraction, **options,
+    )
 
 
 # --------------------------------------------------------------------------- selection
@@ -136,7 +111,7 @@ def individual_of(record: AnswerRecord) -> str | None:
 
     A Wahl-o-Mat party is one individual per election (``"2021/deutschland:SPD"``).
     """
-    if record.dataset not in INDIVIDUAL_DATASETS:
+    if not registry.holds_individuals(record.dataset):
         return None
     return str((record.meta or {}).get("individual") or record.subject)
 
@@ -195,7 +170,7 @@ def _rank(*parts: Any) -> bytes:
 
 
 def _order(record: AnswerRecord, seed: int) -> tuple[bytes, ...]:
-    if record.dataset in INDIVIDUAL_DATASETS:
+    if registry.holds_individuals(record.dataset):
         return (_rank(seed, individual_of(record)), _rank(seed, record.question_key))
     # VK: a situation with all its values; OpinionQA: a question with all its groups.
     return (_rank(seed, record.question_key), _rank(seed, record.subject))
@@ -235,9 +210,9 @@ def build_docs(
     """
     chosen = list(pairs if selected is None else selected)
     chosen.sort(key=lambda p: _order(p[0], seed))
-    if history and data not in INDIVIDUAL_DATASETS:
+    if history and not registry.get(data).individuals:
         raise ConfigError(
-            f"history is for the individual-level data sets ({', '.join(INDIVIDUAL_DATASETS)}), not {data}"
+            f"history is for the individual-level data sets ({', '.join(registry.names(individuals=True))}), not {data}"
         )
     histories = _histories(pairs, int(history), seed)
     docs = []
@@ -259,7 +234,7 @@ def build_docs(
             {
                 "id": r.id,
                 "dataset": data,
-                "family": FAMILY[data],
+                "family": registry.get(data).family,
                 "question_key": r.question_key,
                 "question": r.question,
                 "options": list(r.options),
@@ -300,17 +275,13 @@ def load_dataset(
     source: str | None = None,
     data_dir: str | None = None,
     seed: int = 0,
+    split_seed: int | None = None,
     test_fraction: float | None = None,
-    groups: str | Sequence[str] = "standard",
     steering: str = "qa",
-    elections: Any = None,
-    answers: str | None = None,
-    scheme: str = "conservative",
-    releases: Any = None,
     history: int = 0,
     system: str | None = None,
     n_boot: int = DEFAULT_N_BOOT,
-    **_: Any,  # lm-eval also passes model_args and the rest of the task metadata
+    **metadata: Any,  # the data set's loader options; lm-eval also passes model_args and the rest
 ) -> dict[str, Any]:
     """``custom_dataset`` hook of the answer tasks: ``{"test": datasets.Dataset}``.
 
@@ -324,13 +295,10 @@ def load_dataset(
         data,
         source=source,
         data_dir=data_dir,
+        split_seed=split_seed,
         seed=int(seed),
         test_fraction=test_fraction,
-        groups=groups,
-        elections=elections,
-        answers=answers,
-        scheme=scheme,
-        releases=releases,
+        **metadata,
     )
     if not pairs:
         raise ConfigError(f"{data}: the source holds no records")

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,21 +31,13 @@ from opinbench.errors import ConfigError, SkipLog
 from opinbench.metrics import distribution_tasks
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
-from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt
+from opinbench.prompts.render import render_distribution_prompt
+from opinbench.prompts.steering import check_steering, steering_for
 
 log = logging.getLogger("opinbench.harness")
 
 
 # --------------------------------------------------------------------------- dataset
-
-
-@lru_cache(maxsize=16)
-def _records(data: str, source: str | None, data_dir: str | None, groups: str) -> tuple[DistributionRecord, ...]:
-    path = Path(source) if source else registry.default_source(data, data_dir)
-    ds = registry.get(data)
-    if ds.kind != "distribution":
-        raise ConfigError(f"{data!r} is not a distribution data set")
-    return tuple(ds.load_fn()(path, groups=groups))
 
 
 def _order_key(record: DistributionRecord, seed: int) -> bytes:
@@ -63,7 +53,7 @@ def build_docs(
     seed: int = 0,
     human_resamples: int = DEFAULT_HUMAN_RESAMPLES,
 ) -> list[dict[str, Any]]:
-    """Records -> lm-eval documents (plain dicts).
+    """Records -> lm-eval documents: the record's JSON (`DistributionRecord.to_json`) and the task settings.
 
     Prompts and bounds are computed when lm-eval uses a document (`doc_to_text`,
     `doc_bounds`), so that a ``--limit``-ed run does not pay for the whole data set.
@@ -80,18 +70,9 @@ def build_docs(
         log.warning("%d (question, group) pairs of %d questions without a scale were left out of WD", sum(skips.notes.values()), n_q)
     usable.sort(key=lambda r: _order_key(r, seed))
     return [
-        {
-            "id": r.id,
-            "dataset": r.dataset,
-            "question_key": r.question_key,
-            "attribute": r.attribute,
-            "group": r.group,
-            "question": r.question,
-            "options": list(r.options),
-            "ordinal": list(r.ordinal),
-            "distribution": list(r.distribution),
-            "n": r.n,
-            "steering": steering if r.attribute != "OVERALL" else "unsteered",
+        r.to_json()
+        | {
+            "steering": steering_for(r, steering),
             "letters": list(LETTERS[: len(r.options)]),
             "n_ordinal": len(r.ordinal),
             "seed": seed,
@@ -103,7 +84,6 @@ def build_docs(
 
 def load_dataset(
     data: str = "opinionqa",
-    groups: str = "standard",
     steering: str = "qa",
     source: str | None = None,
     data_dir: str | None = None,
@@ -113,28 +93,33 @@ def load_dataset(
     split: str | None = None,
     split_seed: int = 0,
     test_fraction: float = 0.3,
-    **_: Any,  # lm-eval also passes model_args and the rest of the task metadata
+    **metadata: Any,  # the data set's loader options (groups); lm-eval also passes model_args and the rest
 ) -> dict[str, Any]:
     """``custom_dataset`` hook: ``{"test": datasets.Dataset}`` for one task.
 
     Settings come from the task YAML's ``metadata`` and can be overridden with
     ``--metadata '{"groups": "all", "source": "/path/to/release"}'``. ``split``
     (``train``/``test``, default all questions) keeps one side of the seeded
-    question split that `opinbench train` uses, to score held-out questions.
+    question split (``split_seed``, ``test_fraction``) that `opinbench train`
+    uses, to score held-out questions; ``seed`` orders the documents and seeds
+    the human bootstrap bound.
     """
     import datasets
 
-    if steering not in STEERING_FORMATS:
-        raise ConfigError(f"steering must be one of {STEERING_FORMATS}, got {steering!r}")
-    groups_key = groups if isinstance(groups, str) else ",".join(groups)
-    records = _records(data, source, data_dir, groups_key)
+    check_steering(steering)
+    ds = registry.get(data)
+    if ds.kind != "distribution":
+        raise ConfigError(f"{data!r} is not a distribution data set")
+    options = registry.options_of(data, metadata)
+    records = registry.load(data, source, data_dir, cache=True, **options)
+    groups = options.get("groups", ds.options.get("groups"))
     if not records:
         raise ConfigError(f"{data}: no records for groups={groups!r} in {source or registry.data_dir(data_dir)}")
     if split not in (None, "", "all"):
         if split not in ("train", "test"):
             raise ConfigError(f"split must be train, test or all, got {split!r}")
         splits = question_splits(data, {r.question_key for r in records}, seed=split_seed, test_fraction=test_fraction)
-        records = tuple(r for r in records if splits[r.question_key] == split)
+        records = [r for r in records if splits[r.question_key] == split]
     docs = build_docs(records, steering=steering, seed=seed, human_resamples=human_resamples)
     for d in docs:
         d["mass_threshold"] = float(mass_threshold)
@@ -148,19 +133,7 @@ def load_dataset(
 
 def doc_to_text(doc: dict[str, Any]) -> str:
     """The prompt, rendered when lm-eval asks for it (only for the documents it runs)."""
-    record = DistributionRecord(
-        id=doc["id"],
-        dataset=doc["dataset"],
-        question_key=doc["question_key"],
-        question=doc["question"],
-        options=tuple(doc["options"]),
-        ordinal=tuple(doc["ordinal"]),
-        attribute=doc["attribute"],
-        group=doc["group"],
-        distribution=tuple(doc["distribution"]),
-        n=doc["n"],
-    )
-    return render_distribution_prompt(record, doc["steering"]).text
+    return render_distribution_prompt(DistributionRecord.from_json(doc), doc["steering"]).text
 
 
 def doc_to_choice(doc: dict[str, Any]) -> list[str]:

@@ -64,10 +64,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opinbench.data.groups import OVERALL_ATTRIBUTE
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
-from opinbench.prompts.render import STEERING_FORMATS, render_distribution_prompt, steer_context, template_env
+from opinbench.prompts.render import render_distribution_prompt, template_env
+from opinbench.prompts.steering import steering_context
 
 FORMATS = ("cot", "direct")
 
@@ -136,25 +136,20 @@ def render_opinionqa(record: DistributionRecord, fmt: str = "cot", steering: str
     """The OpinionQA prompt for one (question, group); every option is lettered.
 
     ``direct`` is exactly the ``opinionqa_wd`` prompt, so the two tasks read the
-    same first-token distribution.
+    same first-token distribution; ``cot`` is that prompt with a reasoning
+    instruction in place of the final ``Answer:`` (``cot_opinionqa.j2``).
     """
     _check_format(fmt)
-    if steering not in STEERING_FORMATS:
-        raise ConfigError(f"unknown steering format {steering!r}; choose one of {STEERING_FORMATS}")
     if fmt == "direct":
         p = render_distribution_prompt(record, steering)
         return TaskPrompt(None, p.text, p.letters)
-    if record.attribute == OVERALL_ATTRIBUTE:
-        steering = "unsteered"
-    context: dict[str, Any] = {
-        "steering": steering,
+    letters = tuple(LETTERS[: len(record.options)])
+    context = steering_context(record, steering) | {
         "question": record.question,
-        "lettered": _lettered(record.options),
+        "lettered": list(zip(letters, record.options)),
+        "letters": letters,
     }
-    if steering != "unsteered":
-        context |= steer_context(record.attribute, record.group)
-    text = _render("cot_opinionqa.j2", **context)
-    return TaskPrompt(None, text, tuple(LETTERS[: len(record.options)]))
+    return TaskPrompt(None, _render("cot_opinionqa.j2", **context), letters)
 
 
 # --------------------------------------------------------------------------- individuals

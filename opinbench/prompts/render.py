@@ -1,6 +1,8 @@
 """Render distribution-task prompts from records (Jinja2 templates in ``templates/``).
 
-Four steering formats, as in OpinionQA / SubPOP. For a Democrat asked one question:
+Four steering formats, as in OpinionQA / SubPOP (`opinbench.prompts.steering`:
+the formats, their texts and the rule that the overall population is unsteered).
+For a Democrat asked one question:
 
 ``unsteered`` (the overall population)::
 
@@ -43,17 +45,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from typing import Any
 
 import jinja2
-import yaml
 
-from opinbench.data.groups import OVERALL_ATTRIBUTE
 from opinbench.data.records import LETTERS, DistributionRecord
-from opinbench.errors import ConfigError
-
-STEERING_FORMATS = ("qa", "bio", "portray", "unsteered")
+from opinbench.prompts.steering import steering_context
 
 
 @dataclass(frozen=True)
@@ -77,49 +73,17 @@ def template_env() -> jinja2.Environment:
     )
 
 
-@cache
-def steering_texts() -> dict[str, dict[str, Any]]:
-    text = resources.files("opinbench.prompts").joinpath("steering.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def steer_context(attribute: str, group: str) -> dict[str, Any]:
-    """Template variables of the steering text for one (attribute, group), shared by all prompt kinds."""
-    texts = steering_texts()
-    if attribute not in texts:
-        raise ConfigError(
-            f"no steering text for attribute {attribute!r}; known: {', '.join(sorted(texts))} "
-            "(add it to opinbench/prompts/steering.yaml)"
-        )
-    steer = texts[attribute]
-    label = (steer.get("aliases") or {}).get(group, group)
-    options = list(steer["options"])
-    if label not in options:
-        options.append(label)  # a group the survey's steering question did not list
-    return {
-        "steer": steer,
-        "group_label": label,
-        "steer_lettered": list(zip(LETTERS, options)),
-        "steer_letter": LETTERS[options.index(label)],
-    }
-
-
 def render_distribution_prompt(record: DistributionRecord, steering: str = "qa") -> Prompt:
     """The prompt for one (question, group) record in the given steering format.
 
-    The overall population (``attribute == "OVERALL"``) is always unsteered.
+    The overall population (``attribute == "OVERALL"``) is always unsteered
+    (`opinbench.prompts.steering.steering_for`).
     """
-    if steering not in STEERING_FORMATS:
-        raise ConfigError(f"unknown steering format {steering!r}; choose one of {STEERING_FORMATS}")
     letters = tuple(LETTERS[: len(record.options)])
-    context: dict[str, Any] = {
+    context = steering_context(record, steering) | {
         "question": record.question,
         "lettered": list(zip(letters, record.options)),
         "letters": letters,
     }
-    if record.attribute == OVERALL_ATTRIBUTE:
-        steering = "unsteered"
-    if steering != "unsteered":
-        context |= steer_context(record.attribute, record.group)
-    text = template_env().get_template(f"{steering}.j2").render(**context).rstrip()
+    text = template_env().get_template(f"{context['steering']}.j2").render(**context).rstrip()
     return Prompt(text=text, letters=letters, n_ordinal=len(record.ordinal))

@@ -52,13 +52,14 @@ from typing import Any
 import trl
 import yaml
 
+from opinbench.data import registry
 from opinbench.errors import ConfigError
 
 __all__ = ["TrainConfig", "SFTConfig", "GRPOConfig", "parse_config", "config_parser", "describe"]
 
-DISTRIBUTION_DATA = ("opinionqa", "subpop_train", "subpop_eval")
-ANSWER_DATA = ("vk", "opinionqa", "wom", "smartvote", "anes")
-INDIVIDUAL_DATA = ("wom", "smartvote", "anes")
+DISTRIBUTION_DATA = registry.names(kind="distribution", shipped_tasks=True)
+ANSWER_DATA = registry.names(answers=True, shipped_tasks=True)
+INDIVIDUAL_DATA = registry.names(individuals=True)
 
 SFT_MODES = ("distributional", "answer", "cot")
 RATIONALE_SOURCES = ("human", "synthetic")

@@ -12,8 +12,8 @@ the continuation).
 
 **Splits come from the records.** Distribution tasks split by question for the
 whole data set (`opinbench.data.splits.question_splits`); answer records carry
-their per-individual split. Both sides are settings of the task
-(``split_seed``/``seed`` and ``test_fraction``), which `split_metadata` passes
+their per-individual split. Both sides are settings of every task
+(``split_seed`` and ``test_fraction``), which `split_metadata` passes
 identically to the training and the evaluation command.
 
 **Leakage guard.** Before anything is trained, the documents of the task the
@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +52,6 @@ __all__ = [
     "TrainingDocs",
     "check_leakage",
     "data_hash",
-    "is_distribution_task",
     "load_docs",
     "load_task",
     "select_individuals",
@@ -66,15 +64,9 @@ class LeakageError(ConfigError):
     """Training would see questions that the checkpoint is scored on."""
 
 
-def is_distribution_task(task: str) -> bool:
-    """``*_wd`` tasks read distribution records (`opinbench.harness.distribution`); the rest answer records."""
-    return re.search(r"_wd(_|$)", task) is not None
-
-
-def split_metadata(task: str, split: str, *, split_seed: int, test_fraction: float) -> dict[str, Any]:
-    """The task ``--metadata`` keys that choose one side of the split (names differ by task family)."""
-    seed_key = "split_seed" if is_distribution_task(task) else "seed"
-    return {"split": split, seed_key: int(split_seed), "test_fraction": float(test_fraction)}
+def split_metadata(split: str, *, split_seed: int, test_fraction: float) -> dict[str, Any]:
+    """The task ``--metadata`` keys that choose one side of the split (the same keys in every task)."""
+    return {"split": split, "split_seed": int(split_seed), "test_fraction": float(test_fraction)}
 
 
 # --------------------------------------------------------------------------- lm-eval tasks
@@ -250,10 +242,8 @@ def load_docs(config: Any) -> TrainingDocs:
     train_task = config.resolved_train_task
     eval_task = config.resolved_eval_task
     base = dict(config.task_metadata)
-    meta = base | split_metadata(train_task, config.train_split, split_seed=config.split_seed,
-                                 test_fraction=config.test_fraction)
-    eval_meta = base | split_metadata(eval_task, "test", split_seed=config.split_seed,
-                                      test_fraction=config.test_fraction)
+    meta = base | split_metadata(config.train_split, split_seed=config.split_seed, test_fraction=config.test_fraction)
+    eval_meta = base | split_metadata("test", split_seed=config.split_seed, test_fraction=config.test_fraction)
     task = load_task(train_task, meta)
     docs = [dict(d) for d in task.eval_docs]
     eval_docs = docs if (eval_task == train_task and meta == eval_meta) else None

@@ -34,11 +34,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from opinbench.data import registry
 from opinbench.errors import ConfigError
 
 log = logging.getLogger("opinbench.train")
 
-INDIVIDUAL = ("wom", "smartvote", "anes")
+INDIVIDUAL = registry.names(individuals=True)
 DEFAULT_EXPLANATION_FIELD = {"vk": "explanation", "wom": "comment"}
 
 RATIONALIZE_HINT = (
