@@ -37,8 +37,9 @@ Letters mentioned in the reasoning never count.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["LETTERS", "Extraction", "answer_start", "extract_answer"]
 
@@ -274,3 +275,13 @@ def extract_answer(text: str | None, options: Sequence[str], letters: str = LETT
         if i is not None:
             return Extraction(options[i], letters[i], "option_text")
     return Extraction(None, None, "invalid: no answer found")
+
+
+def extract_doc_answer(doc: Mapping[str, Any], text: str | None) -> Extraction:
+    """`extract_answer` with a task document's ``options`` and ``letters``: the one parse that
+    the tasks score, judges cut reasoning at, rewards pay for and `compare` re-reads.
+
+    >>> extract_doc_answer({"options": ["Yes", "No"], "letters": ["A", "B"]}, "Answer: B").answer
+    'No'
+    """
+    return extract_answer(text, doc["options"], "".join(doc["letters"]))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from opinbench.answers import extract_doc_answer
 from opinbench.harness import answer_docs, cot, direct
 from opinbench.metrics import answer_tasks as scoring
 from opinbench.metrics.answer_tasks import baseline_answers
@@ -289,7 +290,7 @@ def test_repeats_mean_and_spread(shared_data):
     s = out["samples"]["vk_cot_sampled"]
     assert all(len(x["resps"][0]) == 8 and len(x["filtered_resps"][0]) == 8 for x in s)
     # recompute from the logged samples
-    per_repeat = np.array([[cot.parse(x["doc"], g).answer == x["doc"]["answer"] for g in x["resps"][0]] for x in s])
+    per_repeat = np.array([[extract_doc_answer(x["doc"], g).answer == x["doc"]["answer"] for g in x["resps"][0]] for x in s])
     assert math.isclose(r["acc,none"], per_repeat.mean())
     assert math.isclose(r["acc_repeat_std,none"], per_repeat.mean(axis=0).std(ddof=1))
     assert r["macro_f1_repeat_std,none"] > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opinbench.harness.cot import parse
+from opinbench.answers import extract_doc_answer as parse
 from opinbench.train.rewards import (
     get_correctness_reward,
     get_format_reward,

@@ -7,7 +7,7 @@ name the model's folder). Only opinbench's answer tasks (``*_cot``,
 ``*_direct``) can be compared: their documents carry the gold answer.
 
 Answers are recomputed from what was saved, never taken from the logged
-metrics: a CoT generation is parsed with `opinbench.answers.extract_answer`
+metrics: a CoT generation is parsed with `opinbench.answers.extract_doc_answer`
 (the parse the task scored), a direct document's answer is its most probable
 letter. Documents are matched by their ``id``.
 
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.answers import extract_answer
+from opinbench.answers import extract_doc_answer
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import classification as C
 from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
@@ -121,8 +121,7 @@ def read_task(task: str, path: Path) -> TaskRun:
         resps = row.data.get("resps")
         gens = generations(resps) if resps else None  # no responses: read as a direct document
         if gens is not None:
-            letters = "".join(doc["letters"])
-            answers = [extract_answer(g, doc["options"], letters).answer for g in gens]
+            answers = [extract_doc_answer(doc, g).answer for g in gens]
         else:
             answers = [_direct_answer(doc, row.data)]
         run.docs[key] = doc

@@ -3,7 +3,7 @@
 
 The model generates (``generate_until``); `keep_all` keeps every repeat's raw
 generation (lm-eval's default filter keeps only the first), and `process_results`
-parses each with `opinbench.answers.extract_answer`, the parse the judges and the
+parses each with `opinbench.answers.extract_doc_answer`, the parse the judges and the
 GRPO rewards use, and scores it (`opinbench.metrics.answer_tasks`). An unparsable
 answer is counted in ``invalid`` and scored wrong.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opinbench.answers import Extraction, extract_answer
+from opinbench.answers import extract_doc_answer
 from opinbench.harness import answer_docs
 from opinbench.metrics.answer_tasks import doc_metrics
 
@@ -54,11 +54,6 @@ def generations(results: Sequence[Any]) -> list[str]:
     return out
 
 
-def parse(doc: dict[str, Any], generation: str | None) -> Extraction:
-    """One generation of ``doc`` parsed into one of its options (or invalid)."""
-    return extract_answer(generation, doc["options"], "".join(doc["letters"]))
-
-
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    answers = [parse(doc, g).answer for g in generations(results)]
+    answers = [extract_doc_answer(doc, g).answer for g in generations(results)]
     return doc_metrics(doc, answers)

@@ -3,7 +3,7 @@
 Chat APIs give no prompt logprobs, so the first-token distribution cannot be
 read. These tasks estimate it instead: the same documents and prompts as the
 ``*_wd`` tasks, N sampled answers per document (lm-eval ``repeats``, temperature
-1), each parsed into an option by `opinbench.answers.extract_answer`, and the
+1), each parsed into an option by `opinbench.answers.extract_doc_answer`, and the
 histogram over the ordinal options scored by the same WD code.
 
 This is a different estimator, and the metric names say so (``wd_sampled``,
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.answers import extract_answer
+from opinbench.answers import extract_doc_answer
 from opinbench.metrics import distribution as M
 from opinbench.metrics.distribution_tasks import doc_bounds
 from opinbench.metrics.keys import key_part
@@ -38,7 +38,7 @@ def histogram(generations: list[str], doc: dict[str, Any]) -> tuple[np.ndarray, 
     counts = np.zeros(k)
     refused = invalid = 0
     for text in generations:
-        ex = extract_answer(text, doc["options"], "".join(doc["letters"]))
+        ex = extract_doc_answer(doc, text)
         if not ex.valid:
             invalid += 1
             continue

@@ -9,7 +9,7 @@ format the CoT task asks for (`format_target`)::
                              Answer: B
 
 Every target is parsed back with the task's own parser
-(`opinbench.harness.cot.parse`) and must give the gold answer; one that does
+(`opinbench.answers.extract_doc_answer`) and must give the gold answer; one that does
 not (a rationale that itself contains an answer line or tag) is left out and
 counted.
 
@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from opinbench.answers import extract_doc_answer
 from opinbench.data import registry
 from opinbench.errors import ConfigError
 
@@ -83,9 +84,7 @@ def shorten(text: str, max_chars: int | None) -> str:
 
 
 def target_is_gold(doc: dict[str, Any], target: str) -> bool:
-    from opinbench.harness.cot import parse
-
-    return parse(doc, target).answer == doc["answer"]
+    return extract_doc_answer(doc, target).answer == doc["answer"]
 
 
 def extract_rationale(reply: str) -> str:
@@ -104,13 +103,14 @@ def extract_rationale(reply: str) -> str:
 def human_rationales(docs: Sequence[dict[str, Any]], *, data: str, field: str | None,
                      load_options: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], str]], dict[str, int]]:
     """(document, explanation) pairs from the records' ``meta[field]``; documents without one are counted."""
-    from opinbench.harness.answer_docs import load_records
-
     field = field or DEFAULT_EXPLANATION_FIELD.get(data)
     if not field:
         raise ConfigError(f"{data}: no default explanation field; set explanation_field")
-    allowed = {"source", "data_dir", "seed", "test_fraction", "groups", "elections", "answers", "scheme", "releases"}
-    pairs = load_records(data, **{k: v for k, v in load_options.items() if k in allowed})
+    pairs = registry.answer_records(
+        data, load_options.get("source"), load_options.get("data_dir"), cache=True,
+        split_seed=int(load_options.get("split_seed", 0)), test_fraction=load_options.get("test_fraction"),
+        **registry.options_of(data, load_options),
+    )
     meta = {r.id: (r.meta or {}) for r, _ in pairs}
     out, missing = [], 0
     for d in docs:
@@ -192,7 +192,6 @@ def synthetic_rationales(
         identity: the provider's identity for the cache key (`ProviderSpec.identity`).
         cache: a `opinbench.llm.cache.ReplyCache` (replies already paid for are reused).
     """
-    from opinbench.harness.cot import parse
     from opinbench.llm.runner import Budget, RunOptions
 
     options = RunOptions(concurrency=concurrency, progress=progress)
@@ -206,7 +205,7 @@ def synthetic_rationales(
         reply = first[d["id"]]
         if reply is None:
             stats.failed += 1
-        elif parse(d, reply).answer == d["answer"]:
+        elif extract_doc_answer(d, reply).answer == d["answer"]:
             r = extract_rationale(reply)
             if r:
                 kept.append((d, r))
@@ -222,7 +221,7 @@ def synthetic_rationales(
             reply = second[d["id"]]
             if reply is None:
                 stats.failed += 1
-            elif parse(d, reply).answer == d["answer"] and extract_rationale(reply):
+            elif extract_doc_answer(d, reply).answer == d["answer"] and extract_rationale(reply):
                 kept.append((d, extract_rationale(reply)))
                 stats.rationalized += 1
             else:

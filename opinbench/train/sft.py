@@ -112,7 +112,7 @@ def build_cot_examples(ctx: Context, unit: Unit, provider: tuple[Any, Any, Any] 
     if config.rationales == "human":
         pairs, notes = R.human_rationales(
             unit.docs, data=config.data, field=config.explanation_field,
-            load_options=dict(config.task_metadata) | {"seed": config.split_seed,
+            load_options=dict(config.task_metadata) | {"split_seed": config.split_seed,
                                                         "test_fraction": config.test_fraction},
         )
     else:
