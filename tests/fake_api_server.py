@@ -22,9 +22,18 @@ Faults: ``server.faults`` is a queue; each incoming request takes the next one:
 * ``"malformed"``: 200 with a truncated JSON body.
 * ``"slow"``: a valid reply after ``slow_seconds`` (longer than the client timeout).
 * ``"drop"``: the connection is closed without any response.
+* ``"empty"``: 200, a valid reply whose text is empty.
+* ``"refusal"``: 200, a refusal: Anthropic ``stop_reason: "refusal"``, OpenAI
+  ``finish_reason: "content_filter"`` with ``message.refusal`` set.
+
+``delay_seconds`` delays every reply (requests overlap, as with a real API).
+Replies carry ``usage`` as the real APIs do: input tokens = words of the prompt,
+output tokens = words of the reply.
 
 ``server.requests`` records (path, parsed body, fault) of every request, faulted
-ones included, so tests can check that the counts add up.
+ones included, so tests can check that the counts add up; ``server.replied``
+records (path, parsed body) of every 200 reply written out in full (what a client
+was sent, and so may have been billed).
 """
 
 from __future__ import annotations
@@ -103,6 +112,7 @@ class FakeAPIServer:
         guard: Callable[[str], str] = default_guard,
         retry_after: str = "1",
         slow_seconds: float = 2.0,
+        delay_seconds: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.judge = judge
@@ -110,6 +120,8 @@ class FakeAPIServer:
         self.guard = guard
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
+        self.delay_seconds = delay_seconds
+        self.replied: list[tuple[str, dict[str, Any]]] = []
         self.faults: deque[str] = deque()
         self.requests: list[tuple[str, dict[str, Any], str | None]] = []
         self.lock = threading.Lock()
@@ -185,7 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep pytest output clean
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> bool:
+        """Write the response; False if the client had gone."""
         try:
             self.send_response(status)
             self.send_header("content-type", "application/json")
@@ -195,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): nothing to do
+            return False  # the client gave up (timeout): nothing to do
+        return True
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), headers)
@@ -261,8 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(self.fake.slow_seconds)
+        if self.fake.delay_seconds:
+            time.sleep(self.fake.delay_seconds)
         try:
-            reply = self._reply(body)
+            reply = self._reply(body, fault)
         except KeyError as err:
             self._error(400, "invalid_request_error", f"missing field {err}")
             return
@@ -272,21 +288,23 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.dumps(reply).encode()
         if fault == "malformed":
             payload = payload[: len(payload) // 2]
-        self._send(200, payload)
+        if self._send(200, payload) and fault != "malformed":
+            with self.fake.lock:
+                self.fake.replied.append((self.path, body))
 
-    def _reply(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    def _reply(self, body: dict[str, Any], fault: str | None = None) -> dict[str, Any] | None:
         path = self.path.split("?")[0]
         model = body.get("model", "")
         if path == "/v1/messages":
             prompt = "\n".join(_text_of(m.get("content")) for m in body["messages"])
-            text = self.fake.judge(prompt)
+            text = "" if fault in ("empty", "refusal") else self.fake.judge(prompt)
             return {
                 "id": "msg_fake",
                 "type": "message",
                 "role": "assistant",
                 "model": model,
                 "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "stop_reason": "refusal" if fault == "refusal" else "end_turn",
                 "stop_sequence": None,
                 "usage": {"input_tokens": len(prompt.split()), "output_tokens": len(text.split())},
             }
@@ -297,6 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
                 text = self.fake.guard(_text_of(messages[-1].get("content")))
             else:
                 text = self.fake.judge("\n".join(_text_of(m.get("content")) for m in messages))
+            prompt_words = sum(len(_text_of(m.get("content")).split()) for m in messages)
+            refusal = "I can't help with that." if fault == "refusal" else None
+            if fault in ("empty", "refusal"):
+                text = ""
             return {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",
@@ -305,11 +327,19 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": None if refusal else text,
+                            "refusal": refusal,
+                        },
+                        "finish_reason": "content_filter" if refusal else "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "usage": {
+                    "prompt_tokens": prompt_words,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": prompt_words + len(text.split()),
+                },
             }
         if path == "/v1/moderations":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]

@@ -335,3 +335,28 @@ def test_judge_without_subcommand_and_bad_local_model(tmp_path, capsys):
     ]
     assert main(argv) == 1
     assert "not a packaged model name nor a folder" in capsys.readouterr().err
+
+
+def test_results_say_what_was_spent_and_count_refusals(run_dir, server, tmp_path, shared_data):
+    server.faults.extend(["refusal", "empty", "empty", "empty"])
+    argv = _argv(run_dir, server, tmp_path, shared_data, "--no-progress", "--no-control",
+                 "--concurrency", "1", "--max-tokens-budget", "100000")
+    assert main(argv) == 0
+    res = json.loads(_latest(run_dir, "results_judge-faithfulness_*.json").read_text())
+    judge = res["config"]["judge"]
+    spent, stats = judge["spent"], judge["stats"]
+    billed = [b for p, b in server.replied]
+    assert spent["requests"] == server.count() == stats["requests"]
+    assert spent["input_tokens"] == stats["input_tokens"] > 0
+    assert spent["output_tokens"] == stats["output_tokens"] > 0
+    assert spent["cache_hits"] == 0 and spent["max_tokens_budget"] == 100000
+    assert len(billed) == server.count()
+    assert stats["refused"] == 1 and stats["empty"] == 3
+    counts = res["judge_details"]["all"]["counts"]
+    assert counts["judge_refused"] == 1 and res["judge_details"]["all"]["refused"] == 1
+    assert counts["failed"] == 1 and res["judge_details"]["all"]["failed"] == {"empty": 1}
+    # A rerun: the refusal comes from the cache and is still a refusal; the failure is retried.
+    assert main(argv) == 0
+    judge = json.loads(_latest(run_dir, "results_judge-faithfulness_*.json").read_text())["config"]["judge"]
+    assert judge["stats"]["refused"] == 1 and judge["stats"]["sent"] == 1
+    assert judge["spent"]["cache_hits"] == judge["stats"]["unique"] - 1

@@ -81,6 +81,21 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="budget: at most N HTTP requests, retries included",
     )
     p.add_argument(
+        "--max-tokens-budget",
+        type=_positive_int,
+        metavar="N",
+        help="budget: stop sending once N tokens (input + output, as the API reports them) "
+        "are spent; requests in flight may add up to concurrency-1 replies",
+    )
+    p.add_argument(
+        "--max-empty-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="ask again after an empty reply at most N times, then record it as failed "
+        "(default 2)",
+    )
+    p.add_argument(
         "--concurrency",
         type=_positive_int,
         default=4,
@@ -186,8 +201,9 @@ def _run_options(args: argparse.Namespace):
         max_backoff=args.max_backoff,
         max_retry_after=args.max_retry_after,
         progress=not args.no_progress,
+        max_empty_retries=args.max_empty_retries,
     )
-    return opts, Budget(args.max_requests)
+    return opts, Budget(args.max_requests, args.max_tokens_budget)
 
 
 def _cache(args: argparse.Namespace):
@@ -207,10 +223,15 @@ def _run_settings(
         "max_backoff_s": args.max_backoff,
         "max_retry_after_s": args.max_retry_after,
         "max_requests": args.max_requests,
+        "max_tokens_budget": args.max_tokens_budget,
+        "max_empty_retries": args.max_empty_retries,
         "cache": None if cache_path is None else str(cache_path),
         "stats": stats.as_dict(),
+        # What this command paid for (tokens as the API reported them) and what it got free.
+        "spent": {**budget.spent(), "cache_hits": stats.cached},
         "complete": stats.skipped == 0,
         "budget_exhausted": bool(stats.skipped and budget.exhausted),
+        "budget_exhausted_by": budget.exhausted_by if stats.skipped else None,
     }
 
 

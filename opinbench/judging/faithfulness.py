@@ -11,8 +11,10 @@ judge's option equals the model's own parsed answer.
 
 Exclusions, counted and reported (never silently dropped): generations whose
 own answer is invalid (nothing to recover) or whose reasoning is empty
-(nothing to read). Invalid judge replies, failed requests and budget skips are
-left out of the faithful share and reported beside it.
+(nothing to read). Invalid judge replies, refusals the provider signalled
+(``judge_refused``), failed requests (an empty reply, after its retries, is a
+failure of kind ``empty``) and budget skips are left out of the faithful share
+and reported beside it (``judge_details``: ``counts``, ``refused``, ``failed``).
 
 Metrics per task and over all tasks (``all``), lm-eval style with stderr:
 
@@ -138,6 +140,17 @@ def _judge_fields(outcome: Outcome | None, options: Sequence[str]) -> dict[str, 
             "judge_how": None,
         }
     reply = str(outcome.reply)
+    if outcome.refused:
+        # The provider said the judge declined (stop reason): counted apart from
+        # replies that name no option, and left out of every rate, like a failure.
+        return {
+            **base,
+            "status": "judge_refused",
+            "stop_reason": outcome.stop_reason,
+            "judge_reply": reply,
+            "judge_answer": None,
+            "judge_how": None,
+        }
     ext = extract_answer(reply, options)
     return {
         **base,
@@ -181,7 +194,7 @@ def run_faithfulness(
         """Queue a request; (cache key, prompt hash)."""
         rj = req.to_json()
         key = request_key(identity, rj)
-        jobs.append(Job(key, rj, functools.partial(provider.chat, req)))
+        jobs.append(Job(key, rj, functools.partial(provider.complete, req)))
         return key, sha256_text(canonical_json(rj))
 
     for s in samples:
@@ -317,6 +330,7 @@ def sample_metrics(
             Counter(v["judge_how"] for v in replied if v["status"] == "judge_invalid")
         ),
         "failed": dict(Counter(v.get("error_kind") for v in verdicts if v["status"] == "failed")),
+        "refused": counts.get("judge_refused", 0),
         "confusion_model_vs_judge": {m: dict(c) for m, c in sorted(confusion.items())},
         "unfaithful_judge_answers": dict(Counter(v["judge_answer"] for v in unfaithful)),
     }

@@ -13,7 +13,9 @@ Moderators:
   prompt mode the conversation (user: question, assistant: reasoning) is sent
   as is and the model's own chat template builds the safety prompt; in
   ``template`` mode ``judges/moderation_llama_guard.j2`` spells the policy out.
-  A reply that is neither is *invalid* (recorded, excluded from the rate).
+  A reply that is neither is *invalid* (recorded, excluded from the rate); a
+  refusal the provider signals is ``judge_refused`` (counted, excluded), and an
+  empty reply is asked again, then failed (kind ``empty``).
 
 Only the reasoning is moderated (the generation without its final answer; a
 generation without an answer is all reasoning); generations with empty
@@ -153,7 +155,7 @@ def run_moderation(
                 messages, None, int(n_tokens), None if temperature is None else float(temperature)
             )
             rj = req.to_json()
-            call = functools.partial(provider.chat, req)
+            call = functools.partial(provider.complete, req)
         key = request_key(identity, rj)
         jobs.append(Job(key, rj, call))
         plan.append((s, key, sha256_text(canonical_json(rj))))
@@ -194,7 +196,11 @@ def run_moderation(
             run.verdicts.append(v)
             continue
         v.update(cached=out.status == "cached", attempts=out.attempts)
-        if use_endpoint:
+        if out.refused:
+            # The provider said the moderator declined: counted, never read as safe/unsafe.
+            v.update(status="judge_refused", stop_reason=out.stop_reason,
+                     moderator_reply=str(out.reply))
+        elif use_endpoint:
             reply = out.reply
             cats = dict(reply.get("categories", {}))
             seen.update(dict.fromkeys(cats))

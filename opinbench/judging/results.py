@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -34,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from opinbench.io import finite_json, write_json, write_jsonl
 
 Z95 = 1.959963984540054
 NA = "N/A"  # what lm-eval writes for a stderr it cannot compute
@@ -113,19 +113,6 @@ def share(values: Sequence[bool], clusters: Sequence[Hashable] | None = None) ->
 def timestamp() -> str:
     """lm-eval's file timestamp: ``datetime.now().isoformat()`` with ``:`` -> ``-``."""
     return datetime.now().isoformat().replace(":", "-")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_config(run_dir: Path) -> dict[str, Any]:
@@ -208,8 +195,12 @@ def write_results(
         pass
     results_path = run_dir / f"results_{kind}_{date_id}.json"
     verdicts_path = run_dir / f"{kind}_verdicts_{date_id}.jsonl"
-    _atomic_write(
-        verdicts_path, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts)
-    )
-    _atomic_write(results_path, json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    # Strict JSON, chosen per field: a metric is never NaN (undefined ones are already
+    # lm-eval's "N/A"), so a NaN there is a bug and stops the write before any file is
+    # touched; anything else (settings copied from the lm-eval run, API scores in the
+    # verdicts) becomes null, listed under "non_finite" with what it was.
+    finite_json(results, "error", what=f"{kind} metrics")
+    finite_json(groups or {}, "error", what=f"{kind} group metrics")
+    write_jsonl(verdicts_path, verdicts, non_finite="null")
+    write_json(results_path, doc, non_finite="null")
     return results_path, verdicts_path

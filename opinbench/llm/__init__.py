@@ -6,8 +6,11 @@ Shared by the judges (`opinbench.judging`) and STaR rationales
     errors.py     LLMError, AuthError (stops a run), RequestError (one request; retryable or not)
     providers.py  PROVIDER:MODEL specs and requests; anthropic / openai / OpenAI-compatible /
                   local transformers, through the real client libraries
-    cache.py      sqlite reply cache, write-through, keyed by endpoint and request
-    runner.py     cache first, bounded concurrency, retries with Retry-After, budget, progress bar
+    replies.py    Reply: text, stop reason, refusal, token usage (empty vs refused)
+    cache.py      sqlite reply cache, write-through, keyed by endpoint and request; safe for
+                  several processes (per-key claims, a stored reply is never overwritten)
+    runner.py     cache first, bounded concurrency, retries with Retry-After, request and
+                  token budgets, Ctrl-C that keeps replies in flight, progress bar
 
 Importable without the API clients: they are imported when a provider first
 sends a request.
@@ -16,6 +19,7 @@ sends a request.
 from opinbench.llm.cache import ReplyCache, default_cache_path, request_key
 from opinbench.llm.errors import AuthError, LLMError, RequestError
 from opinbench.llm.providers import ChatRequest, Provider, ProviderSpec, make_provider
+from opinbench.llm.replies import Reply
 from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "Outcome",
     "Provider",
     "ProviderSpec",
+    "Reply",
     "ReplyCache",
     "RequestError",
     "RunOptions",

@@ -47,6 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from opinbench.errors import ConfigError
 from opinbench.llm.errors import AuthError, LLMError, RequestError
+from opinbench.llm.replies import REFUSAL_STOP_REASONS, Reply
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,11 @@ class Provider:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def chat(self, request: ChatRequest) -> str:
+        """The reply's text only (see `complete` for its stop reason and token counts)."""
+        return str(self.complete(request).value)
+
+    def complete(self, request: ChatRequest) -> Reply:
+        """The reply text, with stop reason, refusal signal and the API's token usage."""
         raise LLMError(f"{self.spec}: cannot answer a chat prompt")
 
     def moderate(self, text: str) -> dict[str, Any]:
@@ -364,7 +370,7 @@ class AnthropicProvider(Provider):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "temperature_sent": False}
 
-    def chat(self, request: ChatRequest) -> str:
+    def complete(self, request: ChatRequest) -> Reply:
         client = self._get()
         kwargs: dict[str, Any] = {}
         if request.system:
@@ -378,8 +384,16 @@ class AnthropicProvider(Provider):
             )
         except Exception as err:  # noqa: BLE001 (mapped, never swallowed)
             raise classify_error(err, self.spec, client.api_key) from None
-        return "".join(
+        text = "".join(
             getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text"
+        )
+        usage = getattr(msg, "usage", None)
+        return Reply(
+            text,
+            stop_reason=msg.stop_reason,
+            refused=msg.stop_reason in REFUSAL_STOP_REASONS,
+            input_tokens=getattr(usage, "input_tokens", None),
+            output_tokens=getattr(usage, "output_tokens", None),
         )
 
 
@@ -405,7 +419,7 @@ class OpenAIProvider(Provider):
                 )
             return self._client
 
-    def chat(self, request: ChatRequest) -> str:
+    def complete(self, request: ChatRequest) -> Reply:
         client = self._get()
         messages = ([{"role": "system", "content": request.system}] if request.system else []) + [
             {"role": r, "content": c} for r, c in request.messages
@@ -429,7 +443,17 @@ class OpenAIProvider(Provider):
             raise RequestError(
                 f"{self.spec}: reply without choices", kind="malformed", retryable=True
             )
-        return resp.choices[0].message.content or ""
+        choice = resp.choices[0]
+        # A refusal comes as message.refusal (its text) and/or finish_reason "content_filter".
+        refusal = getattr(choice.message, "refusal", None)
+        usage = getattr(resp, "usage", None)
+        return Reply(
+            choice.message.content or refusal or "",
+            stop_reason=choice.finish_reason,
+            refused=bool(refusal) or choice.finish_reason in REFUSAL_STOP_REASONS,
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+        )
 
     def moderate(self, text: str) -> dict[str, Any]:
         """``{"flagged", "categories": {name: bool}, "category_scores": {name: float}}``.
@@ -497,7 +521,7 @@ class LocalProvider(Provider):
                 self._client = model
             return self._client, self._tok
 
-    def chat(self, request: ChatRequest) -> str:
+    def complete(self, request: ChatRequest) -> Reply:
         import torch
 
         model, tok = self._get()
@@ -522,8 +546,16 @@ class LocalProvider(Provider):
             gen["pad_token_id"] = tok.eos_token_id
         with self._lock, torch.no_grad():
             out = model.generate(**enc, **gen)
-        reply = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        return (prefill + reply).strip()
+        n_in = int(enc["input_ids"].shape[1])
+        new = out[0, n_in:]
+        reply = tok.decode(new, skip_special_tokens=True)
+        hit_eos = tok.eos_token_id is not None and bool((new == tok.eos_token_id).any())
+        return Reply(
+            (prefill + reply).strip(),
+            stop_reason="stop" if hit_eos or len(new) < request.max_tokens else "length",
+            input_tokens=n_in,
+            output_tokens=int(len(new)),
+        )
 
 
 def make_provider(spec: ProviderSpec) -> Provider:

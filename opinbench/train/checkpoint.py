@@ -25,7 +25,6 @@ one folder; a finished checkpoint is left alone (``--overwrite`` retrains).
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import shlex
@@ -64,9 +63,12 @@ def slug(name: str) -> str:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    # The shared atomic writer (fsync, mode 0644 & ~umask). A NaN (a diverged loss in the
+    # log history) becomes null, listed under "non_finite": the metadata marks a finished
+    # training run, so it must be written, and must not claim a number it does not hold.
+    from opinbench.io import write_json
+
+    write_json(path, data, non_finite="null")
 
 
 def last_trainer_checkpoint(run_dir: Path) -> Path | None:

@@ -17,7 +17,6 @@ question are not independent, so this one is the honest one).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.errors import ConfigError
+from opinbench.io import write_jsonl
 
 METRICS = ("wd", "kl", "onehot", "letter_mass", "acc", "p_gold")
 
@@ -122,12 +122,12 @@ def heldout(
         "limit": limit,
     } | summarize(base_rows, tuned_rows, clusters)
     if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            for d, b, f, bl, fl in zip(docs, base_rows, tuned_rows, base_lp, tuned_lp):
-                fh.write(json.dumps({
-                    "id": d["id"], "question_key": d.get("question_key"),
-                    "base": {k: v for k, v in b.items() if k in METRICS},
-                    "checkpoint": {k: v for k, v in f.items() if k in METRICS},
-                    "base_loglikelihoods": bl, "checkpoint_loglikelihoods": fl,
-                }) + "\n")
+        # Atomic, strict JSON (`opinbench.io`): a log-likelihood of -inf (an impossible
+        # option) or a NaN metric becomes null, and the row's "non_finite" says what it was.
+        write_jsonl(out, ({
+            "id": d["id"], "question_key": d.get("question_key"),
+            "base": {k: v for k, v in b.items() if k in METRICS},
+            "checkpoint": {k: v for k, v in f.items() if k in METRICS},
+            "base_loglikelihoods": bl, "checkpoint_loglikelihoods": fl,
+        } for d, b, f, bl, fl in zip(docs, base_rows, tuned_rows, base_lp, tuned_lp)), non_finite="null")
     return result
