@@ -191,7 +191,7 @@ def find_runs(path: str | Path) -> list[Run]:
     path = Path(path)
     if path.is_file():
         task, _ = parse_samples_name(path)
-        return [Run(path.parent, {task: path}, _results_files(path.parent))]
+        return [Run(path.parent, {task: path}, results_files(path.parent))]
     if not path.is_dir():
         raise DataError("no such file or directory", file=path)
     by_folder: dict[Path, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
@@ -210,7 +210,7 @@ def find_runs(path: str | Path) -> list[Run]:
             newest[task] = files[0]
             for older in files[1:]:
                 log.info("%s: an older run of task %s, left out (%s is newer)", older, task, files[0].name)
-        runs.append(Run(folder, newest, _results_files(folder)))
+        runs.append(Run(folder, newest, results_files(folder)))
     return runs
 
 
@@ -237,7 +237,8 @@ def samples_by_task(path: str | Path) -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
-def _results_files(folder: Path) -> tuple[Path, ...]:
+def results_files(folder: Path) -> tuple[Path, ...]:
+    """The lm-eval ``results_<timestamp>.json`` files of ``folder``, oldest first (others ignored)."""
     stamp = {}
     for f in folder.glob("results_*.json"):
         m = _RESULTS_NAME.match(f.name)

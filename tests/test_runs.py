@@ -69,6 +69,21 @@ def test_results_newest_lm_eval_file_judge_results_ignored(tmp_path):
     assert set(r) >= {"configs", "versions", "task_hashes", "config"}
 
 
+def test_judge_results_take_model_settings_from_the_same_newest_results_file(tmp_path):
+    """`judging.results.run_config` reads through the one run reader (the newest rule by timestamp)."""
+    from opinbench.judging.results import run_config
+
+    m = tmp_path / "model"
+    _results(m / f"results_{OLD}.json", "old")
+    _results(m / f"results_{NEW}.json", "t")
+    write(m / "results_judge-faithfulness_2027-01-01T00-00-00.json", "{}")
+    cfg = run_config(m)
+    assert cfg["lm_eval_results"] == f"results_{NEW}.json" and cfg["model"] == "hf"
+    (m / f"results_{NEW}.json").write_text("not json", encoding="utf-8")
+    assert run_config(m) == {}  # unreadable: the judge results go without model settings
+    assert run_config(tmp_path / "empty") == {}
+
+
 def test_results_errors_name_the_file(tmp_path):
     m = tmp_path / "model"
     write(m / f"samples_t_{NEW}.jsonl")

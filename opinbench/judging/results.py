@@ -23,7 +23,6 @@ effective sample size (n over the design effect of the clustering).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -33,7 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from opinbench.errors import DataError
 from opinbench.io import finite_json, write_json, write_jsonl
+from opinbench.runs import Run, results_files
 
 Z95 = 1.959963984540054
 NA = "N/A"  # what lm-eval writes for a stderr it cannot compute
@@ -121,16 +122,14 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     Copied into the judge results so that a leaderboard can tell which model a
     judge score belongs to. Judge results files are not lm-eval's and are skipped.
     """
-    files = sorted(
-        p for p in run_dir.glob("results_*.json") if not p.name.startswith("results_judge-")
-    )
-    if not files:
+    run = Run(run_dir, {}, results_files(run_dir))
+    if run.results_file is None:
         return {}
     try:
-        data = json.loads(files[-1].read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = run.results
+    except DataError:  # an unreadable results file leaves the judge results without model settings
         return {}
-    out: dict[str, Any] = {"lm_eval_results": files[-1].name}
+    out: dict[str, Any] = {"lm_eval_results": run.results_file.name}
     cfg = data.get("config") if isinstance(data.get("config"), dict) else {}
     for k in ("model", "model_args", "batch_size", "limit", "gen_kwargs", "random_seed"):
         if k in cfg:
