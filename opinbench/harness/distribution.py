@@ -156,9 +156,13 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- aggregations
 
 
+def _share(items: list[float]) -> float:
+    return float(np.mean(items)) if items else float("nan")
+
+
 def share_nonfinite(items: list[float]) -> float:
     """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
-    share = float(np.mean(items)) if items else float("nan")
+    share = _share(items)
     if share > 0:
         log.warning(
             "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
@@ -171,7 +175,7 @@ def share_nonfinite(items: list[float]) -> float:
 
 def share_low_mass(items: list[float]) -> float:
     """Share of documents with little probability on the option letters; warns when high."""
-    share = float(np.mean(items)) if items else float("nan")
+    share = _share(items)
     if share > 0:
         log.warning(
             "%.1f%% of documents put less than mass_threshold (default %.2f) probability on the "
