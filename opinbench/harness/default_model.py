@@ -1,0 +1,136 @@
+"""lm-eval glue for ``opinionqa_wd_default``: the unsteered model scored against every group.
+
+Santurkar et al.'s representativeness of the *default* model asks how close the
+model's unsteered answer distribution is to each subpopulation's. The unsteered
+prompt is the same for every group, so one document here is one *question*
+(unsteered prompt, one forward pass) that carries every group's distribution
+(``groups``: ``attribute``, ``group``, ``distribution``, ``n``,
+``n_nonsubstantive``); `process_results` scores the one model distribution
+against each of them with the same code as the ``*_wd`` tasks
+(`opinbench.metrics.distribution_tasks.doc_metrics`).
+
+Why a task and not a computation in ``opinbench report`` from an unsteered run
+plus the data on disk: the per-group scores then land in lm-eval's own results
+JSON (``wd|ATTR=Group``), the samples file holds everything the report needs
+(the human distributions, non-substantive counts and the model's
+loglikelihoods), and the report reads runs only, never the data directory, so
+it scores exactly the data the model saw.
+
+Documents come in the order of the ``*_wd`` tasks (`build_docs`: seeded by
+question key, whole questions together), so ``--limit Q`` here runs the same
+questions as ``--limit Q x groups`` there.
+
+Metrics per document (mean over documents = mean over questions):
+
+* ``wd``: mean WD over the groups of the question; ``wd|ATTR``: mean over the
+  attribute's groups; ``wd|ATTR=Group``: WD to that group (representativeness
+  is 1 - these);
+* ``letter_mass``: probability on any option letter;
+* ``refusal_mass``: share of the letters' probability on non-substantive
+  options ("Refused", "Not sure"), which the ordinal-only WD leaves out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from opinbench.harness import distribution
+from opinbench.harness.distribution import _records, build_docs
+from opinbench.errors import ConfigError
+from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES, doc_metrics
+from opinbench.metrics.keys import key_part
+from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
+
+_GROUP_FIELDS = ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")
+
+
+def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMAN_RESAMPLES) -> list[dict[str, Any]]:
+    """Records of (question, group) pairs -> one unsteered document per question carrying every group.
+
+    The overall population, if among the records, is left out of ``groups``:
+    it is not a subpopulation to rank.
+    """
+    by_id = {r.id: r for r in records}
+    pair_docs = build_docs(records, steering="unsteered", seed=seed, human_resamples=human_resamples)
+    out: list[dict[str, Any]] = []
+    index: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in pair_docs:
+        if d["attribute"] == "OVERALL":
+            continue
+        q = d["question_key"]
+        if q not in index:
+            doc = {k: v for k, v in d.items() if k not in _GROUP_FIELDS}
+            doc.update(id=f"{d['dataset']}:{q}", attribute="OVERALL", group="Overall", steering="unsteered")
+            index[q] = doc
+            out.append(doc)
+        groups[q].append(
+            {
+                "id": d["id"],
+                "attribute": d["attribute"],
+                "group": d["group"],
+                "distribution": d["distribution"],
+                "n": d["n"],
+                "n_nonsubstantive": by_id[d["id"]].n_nonsubstantive,
+            }
+        )
+    for doc in out:
+        doc["groups"] = groups[doc["question_key"]]
+    return out
+
+
+def load_dataset(
+    data: str = "opinionqa",
+    groups: str = "standard",
+    source: str | None = None,
+    data_dir: str | None = None,
+    seed: int = 0,
+    human_resamples: int = DEFAULT_HUMAN_RESAMPLES,
+    mass_threshold: float = DEFAULT_MASS_THRESHOLD,
+    **_: Any,
+) -> dict[str, Any]:
+    """``custom_dataset`` hook: one document per question (see the module docstring)."""
+    import datasets
+
+    groups_key = groups if isinstance(groups, str) else ",".join(groups)
+    docs = question_docs(_records(data, source, data_dir, groups_key), seed=seed, human_resamples=human_resamples)
+    if not docs:
+        raise ConfigError(f"{data}: no question with an ordinal scale and a subpopulation for groups={groups!r}")
+    for d in docs:
+        d["mass_threshold"] = float(mass_threshold)
+    return {"test": datasets.Dataset.from_list(docs)}
+
+
+def group_doc(doc: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+    """The ``*_wd`` document of one (question, group) inside a question document."""
+    return {**doc, **{k: group[k] for k in _GROUP_FIELDS if k in group}}
+
+
+def doc_to_text(doc: dict[str, Any]) -> str:
+    """The unsteered prompt (the same whichever group's distribution the record carries)."""
+    return distribution.doc_to_text(group_doc(doc, doc["groups"][0]))
+
+
+def doc_to_target(doc: dict[str, Any]) -> int:
+    """The modal option of the groups' mean distribution (only used by lm-eval's bookkeeping)."""
+    return int(np.argmax(np.mean([g["distribution"] for g in doc["groups"]], axis=0)))
+
+
+def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
+    probs = probabilities(doc, results)
+    out: dict[str, Any] = {}
+    by_attribute: dict[str, list[float]] = defaultdict(list)
+    for g in doc["groups"]:
+        wd = doc_metrics(group_doc(doc, g), probs)["wd"]
+        by_attribute[key_part(g["attribute"])].append(wd)
+        out[f"wd|{key_part(g['attribute'])}={key_part(g['group'])}"] = wd
+    for attribute, values in by_attribute.items():
+        out[f"wd|{attribute}"] = float(np.mean(values))
+    out["wd"] = float(np.mean([v for vs in by_attribute.values() for v in vs]))
+    mass = float(probs.sum())
+    out["letter_mass"] = mass
+    out["refusal_mass"] = float(probs[doc["n_ordinal"] :].sum() / mass) if mass > 0 else float("nan")
+    return out
