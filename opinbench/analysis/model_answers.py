@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import distribution as M
+from opinbench.metrics.distribution_tasks import doc_bounds
 from opinbench.metrics.letters import probabilities
 
 UNSTEERED = "unsteered"
@@ -42,6 +43,8 @@ class ModelAnswer:
         steered_to: (attribute, group) the prompt steered to, None when unsteered.
         n, n_nonsubstantive: respondents behind ``human`` and those who gave a
             non-substantive answer (None where unknown).
+        record_id, seed, human_resamples: what the task seeded the human bootstrap
+            bound with, so that `bounds` repeats the task's ``wd_human``.
     """
 
     question_key: str
@@ -56,6 +59,9 @@ class ModelAnswer:
     steered_to: tuple[str, str] | None = None
     n: float | None = None
     n_nonsubstantive: float | None = None
+    record_id: str = ""
+    seed: int = 0
+    human_resamples: int = 1000
 
     @property
     def model_ordinal(self) -> np.ndarray:
@@ -67,6 +73,13 @@ class ModelAnswer:
     def wd(self) -> float:
         """Normalised WD between the model's and the group's distribution (as the task's ``wd``)."""
         return float(M.wasserstein(self.model_ordinal, self.human, self.ordinal)[0])
+
+    def bounds(self) -> tuple[float, float | None]:
+        """(uniform WD, human bootstrap WD or None), as the task's ``wd_uniform`` and ``wd_human``."""
+        return doc_bounds(
+            {"id": self.record_id, "ordinal": self.ordinal, "distribution": self.human, "n": self.n,
+             "seed": self.seed, "human_resamples": self.human_resamples}
+        )
 
     @property
     def refusal_mass(self) -> float:
@@ -98,12 +111,14 @@ def from_row(row: Mapping[str, Any]) -> list[ModelAnswer]:
         options=tuple(doc["options"]),
         ordinal=tuple(float(o) for o in doc["ordinal"]),
         model=model,
+        seed=int(doc.get("seed", 0)),
+        human_resamples=int(doc.get("human_resamples", 1000)),
     )
     if "groups" in doc:
         return [
             ModelAnswer(
                 **common, attribute=g["attribute"], group=g["group"], human=tuple(g["distribution"]),
-                steering=UNSTEERED, n=g.get("n"), n_nonsubstantive=g.get("n_nonsubstantive"),
+                steering=UNSTEERED, n=g.get("n"), n_nonsubstantive=g.get("n_nonsubstantive"), record_id=g.get("id", ""),
             )
             for g in doc["groups"]
         ]
@@ -112,7 +127,7 @@ def from_row(row: Mapping[str, Any]) -> list[ModelAnswer]:
         ModelAnswer(
             **common, attribute=doc["attribute"], group=doc["group"], human=tuple(doc["distribution"]),
             steering=steering, steered_to=None if steering == UNSTEERED else (doc["attribute"], doc["group"]),
-            n=doc.get("n"), n_nonsubstantive=doc.get("n_nonsubstantive"),
+            n=doc.get("n"), n_nonsubstantive=doc.get("n_nonsubstantive"), record_id=doc.get("id", ""),
         )
     ]
 
