@@ -209,7 +209,6 @@ def topics_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str, mappin
     if mapping is None:
         return _missing(title, "No topic taxonomy: pass --topics PATH/topic_mapping.json or set OPINBENCH_DATA_DIR.")
     answers = ra.default(dataset)
-    source = "the unsteered model (opinionqa_wd_default)"
     if not answers:
         return _missing(title, "No default-model task (opinionqa_wd_default) in this run.")
     t = topics.per_topic_wd(answers, lambda a: mapping[k].coarse if (k := topic_key(a.question, a.options)) in mapping else ())
@@ -221,7 +220,7 @@ def topics_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str, mappin
     overall = topics.consistency(t)
     by_attr = {attr: topics.consistency(t, [g for g in groups if g[0] == attr]) for attr in dict.fromkeys(g[0] for g in groups)}
     marks = [(i, groups.index(overall.closest[tp])) for i, tp in enumerate(topic_names) if tp in overall.closest]
-    fig = figures.heatmap(matrix, topic_names, _labels(groups), title=f"Mean WD per coarse topic and group ({source})",
+    fig = figures.heatmap(matrix, topic_names, _labels(groups), title="Mean WD of the unsteered model per coarse topic and group",
                           colorbar="mean WD (lower: closer)", marks=marks)
     unmatched = len(t.unmatched)
     n_q = len({a.question_key for a in answers})
@@ -363,7 +362,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, topics_path: st
     sections: list[Any] = []
     header = []
     for i, ra in enumerate(runs):
-        prefix = f"{ra.label}: " if len(runs) > 1 else ""
+        prefix = f"run {i + 1} ({ra.label}): " if len(runs) > 1 else ""
         header.append((f"run {i + 1}", f"{ra.label} — {ra.run.folder} — tasks: {', '.join(ra.run.tasks)}"))
         datasets = ra.datasets or ["opinionqa"]
         for ds in datasets:

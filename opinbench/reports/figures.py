@@ -64,8 +64,8 @@ def group_bars(
     if xlim:
         ax.set_xlim(*xlim)
     ax.grid(axis="x", alpha=0.3)
-    if len(series) > 1 or bounds:
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    if len(series) > 1 or bounds:  # outside the axes: never over a bar
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -84,7 +84,8 @@ def heatmap(
     """A matrix with labelled rows and columns, values written in the cells (if few enough),
     and a red frame around each ``(row, column)`` of ``marks``."""
     values = np.asarray(values, dtype=float)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.42 * len(col_labels)), max(3.5, 1.8 + 0.36 * len(row_labels))))
+    # room for the rotated column labels below, however few the rows
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.5 + 0.42 * len(col_labels)), 3.0 + 0.36 * max(len(row_labels), 3)))
     masked = np.ma.masked_invalid(values)
     im = ax.imshow(masked, cmap=cmap, aspect="auto")
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=60, ha="right", fontsize=8)
@@ -98,7 +99,7 @@ def heatmap(
                         color="white" if v > mid else "black")
     for i, j in marks:
         ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    fig.colorbar(im, ax=ax, label=colorbar, shrink=0.8)
+    fig.colorbar(im, ax=ax, label=colorbar, fraction=0.04, pad=0.02)
     ax.set_title(title)
     fig.tight_layout()
     return fig
