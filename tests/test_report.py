@@ -80,6 +80,8 @@ def full_run(tmp_path):
         "opinionqa_wd": _steered_rows("qa", 0.3), "opinionqa_wd_bio": _steered_rows("bio", 0.6),
         "opinionqa_wd_portray": _steered_rows("portray", 0.9), "opinionqa_wd_default": _default_rows(),
         "wom_direct": _stance_rows(),
+        # a generation task on the same documents: text answers, left out of the distribution analyses
+        "opinionqa_wd_sampled": [{"doc": r["doc"], "filtered_resps": ["A"], "resps": [["A", "B"]]} for r in _steered_rows("qa", 0)],
     })
 
 
@@ -130,6 +132,7 @@ def test_report_steerability_numbers(full_run):
     ra = read_run(run)
     assert ra.kind == {"opinionqa_wd": "qa", "opinionqa_wd_bio": "bio", "opinionqa_wd_portray": "portray",
                        "opinionqa_wd_default": "default"}
+    assert "opinionqa_wd_sampled" not in ra.answers
     rows = steerability.steerability(ra.steered("opinionqa"), ra.default("opinionqa"))
     assert len(rows) == 3
     # QA keeps 70 % of each group's distribution, BIO 40 %, PORTRAY 10 %: QA is the best of three

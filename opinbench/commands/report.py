@@ -32,7 +32,7 @@ import numpy as np
 from opinbench.analysis import disagreement, improvement, refusal, representativeness, steerability, topics
 from opinbench.analysis.model_answers import UNSTEERED, ModelAnswer, from_rows, group_label
 from opinbench.errors import ConfigError, DataError
-from opinbench.runs import Run, find_runs
+from opinbench.runs import Run, find_runs, generations
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def read_run(run: Run) -> RunAnswers:
         if not rows or not isinstance(rows[0], dict) or "doc" not in rows[0]:
             continue
         doc = rows[0]["doc"]
-        if "groups" in doc or ("distribution" in doc and "letters" in doc and "ordinal" in doc):
+        # generation tasks (*_wd_sampled) carry the same documents but text answers: not read here
+        first_token = generations(rows[0].get("resps")) is None
+        if first_token and ("groups" in doc or ("distribution" in doc and "letters" in doc and "ordinal" in doc)):
             out.answers[task] = from_rows(rows)
             out.kind[task] = "default" if "groups" in doc else doc.get("steering", UNSTEERED)
             out.dataset[task] = doc.get("dataset", task)
@@ -234,6 +236,7 @@ def topics_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str, mappin
               + [[a, group_label(*c.closest_overall), c.share, len(c.closest)] for a, c in by_attr.items() if c]),
         Table(["topic", "closest group", "WD"], [[tp, group_label(*overall.closest[tp]), t.wd[tp][overall.closest[tp]]]
                                                for tp in topic_names]),
+        Table(["topic", *_labels(groups)], [[tp, *row] for tp, row in zip(topic_names, matrix.tolist())]),
     ])
 
 
