@@ -151,3 +151,16 @@ def test_from_row_reads_both_document_shapes():
     got = from_rows([row, row])  # a second filter's row of the same document is not counted twice
     assert [(g.group, g.steering, g.steered_to) for g in got] == [("a", "unsteered", None), ("c", "unsteered", None)]
     assert [g.wd for g in got] == pytest.approx([1 / 3, 0.0])
+
+
+def test_analyses_import_neither_lm_eval_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport opinbench.analysis.disagreement, opinbench.analysis.improvement, "
+            "opinbench.analysis.refusal, opinbench.analysis.representativeness, opinbench.analysis.steerability, "
+            "opinbench.analysis.topics, opinbench.data.topics\n"
+            "leaked = sorted(m for m in sys.modules if m.startswith(('lm_eval', 'matplotlib', 'opinbench.harness')))\n"
+            "assert not leaked, leaked\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
