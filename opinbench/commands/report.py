@@ -160,7 +160,7 @@ def wd_bounds_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
             hum[(a.attribute, a.group)].append(h)
     uniform = [float(np.mean(uni[g])) if uni[g] else None for g in groups]
     human = [float(np.mean(hum[g])) if hum[g] else None for g in groups]
-    series = {name: [wd[name].get(g, np.nan) for g in groups] for name in wd}
+    series = {name.upper(): [wd[name].get(g, np.nan) for g in groups] for name in wd}
     fig = figures.group_bars(_labels(groups), series, title="Mean WD per group, steered model (lower is better)",
                              xlabel="mean Wasserstein distance", bounds={"uniform": uniform, "human bootstrap": human})
     rows = [[group_label(*g), *[wd[n].get(g) for n in wd], uniform[i], human[i]] for i, g in enumerate(groups)]
@@ -168,7 +168,7 @@ def wd_bounds_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
                    "uniform distribution (a model should beat it) and the human bootstrap bound (sampling noise: "
                    "no model can be expected to go below it).",
                    figure=figures.save(fig, figs, f"{prefix_slug(prefix)}wd_bounds_{dataset}"),
-                   tables=[Table(["group", *[f"WD {n}" for n in wd], "uniform", "human"], rows)])
+                   tables=[Table(["group", *[f"WD {n.upper()}" for n in wd], "uniform", "human"], rows)])
 
 
 def steerability_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
@@ -281,20 +281,24 @@ def disagreement_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
     if not human_source:
         return _missing(title, "No distribution task in this run.")
     h = disagreement.human_matrix(human_source)
+    name = "qa" if "qa" in steered else next(iter(steered), None)
+    s = disagreement.steered_matrix(steered[name]) if name else None
+    # one colour scale for both matrices, so that they compare at a glance (SubPOP's Figure 13)
+    vmax = float(np.nanmax([np.nanmax(h.values), *([np.nanmax(s.values)] if s is not None and s.values.size else [])]))
     sections = []
     fig = figures.heatmap(h.values, _labels(h.groups), _labels(h.groups), title="Humans vs humans: mean WD",
-                          colorbar="mean WD", cmap="magma_r")
-    sections.append(Section(title + ": humans", text="Mean WD between the answer distributions of two groups over the questions both answered.",
+                          colorbar="mean WD", cmap="magma_r", vmin=0.0, vmax=vmax)
+    sections.append(Section(title + ": humans", text="Mean WD between the answer distributions of two groups over the "
+                            "questions both answered (same colour scale as the model matrix below).",
                             figure=figures.save(fig, figs, f"{prefix_slug(prefix)}disagreement_human_{dataset}"),
                             tables=[Table(["group", *_labels(h.groups)], [[group_label(*g), *row] for g, row in zip(h.groups, h.values.tolist())])]))
     if not steered:
         sections.append(_missing(title + ": model", "No steered task in this run."))
         return sections
-    name = "qa" if "qa" in steered else next(iter(steered))
-    s = disagreement.steered_matrix(steered[name])
     fig = figures.heatmap(s.values, _labels(s.groups), _labels(s.groups),
                           title=f"Humans of the row group vs model steered ({name.upper()}) to the column group",
-                          colorbar="mean WD", cmap="magma_r", marks=[(i, i) for i in range(len(s.groups))])
+                          colorbar="mean WD", cmap="magma_r", marks=[(i, i) for i in range(len(s.groups))],
+                          vmin=0.0, vmax=vmax)
     sections.append(Section(title + f": humans vs steered model ({name.upper()})",
                             text="Row: a group's humans; column: the model steered to a group. The framed diagonal is "
                             "the model steered to the row's own group; a row flatter than the human matrix means "

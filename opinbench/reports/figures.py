@@ -20,10 +20,6 @@ from matplotlib.figure import Figure  # noqa: E402
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]
 
 
-def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
-    return max(3.0, base + per_row * n_rows)
-
-
 def save(fig: Figure, folder: Path, name: str) -> tuple[Path, Path]:
     """Write ``name.svg`` and ``name.png`` (120 dpi) into ``folder``; close the figure."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +42,9 @@ def group_bars(
     """Horizontal bars, one row per label and one bar per series; ``bounds`` draws a
     marker per row for each named bound (e.g. uniform and human WD)."""
     n, k = len(labels), max(1, len(series))
-    fig, ax = plt.subplots(figsize=(7.5, _height(n * max(1, k * 0.6))))
+    # a row per label, tall enough for k bars; legend under the axes (constrained layout
+    # keeps it clear of the bars and the tick labels)
+    fig, ax = plt.subplots(figsize=(8.0, 1.8 + n * (0.12 + 0.09 * k)), layout="constrained")
     y = np.arange(n)
     height = 0.8 / k
     for i, (name, values) in enumerate(series.items()):
@@ -55,18 +53,17 @@ def group_bars(
     markers = ["|", "x", "d"]
     for j, (name, values) in enumerate((bounds or {}).items()):
         vals = np.asarray([np.nan if v is None else v for v in values], dtype=float)
-        ax.scatter(vals, y, marker=markers[j % len(markers)], s=120, color="black" if j == 0 else "#C44E52",
+        ax.scatter(vals, y, marker=markers[j % len(markers)], s=90, color="black" if j == 0 else "#C44E52",
                    zorder=3, label=name, linewidths=2)
-    ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     if xlim:
         ax.set_xlim(*xlim)
     ax.grid(axis="x", alpha=0.3)
-    if len(series) > 1 or bounds:  # outside the axes: never over a bar
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
+    if len(series) > 1 or bounds:
+        fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     return fig
 
 
@@ -80,6 +77,8 @@ def heatmap(
     marks: Sequence[tuple[int, int]] = (),
     annotate: bool = True,
     cmap: str = "viridis_r",
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Figure:
     """A matrix with labelled rows and columns, values written in the cells (if few enough),
     and a red frame around each ``(row, column)`` of ``marks``."""
@@ -87,12 +86,12 @@ def heatmap(
     # room for the rotated column labels below, however few the rows
     fig, ax = plt.subplots(figsize=(max(5.0, 2.5 + 0.42 * len(col_labels)), 3.0 + 0.36 * max(len(row_labels), 3)))
     masked = np.ma.masked_invalid(values)
-    im = ax.imshow(masked, cmap=cmap, aspect="auto")
+    im = ax.imshow(masked, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
     if annotate and values.size <= 600:
-        finite = values[np.isfinite(values)]
-        mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+        low, high = im.get_clim()
+        mid = (low + high) / 2
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
