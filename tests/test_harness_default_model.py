@@ -30,8 +30,14 @@ def test_one_document_per_question_in_the_order_of_the_pair_tasks():
     pairs = distribution.build_docs([r for r in RECORDS if r.attribute != "OVERALL"])
     assert [d["question_key"] for d in docs] == list(dict.fromkeys(p["question_key"] for p in pairs))
     assert [(g["group"], g["n_nonsubstantive"]) for g in docs[0]["groups"]] == [("Male", 2.0), ("Female", 2.0)]
-    assert docs[0]["steering"] == "unsteered" and "distribution" not in docs[0]
-    assert "Answer" in default_model.doc_to_text(docs[0])  # the unsteered prompt renders
+    # the document is the question's overall-population document, as in opinionqa_wd_unsteered
+    overall = [p for p in distribution.build_docs(RECORDS, steering="unsteered") if p["attribute"] == "OVERALL"]
+    assert {k: v for k, v in docs[0].items() if k != "groups"} == overall[0]
+    assert distribution.doc_to_text(docs[0]).endswith("Answer:")
+    # without an overall record: the groups' mean distribution, no count
+    alone = default_model.question_docs([r for r in RECORDS if r.attribute != "OVERALL"])
+    assert alone[0]["distribution"] == pytest.approx([0.625, 0.375]) and alone[0]["n"] is None
+    assert len(alone[0]["groups"]) == 2
 
 
 def test_process_results_scores_every_group_from_one_forward_pass():

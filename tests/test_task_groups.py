@@ -10,7 +10,7 @@ import yaml
 
 from opinbench.paths import tasks_dir
 
-GROUPS = ["opinionqa_wd_steered", "opinionqa_suite", "subpop_suite", "vk_suite", "wom_suite",
+GROUPS = ["opinionqa_steered", "opinionqa_suite", "subpop_suite", "vk_suite", "wom_suite",
           "smartvote_suite", "anes_suite", "opinbench"]
 
 
@@ -33,5 +33,5 @@ def test_every_member_exists_and_steered_group_is_size_weighted(task_manager):
         missing = [t for t in config["task"] if t not in known]
         assert not missing, (name, missing)
         assert all(m["weight_by_size"] for m in config["aggregate_metric_list"])
-    steered = yaml.safe_load(Path(tasks_dir(), "groups", "opinionqa_wd_steered.yaml").read_text(encoding="utf-8"))
+    steered = yaml.safe_load(Path(tasks_dir(), "groups", "opinionqa_steered.yaml").read_text(encoding="utf-8"))
     assert steered["task"] == ["opinionqa_wd", "opinionqa_wd_bio", "opinionqa_wd_portray"]

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.harness import distribution
 from opinbench.harness.distribution import _records, build_docs
 from opinbench.errors import ConfigError
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES, doc_metrics
@@ -50,23 +49,25 @@ _GROUP_FIELDS = ("id", "attribute", "group", "distribution", "n", "n_nonsubstant
 def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMAN_RESAMPLES) -> list[dict[str, Any]]:
     """Records of (question, group) pairs -> one unsteered document per question carrying every group.
 
-    The overall population, if among the records, is left out of ``groups``:
-    it is not a subpopulation to rank.
+    The document itself is the question's overall-population document, as in
+    ``opinionqa_wd_unsteered`` (``attribute`` OVERALL, its ``distribution`` and ``n``), so the
+    ``*_wd`` prompt and target hooks apply unchanged; where the records have no overall
+    population for the question, ``distribution`` is the mean of the groups' and ``n`` None
+    (only lm-eval's bookkeeping target uses it). The groups, without the overall
+    population, are in ``groups``: those are ranked.
     """
     by_id = {r.id: r for r in records}
     pair_docs = build_docs(records, steering="unsteered", seed=seed, human_resamples=human_resamples)
     out: list[dict[str, Any]] = []
-    index: dict[str, dict[str, Any]] = {}
+    overall: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in pair_docs:
-        if d["attribute"] == "OVERALL":
-            continue
         q = d["question_key"]
-        if q not in index:
-            doc = {k: v for k, v in d.items() if k not in _GROUP_FIELDS}
-            doc.update(id=f"{d['dataset']}:{q}", attribute="OVERALL", group="Overall", steering="unsteered")
-            index[q] = doc
-            out.append(doc)
+        if q not in groups and q not in overall:
+            out.append({"question_key": q, "_first": d})
+        if d["attribute"] == "OVERALL":
+            overall[q] = d
+            continue
         groups[q].append(
             {
                 "id": d["id"],
@@ -77,14 +78,24 @@ def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMA
                 "n_nonsubstantive": by_id[d["id"]].n_nonsubstantive,
             }
         )
-    for doc in out:
-        doc["groups"] = groups[doc["question_key"]]
-    return out
+    docs = []
+    for entry in out:
+        q = entry["question_key"]
+        if not groups[q]:
+            continue
+        base = overall.get(q)
+        if base is None:
+            first = entry["_first"]
+            mean = np.mean([g["distribution"] for g in groups[q]], axis=0)
+            base = {**first, "id": f"{first['dataset']}:{q}:OVERALL:Overall", "attribute": "OVERALL",
+                    "group": "Overall", "distribution": [float(x) for x in mean / mean.sum()], "n": None}
+        docs.append({**base, "steering": "unsteered", "groups": groups[q]})
+    return docs
 
 
 def load_dataset(
     data: str = "opinionqa",
-    groups: str = "standard",
+    groups: str = "standard,overall",
     source: str | None = None,
     data_dir: str | None = None,
     seed: int = 0,
@@ -92,7 +103,7 @@ def load_dataset(
     mass_threshold: float = DEFAULT_MASS_THRESHOLD,
     **_: Any,
 ) -> dict[str, Any]:
-    """``custom_dataset`` hook: one document per question (see the module docstring)."""
+    """``custom_dataset`` hook: one document per question (see the module docstring and `question_docs`)."""
     import datasets
 
     groups_key = groups if isinstance(groups, str) else ",".join(groups)
@@ -107,16 +118,6 @@ def load_dataset(
 def group_doc(doc: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     """The ``*_wd`` document of one (question, group) inside a question document."""
     return {**doc, **{k: group[k] for k in _GROUP_FIELDS if k in group}}
-
-
-def doc_to_text(doc: dict[str, Any]) -> str:
-    """The unsteered prompt (the same whichever group's distribution the record carries)."""
-    return distribution.doc_to_text(group_doc(doc, doc["groups"][0]))
-
-
-def doc_to_target(doc: dict[str, Any]) -> int:
-    """The modal option of the groups' mean distribution (only used by lm-eval's bookkeeping)."""
-    return int(np.argmax(np.mean([g["distribution"] for g in doc["groups"]], axis=0)))
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
