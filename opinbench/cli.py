@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("opinbench.commands.evaluate", "run lm_eval with opinbench's tasks on the path"),
     "bounds": ("opinbench.commands.bounds", "uniform and human bounds of a distribution task's data"),
     "compare": ("opinbench.commands.compare", "paired significance tests between two lm-eval runs"),
+    "regress": ("opinbench.commands.regress", "fail when a candidate run is measurably worse than a baseline"),
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),
 }
