@@ -16,6 +16,11 @@ RUN=${OPINBENCH_CI_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/opinbench-ci-regress.XXXXXX
 if [ -z "${OPINBENCH_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export OPINBENCH_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
+if [ -z "${OPINBENCH_DATA_DIR:-}" ]; then
+  # Like the data tests: skipped with the reason when the data is absent.
+  echo "ci_regress: SKIPPED: no OPINBENCH_DATA_DIR and no ../shared/data (OpinionQA and Value Kaleidoscope needed)" >&2
+  exit 0
+fi
 # opinionqa_wd documents come 17 per question (one per group), in a fixed order.
 SAMPLES=$(python3 -c 'import json; print(json.dumps({"opinionqa_wd": [17 * q + g for q in range(17) for g in (0, 5, 10, 15)], "vk_direct": list(range(60))}))')
 # CPU, float32, fixed batch size: the same numbers on every run (checked: two runs identical).

@@ -203,3 +203,13 @@ def test_sign_flip_exact_and_sampled_agree():
     assert stats.sign_flip_pvalue(np.repeat(d[:8], 3), np.repeat(np.arange(8), 3)) == pytest.approx(
         stats.sign_flip_pvalue(d[:8], np.arange(8))
     )
+
+
+def test_committed_ci_baseline_reads():
+    from tests.conftest import REPO
+
+    values = baseline.read(REPO / "baselines" / "ci_smollm2.json.gz")
+    wd = values.tasks["opinionqa_wd"]
+    assert len(wd.docs) == 68 and len({d["question"] for d in wd.docs.values()}) == 17
+    assert len(values.tasks["vk_direct"].docs) == 60
+    assert values.config["device"] == "cpu" and values.config["model_dtype"] == "torch.float32"
