@@ -24,6 +24,10 @@ def _num(x: Any, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _signed(x: Any) -> str:
+    return "n/a" if x is None else f"{x:+.4f}"
+
+
 def _p(x: Any) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
@@ -51,7 +55,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         lines.append(
             f"| {r['task']} | {r['metric']} ({'↓' if r['lower_is_better'] else '↑'}) | {r['n_docs']} ({r['n_questions']}) "
-            f"| {_num(r['baseline'])} | {_num(r['candidate'])} | {r['delta']:+.4f} | {r['tolerance']:g} "
+            f"| {_num(r['baseline'])} | {_num(r['candidate'])} | {_signed(r['delta'])} | {r['tolerance']:g} "
             f"| {_p(r['pvalue'])} | {_p(r['pvalue_holm'])} | {_MARK.get(r['verdict'], 'ok')} |"
         )
     lines.append("")
@@ -83,7 +87,7 @@ def junit(report: dict[str, Any]) -> str:
             case = ET.SubElement(suite, "testcase", classname=f"opinbench.regress.{task}", name=r["metric"])
             summary = (
                 f"{r['metric']} ({_direction(r)}): baseline {_num(r['baseline'])}, candidate {_num(r['candidate'])}, "
-                f"delta {r['delta']:+.4f}, tolerance {r['tolerance']:g}, {r['test']} p = {_p(r['pvalue'])}, "
+                f"delta {_signed(r['delta'])}, tolerance {r['tolerance']:g}, {r['test']} p = {_p(r['pvalue'])}, "
                 f"Holm p = {_p(r['pvalue_holm'])}, {r['n_docs']} documents in {r['n_questions']} questions: {r['verdict']}"
             )
             if r["verdict"] == REGRESSION:
