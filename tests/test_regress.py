@@ -213,3 +213,17 @@ def test_committed_ci_baseline_reads():
     assert len(wd.docs) == 68 and len({d["question"] for d in wd.docs.values()}) == 17
     assert len(values.tasks["vk_direct"].docs) == 60
     assert values.config["device"] == "cpu" and values.config["model_dtype"] == "torch.float32"
+
+
+def test_regress_imports_neither_lm_eval_nor_the_harness():
+    """Data flows one way: regress reads outputs, it never reaches back into the tasks or lm-eval."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, opinbench.commands.regress, opinbench.regress.calibration\n"
+        "leaked = sorted(m for m in sys.modules if m.startswith(('opinbench.harness', 'opinbench.prompts', 'lm_eval')))\n"
+        "assert not leaked, leaked\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
