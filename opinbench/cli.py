@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bounds": ("opinbench.commands.bounds", "uniform and human bounds of a distribution task's data"),
     "compare": ("opinbench.commands.compare", "paired significance tests between two lm-eval runs"),
     "report": ("opinbench.commands.report", "figures and an HTML page of the OpinionQA/SubPOP analyses of lm-eval runs"),
+    "regress": ("opinbench.commands.regress", "fail when a candidate run is measurably worse than a baseline"),
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),
 }

@@ -245,3 +245,33 @@ def results_files(folder: Path) -> tuple[Path, ...]:
         if m:
             stamp[f] = m.group("date")
     return tuple(reversed(_newest_first(list(stamp), stamp)))
+
+
+def task_results(run: Run, task: str) -> dict[str, Any] | None:
+    """The newest results file of ``run`` that lists ``task`` (in its ``versions`` or
+    ``results``), parsed; None if no results file does.
+
+    A folder may hold several ``lm_eval`` calls; a task's version, ``task_hashes``
+    entry and ``config`` are those of the call that wrote it, which need not be the
+    newest call (`Run.results`).
+
+    Raises:
+        DataError: such a results file is not a JSON object.
+    """
+    for path in reversed(run.results_files):
+        data = run.results if path == run.results_file else _read_results(path)
+        if task in (data.get("versions") or {}) or task in (data.get("results") or {}):
+            return data
+    return None
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataError(f"cannot read: {err}", file=path) from err
+    except json.JSONDecodeError as err:
+        raise DataError(f"not JSON: {err.msg} (line {err.lineno})", file=path) from None
+    if not isinstance(data, dict):
+        raise DataError("not an lm-eval results file (expected a JSON object)", file=path)
+    return data

@@ -1,0 +1,131 @@
+"""`opinbench regress BASELINE CANDIDATE`: fail a build when a model or the code gets measurably worse.
+
+BASELINE and CANDIDATE are each an lm-eval output folder of one model written with
+``--log_samples`` (`opinbench eval` does), or a baseline file recorded with::
+
+    opinbench regress record RUN_DIR --out baselines/NAME.json.gz
+
+The two sides are paired on the documents of the tasks they share; per-document
+values are recomputed from the logged samples with opinbench's metrics code.
+Tests: WD and KL (``*_wd`` tasks) by a sign-flip permutation over questions; acc
+(``*_cot``/``*_direct``) by exact McNemar; macro-F1 by a paired bootstrap over
+questions; Holm's correction across all of them. A regression is a worsening
+beyond the metric's tolerance (``--tolerance wd=0.005``) that is significant at
+``--alpha`` after the correction; improvements are reported too.
+
+Exit status: 0 no regression, 1 regression, 2 the sides cannot be compared
+(different task versions, data, prompts, too few shared documents; the message
+names the difference) or cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from opinbench.errors import ConfigError, DataError
+from opinbench.io import atomic_open
+from opinbench.regress import baseline, check, report
+from opinbench.regress.values import RunValues, read_run
+from opinbench.runs import find_runs, task_results
+
+EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPARABLE = 0, 1, 2
+
+
+def load_side(path: str | Path) -> RunValues:
+    """A baseline file or a run folder -> `RunValues`.
+
+    (A leaderboard entry is the third kind of side the issue names; leaderboards
+    do not exist yet: add its reader here, returning `RunValues`, and let its
+    definition supply tolerances to `check.parse_tolerances` as ``base``.)
+    """
+    if baseline.is_baseline_file(path):
+        return baseline.read(path)
+    return read_run(path)
+
+
+def record(run_dir: str, out: str) -> int:
+    values = read_run(run_dir)
+    run = find_runs(run_dir)[0]
+    info = next((task_results(run, t) for t in values.tasks if task_results(run, t)), None) or {}
+    baseline.write(out, values, baseline.source_info(info))
+    sizes = ", ".join(f"{t} {len(v.docs)}" for t, v in values.tasks.items())
+    print(f"recorded {out} ({Path(out).stat().st_size} bytes): {sizes} documents", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write(text: str, out: str | None) -> None:
+    if out:
+        with atomic_open(out) as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _error_output(message: str, fmt: str) -> str | None:
+    """What a CI system should see when the sides cannot be compared (JSON and JUnit; markdown prints to stderr)."""
+    if fmt == "json":
+        return report.to_json({"error": message, "exit_code": EXIT_INCOMPARABLE})
+    if fmt == "junit":
+        import xml.etree.ElementTree as ET
+
+        suites = ET.Element("testsuites", name="opinbench regress", tests="1", errors="1")
+        suite = ET.SubElement(suites, "testsuite", name="comparability", tests="1", errors="1", failures="0")
+        case = ET.SubElement(suite, "testcase", classname="opinbench.regress", name="comparable")
+        ET.SubElement(case, "error", message="runs cannot be compared", type="incomparable").text = message
+        return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    sides = args.sides
+    try:
+        if sides[0] == "record":
+            if len(sides) != 2 or not args.out:
+                raise ConfigError("usage: opinbench regress record RUN_DIR --out FILE")
+            return record(sides[1], args.out)
+        if len(sides) != 2:
+            raise ConfigError("usage: opinbench regress BASELINE CANDIDATE (or: regress record RUN_DIR --out FILE)")
+        tolerances = check.parse_tolerances(args.tolerance)
+        result = check.regress(
+            load_side(sides[0]),
+            load_side(sides[1]),
+            tolerances=tolerances,
+            alpha=args.alpha,
+            min_docs=args.min_docs,
+            allow_prompt_change=args.allow_prompt_change,
+            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
+            seed=args.seed,
+        )
+    except (ConfigError, DataError) as err:
+        print(f"opinbench regress: cannot compare: {err}", file=sys.stderr)
+        text = _error_output(str(err), args.format)
+        if text is not None:
+            _write(text, args.out)
+        return EXIT_INCOMPARABLE
+    _write(report.render(result, args.format), args.out)
+    if args.out and args.format != "markdown":  # the table on the log as well, for people
+        sys.stderr.write(report.markdown(result))
+    return result["exit_code"]
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sides", nargs="+", metavar="BASELINE CANDIDATE", help="baseline and candidate (run folder or baseline file); or: record RUN_DIR")
+    p.add_argument("--out", help="write the report (or, with record, the baseline; .gz compresses) to this file")
+    p.add_argument("--format", choices=report.FORMATS, default="markdown", help="report format (default markdown)")
+    p.add_argument(
+        "--tolerance", action="append", metavar="METRIC=X",
+        help=f"worsening never flagged, per metric (repeatable or comma-separated; defaults: "
+        f"{', '.join(f'{k}={v:g}' for k, v in check.DEFAULT_TOLERANCES.items())})",
+    )
+    p.add_argument("--alpha", type=float, default=check.DEFAULT_ALPHA, help="significance level after Holm's correction (default 0.05)")
+    p.add_argument("--min-docs", type=int, default=check.DEFAULT_MIN_DOCS, help="fewest shared documents per task (default 20)")
+    p.add_argument("--tasks", help="comma-separated tasks to compare (default: every task both sides have)")
+    p.add_argument(
+        "--allow-prompt-change", action="store_true",
+        help="compare although prompts differ (a template change measured on purpose); the data must still match",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling tests (default 0)")
+    p.set_defaults(func=run)

@@ -1,0 +1,174 @@
+"""Per-document values of one side of a regression check, recomputed from logged samples.
+
+A side is an lm-eval output folder of one model (read through `opinbench.runs`)
+or a baseline file (`opinbench.regress.baseline`); both become a `RunValues`:
+per task its kind, lm-eval task version and ``task_hashes`` entry, and per
+document (keyed by the document's ``id``):
+
+* ``question``: the document's ``question_key`` (documents of one question are
+  resampled together),
+* ``prompt_hash`` / ``target_hash``: lm-eval's hashes of the prompt and target,
+* ``data_hash``: a digest of the document without its prompt fields, so that a
+  template change (``--allow-prompt-change``) still finds data that differs,
+* the values the tests need, recomputed with `opinbench.metrics` from the logged
+  loglikelihoods or generations (the logged aggregates are never read):
+  distribution tasks ``wd`` and ``kl``; answer tasks ``gold``, ``pred`` (one
+  label per repeat, None = invalid) and ``labels``.
+
+Only opinbench's ``*_wd`` tasks (documents with ``ordinal`` and ``distribution``)
+and answer tasks (``*_cot``, ``*_direct``: ``gold_label`` and ``labels``) can be
+read; other tasks are left out with a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opinbench.answers import extract_answer
+from opinbench.errors import ConfigError, DataError
+from opinbench.metrics import distribution_tasks
+from opinbench.metrics.answer_tasks import pred_labels
+from opinbench.metrics.letters import predicted_answer, probabilities
+from opinbench.runs import Run, find_runs, generations, task_results
+
+log = logging.getLogger("opinbench.regress")
+
+DISTRIBUTION = "distribution"
+ANSWER = "answer"
+
+# Document fields that hold the rendered prompt: left out of ``data_hash``.
+PROMPT_FIELDS = ("prompt", "system", "description", "steering")
+
+
+@dataclass
+class TaskValues:
+    """One task of one side: settings and per-document values (see the module docstring)."""
+
+    task: str
+    kind: str
+    version: Any = None
+    task_hash: str | None = None
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RunValues:
+    """One side of a comparison: ``source`` (what was read), ``config`` (lm-eval's run config) and tasks."""
+
+    source: str
+    config: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, TaskValues] = field(default_factory=dict)
+
+
+def data_hash(doc: dict[str, Any]) -> str:
+    """sha256 of the document without its prompt fields (canonical JSON), first 16 hex digits."""
+    core = {k: v for k, v in doc.items() if k not in PROMPT_FIELDS}
+    text = json.dumps(core, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def task_kind(doc: dict[str, Any]) -> str | None:
+    if "ordinal" in doc and "distribution" in doc and "n_ordinal" in doc:
+        return DISTRIBUTION
+    if "gold_label" in doc and "labels" in doc and "options" in doc and "letters" in doc:
+        return ANSWER
+    return None
+
+
+def _loglikelihoods(row: dict[str, Any]) -> list[float]:
+    """The logged ``(loglikelihood, is_greedy)`` results of a multiple-choice document, as floats
+    (lm-eval writes them as strings)."""
+    out = []
+    for r in row.get("filtered_resps") or row.get("resps") or []:
+        x = r[0] if isinstance(r, list) and r and isinstance(r[0], list) else r  # resps: [[ll, greedy]]
+        x = x[0] if isinstance(x, list) else x
+        out.append(float(x))
+    return out
+
+
+def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The per-document values of one logged row (see the module docstring)."""
+    if kind == DISTRIBUTION:
+        probs = probabilities(doc, _loglikelihoods(row))
+        # The human bootstrap bound does not depend on the model and costs 1000
+        # resamples per document: ask for the model's values only.
+        m = distribution_tasks.doc_metrics({**doc, "n": None}, probs)
+        return {"wd": m["wd"], "kl": m["kl"]}
+    texts = generations(row.get("resps")) if row.get("resps") else None
+    if texts is not None:  # *_cot: parse every repeat as the task did
+        letters = "".join(doc["letters"])
+        answers = [extract_answer(t, doc["options"], letters).answer for t in texts]
+    else:  # *_direct: the most probable letter
+        answers = [predicted_answer(doc, probabilities(doc, _loglikelihoods(row)))]
+    return {"gold": doc["gold_label"], "pred": pred_labels(doc, answers), "labels": list(doc["labels"])}
+
+
+def read_task(run: Run, task: str) -> TaskValues | None:
+    """One task of a run folder; None (logged) if it is not an opinbench task regress can read.
+
+    Raises:
+        DataError: a samples file that is not JSON lines, or a document logged twice
+            with different values.
+    """
+    info = task_results(run, task) or {}
+    out: TaskValues | None = None
+    for row in run.rows(task):
+        data = row.data if isinstance(row.data, dict) else {}
+        doc = data.get("doc")
+        if not isinstance(doc, dict):
+            raise DataError("not an lm-eval samples row (no doc)", file=row.file, key=row.key)
+        if out is None:
+            kind = task_kind(doc)
+            if kind is None:
+                log.info("%s: not an opinbench distribution or answer task, left out", task)
+                return None
+            out = TaskValues(
+                task, kind, (info.get("versions") or {}).get(task), (info.get("task_hashes") or {}).get(task)
+            )
+        key = str(doc.get("id", data.get("doc_id")))
+        if key in out.docs:  # logged once per filter; the first is enough
+            continue
+        try:
+            values = doc_values(out.kind, doc, data)
+        except (KeyError, ValueError, TypeError) as err:
+            raise DataError(f"cannot score this document: {err!r}", file=row.file, key=row.key) from None
+        out.docs[key] = {
+            "question": str(doc.get("question_key", key)),
+            "prompt_hash": data.get("prompt_hash"),
+            "target_hash": data.get("target_hash"),
+            "data_hash": data_hash(doc),
+            **values,
+        }
+    return out
+
+
+def read_run(path: str | Path) -> RunValues:
+    """A run folder (one model) -> `RunValues`.
+
+    Raises:
+        ConfigError: no samples, several models under ``path``, or no task regress can read.
+    """
+    try:
+        runs = find_runs(path)
+    except DataError as err:  # a RUN argument without samples is a bad argument here
+        raise ConfigError(str(err)) from None
+    if len(runs) > 1:
+        raise ConfigError(
+            f"{path}: holds the runs of {len(runs)} models ({', '.join(str(r.folder) for r in runs)}); "
+            "pass the folder of one model"
+        )
+    run = runs[0]
+    out = RunValues(str(path))
+    for task in run.tasks:
+        tv = read_task(run, task)
+        if tv is not None:
+            out.tasks[task] = tv
+            out.config = out.config or dict((task_results(run, task) or {}).get("config") or {})
+    if not out.tasks:
+        raise ConfigError(f"{path}: no opinbench distribution (*_wd) or answer (*_cot, *_direct) task in it")
+    return out
