@@ -11,7 +11,8 @@ document (keyed by the document's ``id``):
 * ``data_hash``: a digest of the document without its prompt fields, so that a
   template change (``--allow-prompt-change``) still finds data that differs,
 * the values the tests need, recomputed with `opinbench.metrics` from the logged
-  loglikelihoods or generations (the logged aggregates are never read):
+  loglikelihoods or generations (the logged aggregates are never read; answers
+  through `opinbench.metrics.logged_answers`, the reader ``compare`` shares):
   distribution tasks ``wd`` and ``kl``; answer tasks ``gold``, ``pred`` (one
   label per repeat, None = invalid) and ``labels``.
 
@@ -29,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opinbench.answers import extract_answer
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import distribution_tasks
 from opinbench.metrics.answer_tasks import pred_labels
-from opinbench.metrics.letters import predicted_answer, probabilities
-from opinbench.runs import Run, find_runs, generations, task_results
+from opinbench.metrics.letters import probabilities
+from opinbench.metrics.logged_answers import logged_answers, logged_loglikelihoods
+from opinbench.runs import Run, find_runs, task_results
 
 log = logging.getLogger("opinbench.regress")
 
@@ -80,31 +81,16 @@ def task_kind(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def _loglikelihoods(row: dict[str, Any]) -> list[float]:
-    """The logged ``(loglikelihood, is_greedy)`` results of a multiple-choice document, as floats
-    (lm-eval writes them as strings)."""
-    out = []
-    for r in row.get("filtered_resps") or row.get("resps") or []:
-        x = r[0] if isinstance(r, list) and r and isinstance(r[0], list) else r  # resps: [[ll, greedy]]
-        x = x[0] if isinstance(x, list) else x
-        out.append(float(x))
-    return out
-
-
 def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """The per-document values of one logged row (see the module docstring)."""
     if kind == DISTRIBUTION:
-        probs = probabilities(doc, _loglikelihoods(row))
+        probs = probabilities(doc, logged_loglikelihoods(row))
         # The human bootstrap bound does not depend on the model and costs 1000
         # resamples per document: ask for the model's values only.
         m = distribution_tasks.doc_metrics({**doc, "n": None}, probs)
         return {"wd": m["wd"], "kl": m["kl"]}
-    texts = generations(row.get("resps")) if row.get("resps") else None
-    if texts is not None:  # *_cot: parse every repeat as the task did
-        letters = "".join(doc["letters"])
-        answers = [extract_answer(t, doc["options"], letters).answer for t in texts]
-    else:  # *_direct: the most probable letter
-        answers = [predicted_answer(doc, probabilities(doc, _loglikelihoods(row)))]
+    # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
+    answers = logged_answers(doc, row)
     return {"gold": doc["gold_label"], "pred": pred_labels(doc, answers), "labels": list(doc["labels"])}
 
 
