@@ -18,7 +18,8 @@ document (keyed by the document's ``id``):
 
 Only opinbench's ``*_wd`` tasks (documents with ``ordinal`` and ``distribution``)
 and answer tasks (``*_cot``, ``*_direct``: ``gold_label`` and ``labels``) can be
-read; other tasks are left out with a log line.
+read; other tasks are left out with a log line. Verdicts of ``opinbench judge`` in
+the run folder are read per item by `opinbench.regress.judge_values`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from opinbench.metrics import distribution_tasks
 from opinbench.metrics.answer_tasks import pred_labels
 from opinbench.metrics.letters import probabilities
 from opinbench.metrics.logged_answers import logged_answers, logged_loglikelihoods
+from opinbench.regress.judge_values import JudgeValues, read_judges
 from opinbench.runs import Run, find_runs, task_results
 
 log = logging.getLogger("opinbench.regress")
@@ -55,15 +57,19 @@ class TaskValues:
     version: Any = None
     task_hash: str | None = None
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # lm-eval's doc_id -> the document's id, to join judge verdicts (not kept in baselines)
+    doc_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass
 class RunValues:
-    """One side of a comparison: ``source`` (what was read), ``config`` (lm-eval's run config) and tasks."""
+    """One side of a comparison: ``source`` (what was read), ``config`` (lm-eval's run config), tasks
+    and the judges' per-item verdicts (`opinbench.regress.judge_values`, by judge kind)."""
 
     source: str
     config: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskValues] = field(default_factory=dict)
+    judges: dict[str, JudgeValues] = field(default_factory=dict)
 
 
 def data_hash(doc: dict[str, Any]) -> str:
@@ -117,6 +123,7 @@ def read_task(run: Run, task: str) -> TaskValues | None:
                 task, kind, (info.get("versions") or {}).get(task), (info.get("task_hashes") or {}).get(task)
             )
         key = str(doc.get("id", data.get("doc_id")))
+        out.doc_keys.setdefault(str(data.get("doc_id")), key)
         if key in out.docs:  # logged once per filter; the first is enough
             continue
         try:
@@ -157,4 +164,5 @@ def read_run(path: str | Path) -> RunValues:
             out.config = out.config or dict((task_results(run, task) or {}).get("config") or {})
     if not out.tasks:
         raise ConfigError(f"{path}: no opinbench distribution (*_wd) or answer (*_cot, *_direct) task in it")
+    out.judges = read_judges(run, {t: tv.doc_keys for t, tv in out.tasks.items()})
     return out
