@@ -135,7 +135,7 @@ def test_verdicts_written_by_the_real_judge_commands(tmp_path, monkeypatch, caps
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    runs = [write_run(tmp_path / side, {TASK: (VK, vk_prompt, vk_reasoning)}) for side in ("a", "b", "c")]
+    runs = [write_run(tmp_path / side, {TASK: (VK[:20], vk_prompt, vk_reasoning)}) for side in ("a", "b", "c")]
     common = ["--cache", str(tmp_path / "cache.sqlite"), "--no-progress", "--backoff", "0.01"]
     with FakeAPIServer(SECRET, judge=keyword_judge) as srv:
         for i, run in enumerate(runs):
@@ -147,7 +147,7 @@ def test_verdicts_written_by_the_real_judge_commands(tmp_path, monkeypatch, caps
     capsys.readouterr()
     rc, report, _ = _regress(capsys, runs[0], runs[1])
     assert rc == 0
-    assert _row(report, "cot_faithfulness")["n_docs"] == 60 and _row(report, "cot_faithfulness")["baseline"] == 1.0
-    assert _row(report, "cot_offensive_rate")["n_docs"] == 60
+    assert _row(report, "cot_faithfulness")["n_docs"] == 20 and _row(report, "cot_faithfulness")["baseline"] == 1.0
+    assert _row(report, "cot_offensive_rate")["n_docs"] == 20
     rc, _, err = _regress(capsys, runs[0], runs[2])
     assert rc == 2 and "judge moderation: model 'omni-moderation-latest'" in err
