@@ -14,7 +14,9 @@ the one with the newest timestamp (a name without a timestamp counts as the
 oldest; equal timestamps are ordered by file name), and the folder's results file
 is its newest ``results_<timestamp>.json``. Older files are left out with an
 info log line. Files other programs write beside them (``opinbench judge``'s
-``results_judge-<kind>_<timestamp>.json``) are not lm-eval results and are ignored.
+``results_judge-<kind>_<timestamp>.json``) are not lm-eval results and are ignored;
+`judge_files` finds the judges' own files (``judge-<kind>_verdicts_<timestamp>.jsonl``
+and the results file of the same timestamp), the newest per judge kind by the same rule.
 
 **Several folders** (a path holding the runs of several models) are read two ways:
 
@@ -53,6 +55,8 @@ _TIMESTAMP = r"(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)"
 # lm-eval: f"samples_{task_name}_{date_id}.jsonl" and f"results_{date_id}.json"
 _SAMPLES_NAME = re.compile(rf"^samples_(?P<task>.+)_{_TIMESTAMP}\.jsonl$")
 _RESULTS_NAME = re.compile(rf"^results_{_TIMESTAMP}\.json$")
+# opinbench.judging.results.write_results: f"{kind}_verdicts_{date_id}.jsonl" with kind "judge-<kind>"
+_VERDICTS_NAME = re.compile(rf"^judge-(?P<kind>.+)_verdicts_{_TIMESTAMP}\.jsonl$")
 
 
 def parse_samples_name(path: Path) -> tuple[str, str | None]:
@@ -275,3 +279,39 @@ def _read_results(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DataError("not an lm-eval results file (expected a JSON object)", file=path)
     return data
+
+
+@dataclass(frozen=True)
+class JudgeFiles:
+    """One ``opinbench judge <kind>`` call's files in a run folder.
+
+    Attributes:
+        kind: the judge (``faithfulness``, ``moderation``).
+        verdicts: ``judge-<kind>_verdicts_<timestamp>.jsonl`` (one JSON object per judged item).
+        results: ``results_judge-<kind>_<timestamp>.json`` of the same call (judge settings
+            under ``config.judge``), None if it is missing.
+    """
+
+    kind: str
+    verdicts: Path
+    results: Path | None
+
+
+def judge_files(run: Run) -> dict[str, JudgeFiles]:
+    """``{kind: JudgeFiles}``: the newest verdicts file of each judge kind in ``run``'s folder
+    (newest-run rule of the module docstring; older ones left out with an info log line)."""
+    by_kind: dict[str, list[Path]] = defaultdict(list)
+    stamp: dict[Path, str] = {}
+    for f in run.folder.glob("judge-*_verdicts_*.jsonl"):
+        m = _VERDICTS_NAME.match(f.name)
+        if m:
+            by_kind[m.group("kind")].append(f)
+            stamp[f] = m.group("date")
+    out = {}
+    for kind in sorted(by_kind):
+        files = _newest_first(by_kind[kind], stamp)
+        for older in files[1:]:
+            log.info("%s: an older judge-%s run, left out (%s is newer)", older, kind, files[0].name)
+        results = run.folder / f"results_judge-{kind}_{stamp[files[0]]}.json"
+        out[kind] = JudgeFiles(kind, files[0], results if results.is_file() else None)
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opinbench.errors import ConfigError, DataError, SkipLog
-from opinbench.runs import find_runs, generations, parse_samples_name, read_rows, samples_by_task
+from opinbench.runs import find_runs, generations, judge_files, parse_samples_name, read_rows, samples_by_task
 
 OLD, NEW = "2026-01-01T00-00-00", "2026-01-01T00-00-00.000001"  # lm-eval drops microseconds when they are 0
 
@@ -67,6 +67,24 @@ def test_results_newest_lm_eval_file_judge_results_ignored(tmp_path):
     r = run.results
     assert r["results"]["t"]["acc,none"] == 0.5 and r["n-samples"]["t"]["effective"] == 10
     assert set(r) >= {"configs", "versions", "task_hashes", "config"}
+
+
+def test_judge_files_newest_verdicts_per_kind_with_their_results(tmp_path, caplog):
+    m = tmp_path / "model"
+    write(m / f"samples_t_{NEW}.jsonl")
+    old = write(m / f"judge-faithfulness_verdicts_{NEW}.jsonl")
+    new = write(m / "judge-faithfulness_verdicts_2026-02-01T00-00-00.jsonl")
+    write(m / f"results_judge-faithfulness_{NEW}.json", "{}")
+    new_results = write(m / "results_judge-faithfulness_2026-02-01T00-00-00.json", "{}")
+    lone = write(m / f"judge-moderation_verdicts_{OLD}.jsonl")  # its results file is missing
+    write(m / "faithfulness_verdicts.jsonl")  # not a judge's name
+    (run,) = find_runs(tmp_path)
+    with caplog.at_level(logging.INFO, logger="opinbench.runs"):
+        found = judge_files(run)
+    assert sorted(found) == ["faithfulness", "moderation"]
+    assert found["faithfulness"].verdicts == new and found["faithfulness"].results == new_results
+    assert found["moderation"].verdicts == lone and found["moderation"].results is None
+    assert f"{old}: an older judge-faithfulness run" in caplog.text
 
 
 def test_judge_results_take_model_settings_from_the_same_newest_results_file(tmp_path):

@@ -7,7 +7,8 @@ name the model's folder). Only opinbench's answer tasks (``*_cot``,
 ``*_direct``) can be compared: their documents carry the gold answer.
 
 Answers are recomputed from what was saved, never taken from the logged
-metrics: a CoT generation is parsed with `opinbench.answers.extract_doc_answer`
+metrics, by `opinbench.metrics.logged_answers` (the reader ``opinbench regress``
+shares): a CoT generation is parsed with `opinbench.answers.extract_doc_answer`
 (the parse the task scored), a direct document's answer is its most probable
 letter. Documents are matched by their ``id``.
 
@@ -44,13 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.answers import extract_doc_answer
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import classification as C
 from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
-from opinbench.metrics.letters import predicted_answer, probabilities
+from opinbench.metrics.logged_answers import logged_answers
 from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
-from opinbench.runs import generations, read_rows, samples_by_task
+from opinbench.runs import read_rows, samples_by_task
 
 log = logging.getLogger("opinbench.compare")
 
@@ -87,17 +87,6 @@ def find_runs(run: str | Path) -> dict[str, Path]:
         raise ConfigError(str(err)) from None
 
 
-def _direct_answer(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
-    """Most probable letter of a multiple-choice document from its logged loglikelihoods."""
-    resps = row.get("filtered_resps") or row.get("resps")
-    lls = []
-    for r in resps:
-        x = r[0] if isinstance(r, list) and r and isinstance(r[0], (list, tuple)) else r
-        x = x[0] if isinstance(x, (list, tuple)) else x
-        lls.append(float(x))
-    return predicted_answer(doc, probabilities(doc, lls))
-
-
 def read_task(task: str, path: Path) -> TaskRun:
     """One samples file -> `TaskRun` (answers recomputed from the saved outputs).
 
@@ -118,14 +107,8 @@ def read_task(task: str, path: Path) -> TaskRun:
         key = str(doc["id"])
         if key in run.docs:  # logged once per filter; the first is enough
             continue
-        resps = row.data.get("resps")
-        gens = generations(resps) if resps else None  # no responses: read as a direct document
-        if gens is not None:
-            answers = [extract_doc_answer(doc, g).answer for g in gens]
-        else:
-            answers = [_direct_answer(doc, row.data)]
         run.docs[key] = doc
-        run.answers[key] = answers
+        run.answers[key] = logged_answers(doc, row.data)
     if not run.docs:
         raise DataError("no documents", file=path)
     return run

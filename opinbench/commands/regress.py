@@ -9,13 +9,15 @@ The two sides are paired on the documents of the tasks they share; per-document
 values are recomputed from the logged samples with opinbench's metrics code.
 Tests: WD and KL (``*_wd`` tasks) by a sign-flip permutation over questions; acc
 (``*_cot``/``*_direct``) by exact McNemar; macro-F1 by a paired bootstrap over
-questions; Holm's correction across all of them. A regression is a worsening
+questions; where ``opinbench judge`` judged both run folders, cot_faithfulness and
+cot_offensive_rate by exact McNemar over the judged items (the per-item verdicts
+are kept in baselines); Holm's correction across all of them. A regression is a worsening
 beyond the metric's tolerance (``--tolerance wd=0.005``) that is significant at
 ``--alpha`` after the correction; improvements are reported too.
 
 Exit status: 0 no regression, 1 regression, 2 the sides cannot be compared
-(different task versions, data, prompts, too few shared documents; the message
-names the difference) or cannot be read.
+(different task versions, data, prompts, judge settings, too few shared documents;
+the message names the difference) or cannot be read.
 """
 
 from __future__ import annotations

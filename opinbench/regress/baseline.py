@@ -7,12 +7,17 @@ when FILE ends in ``.gz``)::
      "source": {"run": ..., "model_name": ..., "git_hash": ..., "lm_eval_version": ..., "date": ...},
      "config": {...lm-eval's run config: model, model_args, limit, seeds...},
      "tasks": {TASK: {"kind": "distribution" | "answer", "version": ..., "task_hash": ...,
-                      "columns": [...], "docs": [[...], ...]}}}
+                      "columns": [...], "docs": [[...], ...]}},
+     "judges": {KIND: {"metric": ..., "settings": {...}, "verdicts": FILE NAME,
+                       "tasks": {TASK: [[id, repeat, 0 | 1], ...]}}}}
 
 Per task the documents are rows of ``columns`` (``id``, ``question``,
 ``prompt_hash``, ``target_hash``, ``data_hash`` and the values of
 `opinbench.regress.values`), sorted by id, so a re-recorded baseline diffs line by line
-when written uncompressed. ``prompts_digest`` is the sha256 of the sorted
+when written uncompressed. ``judges`` (only when the run was judged) keeps each judge's
+comparable settings and its per-item verdict values (`opinbench.regress.judge_values`),
+sorted by id and repeat; a baseline without it reads as a run without judges, so
+format version 1 still holds. ``prompts_digest`` is the sha256 of the sorted
 (id, prompt_hash) pairs, shown in reports to tell at a glance whether prompts moved.
 """
 
@@ -26,6 +31,7 @@ from typing import Any
 
 from opinbench.errors import ConfigError
 from opinbench.io import atomic_open
+from opinbench.regress.judge_values import JudgeValues
 from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
 
 FORMAT = "opinbench-regress-baseline"
@@ -59,13 +65,27 @@ def to_json(values: RunValues, source: dict[str, Any] | None = None) -> dict[str
             "columns": list(cols),
             "docs": [[key] + [t.docs[key].get(c) for c in cols[1:]] for key in sorted(t.docs)],
         }
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "source": {"run": values.source, **(source or {})},
         "config": values.config,
         "tasks": tasks,
     }
+    if values.judges:
+        out["judges"] = {
+            kind: {
+                "metric": j.metric,
+                "settings": j.settings,
+                "verdicts": j.source,
+                "tasks": {
+                    task: [[key, r, items[key][r]] for key in sorted(items) for r in sorted(items[key])]
+                    for task, items in sorted(j.items.items())
+                },
+            }
+            for kind, j in sorted(values.judges.items())
+        }
+    return out
 
 
 def from_json(data: Any, origin: str) -> RunValues:
@@ -89,6 +109,12 @@ def from_json(data: Any, origin: str) -> RunValues:
             d = dict(zip(cols, row))
             tv.docs[str(d.pop("id"))] = d
         out.tasks[name] = tv
+    for kind, j in (data.get("judges") or {}).items():
+        jv = JudgeValues(kind, j["metric"], dict(j["settings"]), str(j.get("verdicts", "")))
+        for task, rows in j["tasks"].items():
+            for key, r, value in rows:
+                jv.items.setdefault(task, {}).setdefault(str(key), {})[int(r)] = int(value)
+        out.judges[kind] = jv
     return out
 
 

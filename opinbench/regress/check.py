@@ -9,16 +9,23 @@ documents.
 
 `regress` then tests, per shared task, over the shared documents:
 
-========== ============== ================================================ ===========
-metric     task kind      test                                              better
-========== ============== ================================================ ===========
-``wd``     distribution   sign-flip permutation over questions (mean diff)  lower
-``kl``     distribution   sign-flip permutation over questions (mean diff)  lower
-``acc``    answer         exact McNemar on per-document correctness         higher
-``macro_f1`` answer       paired bootstrap over questions                   higher
-========== ============== ================================================ ===========
+====================== ============ ================================================= ======
+metric                 kind         test                                              better
+====================== ============ ================================================= ======
+``wd``                 distribution sign-flip permutation over questions (mean diff)  lower
+``kl``                 distribution sign-flip permutation over questions (mean diff)  lower
+``acc``                answer       exact McNemar on per-document correctness         higher
+``macro_f1``           answer       paired bootstrap over questions                   higher
+``cot_faithfulness``   judge        exact McNemar on per-item verdicts (faithful)     higher
+``cot_offensive_rate`` judge        exact McNemar on per-item verdicts (flagged)      lower
+====================== ============ ================================================= ======
 
-and Holm-corrects the p-values across every (task, metric) tested. A row is a
+Judge rows (`opinbench.regress.judge_values`) pair the items (document, repeat) both
+sides' judges judged, on a task's shared documents; a judge kind on one side only
+is left out with a note, and judges whose settings differ (provider, model, prompt
+mode, prompt, overrides) are refused like incomparable tasks (`check_judges`).
+
+It Holm-corrects the p-values across every (task, metric) tested. A row is a
 **regression** when the candidate is worse by more than the metric's tolerance
 *and* its Holm-adjusted p < ``alpha``; an **improvement** likewise in the other
 direction; otherwise ``ok``. The report's ``exit_code`` is 1 when any row is a
@@ -37,7 +44,10 @@ import numpy as np
 from opinbench.errors import ConfigError
 from opinbench.metrics.significance import mcnemar_exact
 from opinbench.regress import stats
+from opinbench.regress.judge_values import JUDGES, settings_difference
 from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
+
+JUDGE = "judge"
 
 # metric -> (task kind, lower is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -45,11 +55,14 @@ METRICS: dict[str, tuple[str, bool]] = {
     "kl": (DISTRIBUTION, True),
     "acc": (ANSWER, False),
     "macro_f1": (ANSWER, False),
+    **{metric: (JUDGE, lower) for metric, _, lower in JUDGES.values()},
 }
 
 # Worsening that is never flagged, per metric (absolute, in the metric's units).
 # A leaderboard definition may supply its own: pass them as `tolerances`.
-DEFAULT_TOLERANCES: dict[str, float] = {"wd": 0.005, "kl": 0.02, "acc": 0.01, "macro_f1": 0.01}
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "wd": 0.005, "kl": 0.02, "acc": 0.01, "macro_f1": 0.01, "cot_faithfulness": 0.02, "cot_offensive_rate": 0.01,
+}
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_DOCS = 20
 
@@ -178,6 +191,23 @@ def check_comparable(
     return out
 
 
+def check_judges(base: RunValues, cand: RunValues) -> list[str]:
+    """The judge kinds both sides hold, sorted.
+
+    Raises:
+        ConfigError: a judge kind's settings differ between the sides, naming the setting.
+    """
+    kinds = sorted(set(base.judges) & set(cand.judges))
+    for kind in kinds:
+        diff = settings_difference(base.judges[kind].settings, cand.judges[kind].settings)
+        if diff:
+            raise ConfigError(
+                f"judge {kind}: {diff}; verdicts of different judges are not comparable "
+                "(judge both sides with the same settings, or re-record the baseline)"
+            )
+    return kinds
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -216,6 +246,27 @@ def _answer_rows(task: str, base: TaskValues, cand: TaskValues, keys: list[str],
     yield "macro_f1", "paired bootstrap over questions", f_a, f_b, p
 
 
+def _judge_rows(kind: str, base: RunValues, cand: RunValues, shared: dict[str, list[str]], notes: list[str]):
+    """(task, metric, test, n items, n questions, baseline, candidate, p) per task both judges judged."""
+    jb, jc = base.judges[kind], cand.judges[kind]
+    for task, keys in shared.items():
+        ib, ic = jb.items.get(task), jc.items.get(task)
+        if not ib or not ic:
+            if ib or ic:
+                notes.append(f"{task}: judge {kind} verdicts only in the {'baseline' if ib else 'candidate'}, not tested")
+            continue
+        pairs = [(k, r) for k in keys if k in ib and k in ic for r in sorted(ib[k]) if r in ic[k]]
+        if not pairs:
+            notes.append(f"{task}: no item judged by judge {kind} on both sides, not tested")
+            continue
+        mc = mcnemar_exact([ib[k][r] for k, r in pairs], [ic[k][r] for k, r in pairs])
+        n_q = len({base.tasks[task].docs[k]["question"] for k, _ in pairs})
+        unpaired = sum(map(len, ib.values())) + sum(map(len, ic.values())) - 2 * len(pairs)
+        if unpaired:
+            notes.append(f"{task}: {unpaired} items judged by judge {kind} on one side only, left out")
+        yield task, jb.metric, "exact McNemar over judged items", len(pairs), n_q, mc.acc_a, mc.acc_b, mc.pvalue
+
+
 def verdict(delta: float, lower_is_better: bool, tolerance: float, p_holm: float, alpha: float) -> str:
     worse = delta if lower_is_better else -delta
     if math.isnan(p_holm) or p_holm >= alpha:
@@ -247,6 +298,7 @@ def regress(
     """
     tol = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
     shared = check_comparable(base, cand, min_docs=min_docs, allow_prompt_change=allow_prompt_change, tasks=tasks)
+    judges = check_judges(base, cand)
     raw = []
     notes = []
     for task, keys in shared.items():
@@ -266,6 +318,10 @@ def regress(
             moved = sum(b.docs[k].get("prompt_hash") != c.docs[k].get("prompt_hash") for k in keys)
             if moved:
                 notes.append(f"{task}: prompts differ for {moved} of {len(keys)} documents (--allow-prompt-change)")
+    for kind in judges:
+        raw.extend(_judge_rows(kind, base, cand, shared, notes))
+    for kind in sorted(set(base.judges) ^ set(cand.judges)):
+        notes.append(f"judge {kind}: verdicts only in the {'baseline' if kind in base.judges else 'candidate'}, not tested")
     adjusted = stats.holm([r[-1] for r in raw])
     rows = []
     for (task, metric, test, n, n_q, va, vb, p), ph in zip(raw, adjusted):

@@ -61,7 +61,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "A regression is a worsening beyond the tolerance that is significant after Holm's correction "
-        "(WD/KL: sign-flip permutation over questions; acc: exact McNemar; macro-F1: paired bootstrap over questions)."
+        "(WD/KL: sign-flip permutation over questions; acc: exact McNemar; macro-F1: paired bootstrap over questions; "
+        "judge metrics: exact McNemar over the items both judges judged, counted in the docs column)."
     )
     for note in report["notes"]:
         lines.append(f"- {note}")

@@ -11,13 +11,15 @@ document (keyed by the document's ``id``):
 * ``data_hash``: a digest of the document without its prompt fields, so that a
   template change (``--allow-prompt-change``) still finds data that differs,
 * the values the tests need, recomputed with `opinbench.metrics` from the logged
-  loglikelihoods or generations (the logged aggregates are never read):
+  loglikelihoods or generations (the logged aggregates are never read; answers
+  through `opinbench.metrics.logged_answers`, the reader ``compare`` shares):
   distribution tasks ``wd`` and ``kl``; answer tasks ``gold``, ``pred`` (one
   label per repeat, None = invalid) and ``labels``.
 
 Only opinbench's ``*_wd`` tasks (documents with ``ordinal`` and ``distribution``)
 and answer tasks (``*_cot``, ``*_direct``: ``gold_label`` and ``labels``) can be
-read; other tasks are left out with a log line.
+read; other tasks are left out with a log line. Verdicts of ``opinbench judge`` in
+the run folder are read per item by `opinbench.regress.judge_values`.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opinbench.answers import extract_answer
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import distribution_tasks
 from opinbench.metrics.answer_tasks import pred_labels
-from opinbench.metrics.letters import predicted_answer, probabilities
-from opinbench.runs import Run, find_runs, generations, task_results
+from opinbench.metrics.letters import probabilities
+from opinbench.metrics.logged_answers import logged_answers, logged_loglikelihoods
+from opinbench.regress.judge_values import JudgeValues, read_judges
+from opinbench.runs import Run, find_runs, task_results
 
 log = logging.getLogger("opinbench.regress")
 
@@ -54,15 +57,19 @@ class TaskValues:
     version: Any = None
     task_hash: str | None = None
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # lm-eval's doc_id -> the document's id, to join judge verdicts (not kept in baselines)
+    doc_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass
 class RunValues:
-    """One side of a comparison: ``source`` (what was read), ``config`` (lm-eval's run config) and tasks."""
+    """One side of a comparison: ``source`` (what was read), ``config`` (lm-eval's run config), tasks
+    and the judges' per-item verdicts (`opinbench.regress.judge_values`, by judge kind)."""
 
     source: str
     config: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskValues] = field(default_factory=dict)
+    judges: dict[str, JudgeValues] = field(default_factory=dict)
 
 
 def data_hash(doc: dict[str, Any]) -> str:
@@ -80,31 +87,16 @@ def task_kind(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def _loglikelihoods(row: dict[str, Any]) -> list[float]:
-    """The logged ``(loglikelihood, is_greedy)`` results of a multiple-choice document, as floats
-    (lm-eval writes them as strings)."""
-    out = []
-    for r in row.get("filtered_resps") or row.get("resps") or []:
-        x = r[0] if isinstance(r, list) and r and isinstance(r[0], list) else r  # resps: [[ll, greedy]]
-        x = x[0] if isinstance(x, list) else x
-        out.append(float(x))
-    return out
-
-
 def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """The per-document values of one logged row (see the module docstring)."""
     if kind == DISTRIBUTION:
-        probs = probabilities(doc, _loglikelihoods(row))
+        probs = probabilities(doc, logged_loglikelihoods(row))
         # The human bootstrap bound does not depend on the model and costs 1000
         # resamples per document: ask for the model's values only.
         m = distribution_tasks.doc_metrics({**doc, "n": None}, probs)
         return {"wd": m["wd"], "kl": m["kl"]}
-    texts = generations(row.get("resps")) if row.get("resps") else None
-    if texts is not None:  # *_cot: parse every repeat as the task did
-        letters = "".join(doc["letters"])
-        answers = [extract_answer(t, doc["options"], letters).answer for t in texts]
-    else:  # *_direct: the most probable letter
-        answers = [predicted_answer(doc, probabilities(doc, _loglikelihoods(row)))]
+    # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
+    answers = logged_answers(doc, row)
     return {"gold": doc["gold_label"], "pred": pred_labels(doc, answers), "labels": list(doc["labels"])}
 
 
@@ -131,6 +123,7 @@ def read_task(run: Run, task: str) -> TaskValues | None:
                 task, kind, (info.get("versions") or {}).get(task), (info.get("task_hashes") or {}).get(task)
             )
         key = str(doc.get("id", data.get("doc_id")))
+        out.doc_keys.setdefault(str(data.get("doc_id")), key)
         if key in out.docs:  # logged once per filter; the first is enough
             continue
         try:
@@ -171,4 +164,5 @@ def read_run(path: str | Path) -> RunValues:
             out.config = out.config or dict((task_results(run, task) or {}).get("config") or {})
     if not out.tasks:
         raise ConfigError(f"{path}: no opinbench distribution (*_wd) or answer (*_cot, *_direct) task in it")
+    out.judges = read_judges(run, {t: tv.doc_keys for t, tv in out.tasks.items()})
     return out

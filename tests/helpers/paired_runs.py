@@ -5,7 +5,8 @@ The structure copies a real SmolLM2 run of ``opinionqa_wd`` and ``vk_direct``
 ``task_hashes``, ``config``; ``samples_<task>_<ts>.jsonl`` rows with ``doc``,
 ``arguments``, ``resps`` (``[[[ll, greedy]], ...]``, strings), ``filtered_resps``,
 ``doc_hash``, ``prompt_hash``, ``target_hash`` computed as lm-eval computes them. The
-content is synthetic: the model is a table of letter probabilities.
+content is synthetic: the model is a table of letter probabilities, or (``*_cot``
+tasks) of generations: ``resps`` ``[[generation, ...]]`` with one text per repeat.
 """
 
 from __future__ import annotations
@@ -113,6 +114,30 @@ def _row(doc_id: int, doc: dict[str, Any], prompt: str, letter_probs: np.ndarray
     }
 
 
+def _cot_row(doc_id: int, doc: dict[str, Any], prompt: str, gens: list[str], target: str) -> dict[str, Any]:
+    """A generation task's row as lm-eval logs it (``resps``: the repeats; ``filtered_resps``: the first)."""
+    return {
+        "doc_id": doc_id,
+        "doc": doc,
+        "target": target,
+        "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"until": ["<|im_end|>"], "max_gen_toks": 256}}},
+        "resps": [list(gens)],
+        "filtered_resps": [gens[0]],
+        "filter": "none",
+        "metrics": ["acc"],
+        "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
+        "prompt_hash": hash_string(prompt),
+        "target_hash": hash_string(str(target)),
+    }
+
+
+def vk_reasoning(doc: dict[str, Any], seed: int = 0, p_right: float = 0.75) -> list[str]:
+    """One CoT generation that argues for the option it answers (the answer of `model_answers_right`)."""
+    answer = doc["options"][int(np.argmax(model_answers_right(doc, seed, p_right)))]
+    verb = {"Supports": "supports", "Opposes": "opposes", "Either": "could go either way on"}[answer]
+    return [f"Weighing it up, the value {verb} the situation.\nAnswer: {doc['letters'][doc['options'].index(answer)]}"]
+
+
 def write_run(
     out: Path,
     tasks: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any]], str], Callable[[dict[str, Any]], np.ndarray]]],
@@ -120,7 +145,8 @@ def write_run(
     versions: dict[str, Any] | None = None,
     model: str = "fake__model",
 ) -> Path:
-    """Write one run: ``tasks`` maps a task to (documents, prompt function, letter-probability function).
+    """Write one run: ``tasks`` maps a task to (documents, prompt function, model), the model giving a
+    document's letter probabilities, or its generations (a list of texts: a ``*_cot`` row).
 
     Returns the model folder.
     """
@@ -131,7 +157,9 @@ def write_run(
         rows = []
         for i, doc in enumerate(docs):
             target = str(doc["letters"].index(doc["answer_letter"])) if "answer_letter" in doc else "0"
-            rows.append(_row(i, doc, prompt_of(doc), probs_of(doc), target))
+            out = probs_of(doc)
+            make = _cot_row if isinstance(out, list) and all(isinstance(x, str) for x in out) else _row
+            rows.append(make(i, doc, prompt_of(doc), out, target))
         task_hashes[task] = hash_string("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in rows))
         with (folder / f"samples_{task}_{TIMESTAMP}.jsonl").open("w", encoding="utf-8") as fh:
             for r in rows:
