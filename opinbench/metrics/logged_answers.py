@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from opinbench.answers import extract_doc_answer
-from opinbench.metrics.letters import predicted_answer, probabilities
+from opinbench.metrics.letters import is_finite, predicted_answer, probabilities
 from opinbench.runs import generations
 
 
@@ -44,13 +44,16 @@ def logged_loglikelihoods(row: dict[str, Any]) -> list[float]:
 
 def logged_answers(doc: dict[str, Any], row: dict[str, Any]) -> list[str | None]:
     """The predicted option texts of one logged document: one per generation (CoT), or the
-    most probable letter's option (direct); None = no valid answer.
+    most probable letter's option (direct); None = no valid answer, as for a direct document
+    whose loglikelihoods are not all finite (the task scores it invalid too).
 
     >>> doc = {"options": ["Yes", "No"], "letters": ["A", "B"]}
     >>> logged_answers(doc, {"resps": [["Reasons.\\nAnswer: B", "Hmm."]]})
     ['No', None]
     >>> logged_answers(doc, {"filtered_resps": [["-3.0", "False"], ["-0.1", "True"], ["-4.0", "False"], ["-2.0", "False"]]})
     ['No']
+    >>> logged_answers(doc, {"filtered_resps": [["nan", "False"], ["-0.1", "True"], ["-4.0", "False"], ["-2.0", "False"]]})
+    [None]
 
     Raises:
         ValueError, KeyError, TypeError: a row that is neither (wrong number of loglikelihoods,
@@ -60,4 +63,5 @@ def logged_answers(doc: dict[str, Any], row: dict[str, Any]) -> list[str | None]
     texts = generations(resps) if resps else None  # no responses: read as a direct document
     if texts is not None:
         return [extract_doc_answer(doc, t).answer for t in texts]
-    return [predicted_answer(doc, probabilities(doc, logged_loglikelihoods(row)))]
+    probs = probabilities(doc, logged_loglikelihoods(row))
+    return [predicted_answer(doc, probs) if is_finite(probs) else None]
