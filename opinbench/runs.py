@@ -259,13 +259,14 @@ def task_results(run: Run, task: str) -> dict[str, Any] | None:
         DataError: such a results file is not a JSON object.
     """
     for path in reversed(run.results_files):
-        data = run.results if path == run.results_file else _read_results(path)
+        data = run.results if path == run.results_file else read_results(path)
         if task in (data.get("versions") or {}) or task in (data.get("results") or {}):
             return data
     return None
 
 
-def _read_results(path: Path) -> dict[str, Any]:
+def read_results(path: Path) -> dict[str, Any]:
+    """One lm-eval results file, parsed (`DataError` when it is not a JSON object)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:

@@ -61,6 +61,7 @@ from typing import Any
 from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
+from opinbench.harness import settings
 from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
 
 log = logging.getLogger("opinbench.harness")
@@ -266,6 +267,7 @@ def build_docs(
     return docs
 
 
+@settings.validated
 def load_dataset(
     data: str = "vk",
     format: str = "cot",  # noqa: A002 - the metadata key users write

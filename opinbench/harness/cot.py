@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from opinbench.answers import extract_doc_answer
-from opinbench.harness import answer_docs
+from opinbench.harness import answer_docs, settings
 from opinbench.metrics.answer_tasks import doc_metrics
 
 
+@settings.same_settings_as(answer_docs.load_dataset)
 def load_dataset(**kwargs: Any) -> dict[str, Any]:
     """``custom_dataset`` hook: CoT documents (see `opinbench.harness.answer_docs.load_dataset`)."""
     kwargs["format"] = "cot"
