@@ -43,7 +43,7 @@ metrics use option *positions* (letters) as the label set for OpinionQA.
 * ``history``: show the individual this many of its *train* answers in the
   prompt (individual-level sets; default 0).
 * ``system``: replace the system message ("You are a German voter.").
-* ``n_boot``: bootstrap resamples of the ``*_stderr_boot`` metrics (default 1000).
+* ``n_boot``: bootstrap resamples of the ``*_stderr`` metrics (default 1000).
 
 **Order.** Documents come in a seeded order that keeps related documents
 together, so that ``--limit N`` takes whole units: whole situations (VK), whole

@@ -56,5 +56,7 @@ def generations(results: Sequence[Any]) -> list[str]:
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    answers = [extract_doc_answer(doc, g).answer for g in generations(results)]
-    return doc_metrics(doc, answers)
+    parsed = [extract_doc_answer(doc, g) for g in generations(results)]
+    # The extractor's reason goes into the logged samples beside each invalid answer.
+    why = [None if p.valid else p.how.removeprefix("invalid: ") for p in parsed]
+    return doc_metrics(doc, [p.answer for p in parsed], why=why)
