@@ -23,7 +23,10 @@ What is accepted, in this order (the first that applies decides):
 Inside the chosen span, ``X`` may be a letter, ``(B)``, ``B. text`` or an
 option's text, optionally after a repeated ``Answer:``; a short phrase that
 names exactly one option ("I choose Oppose", "No, not at all") counts, unless a
-negation comes before it ("not Yes"). Option texts are matched case- and space-insensitively, and a
+negation comes before it ("not Yes"). A span that starts with an option followed by a
+comma (or ``;`` ``:`` ``.`` a dash) and an explanation is that option ("No, the thesis is
+not a neutral one"), unless the explanation offers another option ("Yes, or No",
+"Yes, but really No"); an option named after a negation there does not count. Option texts are matched case- and space-insensitively, and a
 final "s" is ignored on words of five letters or more ("Support" = "Supports").
 A span naming two different options ("A or B", "Yes/No") is ambiguous.
 Anything else, an empty output included, is invalid: the result has
@@ -133,6 +136,32 @@ def _mentions(span: str, options: Sequence[str]) -> tuple[set[int], str]:
     return hits, text[:first]
 
 
+_EXPLANATION = re.compile(r"\s*(?:[,;:.]|\s[-\u2013\u2014])\s*(?P<rest>\S.*)$", re.S)
+_ALTERNATIVE = re.compile(r"^(?:or|and|/|&)(?!\w)", re.I)
+
+
+def _option_then_explanation(span: str, options: Sequence[str]) -> int | None:
+    """The option a span starts with when an explanation follows it: "No, the thesis is
+    not a neutral one" -> No. Not when the explanation is an alternative ("Yes, or No",
+    "Yes, No") or names another option without a negation before it ("Yes, but really No")."""
+    body = _norm(span)
+    for i in sorted(range(len(options)), key=lambda j: -len(options[j])):
+        m = re.match(_option_pattern(options[i]) + _EXPLANATION.pattern, body, re.S)
+        if not m:
+            continue
+        rest = m.group("rest")
+        if _ALTERNATIVE.match(rest):
+            return None
+        for j, other in enumerate(options):
+            if j == i:
+                continue
+            for hit in re.finditer(_option_pattern(other), rest):
+                if not _NEGATION.search(rest[: hit.start()]):
+                    return None
+        return i
+    return None
+
+
 def _resolve(span: str, options: Sequence[str], letters: str) -> tuple[int | None, str]:
     """Index of the option a short span names, or (None, reason)."""
     span = span.strip().strip("*_`").strip()
@@ -163,6 +192,9 @@ def _resolve(span: str, options: Sequence[str], letters: str) -> tuple[int | Non
             if j is not None and j != i:
                 return None, "letter and option text disagree"
             return i, ""
+    lead_i = _option_then_explanation(span, options)
+    if lead_i is not None:
+        return lead_i, ""
     hits, before = _mentions(span, options)
     if len(hits) > 1:
         return None, "more than one option"

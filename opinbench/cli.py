@@ -17,6 +17,7 @@ from opinbench.errors import OpinbenchError
 # command -> (module with register(), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("opinbench.commands.data", "fetch, export and inspect data sets"),
+    "tasks": ("opinbench.commands.tasks", "list opinbench's tasks: data set, kind and what each does"),
     "tasks-dir": ("opinbench.commands.tasks", "print the folder of opinbench's lm-eval task YAMLs"),
     "eval": ("opinbench.commands.evaluate", "run lm_eval with opinbench's tasks on the path"),
     "bounds": ("opinbench.commands.bounds", "uniform and human bounds of a distribution task's data"),

@@ -42,7 +42,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -97,11 +97,13 @@ class Run:
         folder: the folder.
         samples_files: task -> its newest samples file in the folder, by task name.
         results_files: the folder's lm-eval results files, oldest first.
+        older_samples: task -> its older samples files in the folder, left out (newest first).
     """
 
     folder: Path
     samples_files: dict[str, Path]
     results_files: tuple[Path, ...] = ()
+    older_samples: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -209,12 +211,15 @@ def find_runs(path: str | Path) -> list[Run]:
     runs = []
     for folder in sorted(by_folder):
         newest: dict[str, Path] = {}
+        older: dict[str, tuple[Path, ...]] = {}
         for task in sorted(by_folder[folder]):
             files = _newest_first(by_folder[folder][task], stamp)
             newest[task] = files[0]
-            for older in files[1:]:
-                log.info("%s: an older run of task %s, left out (%s is newer)", older, task, files[0].name)
-        runs.append(Run(folder, newest, results_files(folder)))
+            if files[1:]:
+                older[task] = tuple(files[1:])
+            for old in files[1:]:
+                log.info("%s: an older run of task %s, left out (%s is newer)", old, task, files[0].name)
+        runs.append(Run(folder, newest, results_files(folder), older))
     return runs
 
 
@@ -241,6 +246,15 @@ def samples_by_task(path: str | Path) -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def older_samples_by_task(path: str | Path) -> dict[str, tuple[Path, ...]]:
+    """``{task: its older samples files, left out}`` under ``path`` (tasks with none omitted)."""
+    out: dict[str, tuple[Path, ...]] = {}
+    for run in find_runs(path):
+        for task, files in run.older_samples.items():
+            out[task] = out.get(task, ()) + files
+    return out
+
+
 def results_files(folder: Path) -> tuple[Path, ...]:
     """The lm-eval ``results_<timestamp>.json`` files of ``folder``, oldest first (others ignored)."""
     stamp = {}
@@ -263,13 +277,14 @@ def task_results(run: Run, task: str) -> dict[str, Any] | None:
         DataError: such a results file is not a JSON object.
     """
     for path in reversed(run.results_files):
-        data = run.results if path == run.results_file else _read_results(path)
+        data = run.results if path == run.results_file else read_results(path)
         if task in (data.get("versions") or {}) or task in (data.get("results") or {}):
             return data
     return None
 
 
-def _read_results(path: Path) -> dict[str, Any]:
+def read_results(path: Path) -> dict[str, Any]:
+    """One lm-eval results file, parsed (`DataError` when it is not a JSON object)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:

@@ -37,6 +37,12 @@ CASES = [
     ("tag truncated", "<answer>Ye", STANCE, None, "invalid"),
     ("tag negated", "<answer>not Yes</answer>", STANCE, None, "invalid: negated"),
     ("negation after the option", "<answer>No, not at all</answer>", STANCE, "No", "tag"),
+    ("leading option, comma, explanation", "Answer: No, The thesis is not a neutral one", STANCE, "No", "answer_line"),
+    ("leading option, dash, explanation", "Answer: Yes - it protects workers", STANCE, "Yes", "answer_line"),
+    ("leading option in tags, explanation", "<answer>Neutral; neither yes nor no</answer>", STANCE, "Neutral", "tag"),
+    ("leading option, then an alternative", "Answer: Yes, or No", STANCE, None, "invalid: more than one option"),
+    ("leading option, list of two", "Answer: Yes, No", STANCE, None, "invalid: more than one option"),
+    ("leading option, then another one", "Answer: Yes, but really No", STANCE, None, "invalid: more than one option"),
     ("negation inside an option", "Answer: Not too much", OQA, "Not too much", "answer_line"),
     # --- answer lines
     ("answer line letter", "Reasoning.\nAnswer: B", VK, "Opposes", "answer_line"),

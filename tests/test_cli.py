@@ -65,14 +65,14 @@ def test_bounds_json_hand_computed(release, capsys):
     # Q1 Female [0,0,1]: (1/3 + 2/3) / 2 = .5
     # Q2 Male [1,0,0] on (1, 2, 1.5): sorted 1, 1.5, 2 -> CDF (1, 1) vs (1/3, 2/3): (2/3*.5 + 1/3*.5) = .5
     # Q2 Female [0,.5,.5]: sorted CDF (0, .5) vs (1/3, 2/3): (1/3*.5 + 1/6*.5) = .25
-    assert out["groups"]["Male"]["uniform"] == pytest.approx((0.25 + 0.5) / 2)
-    assert out["groups"]["Female"]["uniform"] == pytest.approx((0.5 + 0.25) / 2)
+    assert out["groups"]["SEX=Male"]["uniform"] == pytest.approx((0.25 + 0.5) / 2)
+    assert out["groups"]["SEX=Female"]["uniform"] == pytest.approx((0.5 + 0.25) / 2)
     assert out["uniform"] == pytest.approx((0.25 + 0.5 + 0.5 + 0.25) / 4)
     # human bound, exact for groups this small: Q2 Male n=1 on a point mass -> 0; Q1 Female n=2 point mass -> 0
     # Q1 Male n=2 on [.5, .5, 0]: resamples (2,0),(1,1),(0,2) with p .25,.5,.25 -> WD .25, 0, .25 -> .125
     # Q2 Female n=2 on (Worse=.5, Neither=.5) at ordinal 2 and 1.5: same shape, gap .5 of range 1 -> .125
-    assert out["groups"]["Male"]["human"] == pytest.approx((0.125 + 0.0) / 2)
-    assert out["groups"]["Female"]["human"] == pytest.approx((0.0 + 0.125) / 2)
+    assert out["groups"]["SEX=Male"]["human"] == pytest.approx((0.125 + 0.0) / 2)
+    assert out["groups"]["SEX=Female"]["human"] == pytest.approx((0.0 + 0.125) / 2)
     assert out["human"] == pytest.approx(0.25 / 4)
 
 
@@ -94,6 +94,20 @@ def test_bounds_agree_with_the_task_per_pair(capsys, shared_data):
 def test_bounds_text_output_and_task_names(release, capsys):
     code, stdout, _ = run_cli(capsys, "bounds", "opinionqa_wd", "--source", str(release))
     assert code == 0 and "SEX: Male" in stdout and "overall" in stdout
+
+
+def test_bounds_names_groups_as_the_results_do():
+    from opinbench.commands.bounds import format_table
+
+    out = {"uniform": 0.2, "human": None, "groups": {
+        "INCOME=$100000 or more": {"attribute": "INCOME", "group": "$100,000 or more", "uniform": 0.25, "human": 0.01},
+        "EDUCATION=College graduate/some postgrad": {"attribute": "EDUCATION", "group": "College graduate/some postgrad",
+                                                     "uniform": 0.2, "human": None},
+    }}
+    lines = format_table(out, "t").splitlines()
+    assert any("INCOME: $100000 or more" in x for x in lines) and not any("100,000" in x for x in lines)
+    # every number column starts at the same place, whatever the length of the name
+    assert len({x.index("0.2") for x in lines[2:]}) == 1
 
 
 def test_tasks_dir_prints_the_yaml_folder(capsys):

@@ -152,6 +152,24 @@ def test_clear_errors(tmp_path, docs):
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
 
 
+def test_distribution_runs_beside_are_skipped_and_the_file_taken_is_named(tmp_path, docs, capsys):
+    for side in ("a", "b"):
+        write_run(tmp_path / side, "anes_cot", docs, [[tag(d["answer"])] for d in docs])
+        wd = {"id": "opinionqa:Q1:SEX:Male", "distribution": [0.5, 0.5], "options": ["x", "y"], "ordinal": [1, 2]}
+        (tmp_path / side / "samples_opinionqa_wd_2026-01-01T00-00-00.000000.jsonl").write_text(json.dumps({"doc": wd}) + "\n")
+    # a throwaway earlier run of the same task in A: older, ignored, and said so
+    old = tmp_path / "a" / "samples_anes_cot_2025-12-31T00-00-00.000000.jsonl"
+    old.write_text((tmp_path / "a" / "samples_anes_cot_2026-01-01T00-00-00.000000.jsonl").read_text().split("\n", 1)[0] + "\n")
+    report = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert [t["task"] for t in report["tasks"]] == ["anes_cot"]
+    assert report["skipped"][0]["task"] == "opinionqa_wd" and "distribution task" in report["skipped"][0]["why"]
+    assert report["tasks"][0]["files"]["older_ignored_a"] == 1
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped opinionqa_wd: a distribution task" in out
+    assert "anes_cot (A): took samples_anes_cot_2026-01-01T00-00-00.000000.jsonl, the newest; 1 older samples file" in out
+
+
 def test_pairing_cot_with_its_direct_baseline(tmp_path, docs):
     """One run holding anes_cot and anes_direct: the reasoning task against its baseline."""
     write_run(tmp_path / "run", "anes_cot", docs, [[tag(d["answer"])] for d in docs])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -223,7 +224,7 @@ def test_budget_cap_gives_partial_results_and_a_rerun_completes(
                 "1",
             )
         )
-        == 0
+        == 3  # incomplete: partial results, exit status 3
     )
     res = json.loads(_latest(run_dir, "results_judge-faithfulness_*.json").read_text())
     stats = res["config"]["judge"]["stats"]
@@ -360,3 +361,19 @@ def test_results_say_what_was_spent_and_count_refusals(run_dir, server, tmp_path
     judge = json.loads(_latest(run_dir, "results_judge-faithfulness_*.json").read_text())["config"]["judge"]
     assert judge["stats"]["refused"] == 1 and judge["stats"]["sent"] == 1
     assert judge["spent"]["cache_hits"] == judge["stats"]["unique"] - 1
+
+
+def test_small_budget_is_shared_with_the_control_set_and_the_output_says_so(
+    run_dir, server, tmp_path, shared_data, capsys
+):
+    """A budget smaller than the control set still judges task items; counts, reasons, exit 3."""
+    argv = _argv(run_dir, server, tmp_path, shared_data, "--no-progress", "--max-requests", "8",
+                 "--concurrency", "1")
+    assert main(argv) == 3  # requests left unanswered: incomplete
+    res = json.loads(_latest(run_dir, "results_judge-faithfulness_*.json").read_text())
+    assert res["n-samples"]["all"]["effective"] > 0  # task items were judged, not only control items
+    assert 0 < res["n-samples"]["judge_control"]["effective"] < 3 * N_CONTROL
+    out = capsys.readouterr().out
+    # control accuracy with how many items it rests on, and every exclusion with its reason
+    assert re.search(r"explanation\s+acc .*\(\d+/%d judged; \d+ skipped\)" % N_CONTROL, out)
+    assert "excluded (not sent to the judge):" in out and "x empty reasoning" in out

@@ -20,6 +20,7 @@ from opinbench.data import registry
 from opinbench.data.groups import OVERALL_ATTRIBUTE
 from opinbench.errors import ConfigError
 from opinbench.metrics import distribution as M
+from opinbench.metrics.keys import key_part
 from opinbench.paths import tasks_dir
 
 
@@ -55,13 +56,10 @@ def compute_bounds(records: list[Any], *, n_resamples: int = 1000, seed: int = 0
     by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(usable):
         by_group[(r.attribute, r.group)].append(i)
-    names = defaultdict(int)
-    for _, g in by_group:
-        names[g] += 1
     groups = {}
     for (attr, group), idx in by_group.items():
-        key = group if names[group] == 1 else f"{attr}:{group}"
-        groups[key] = {
+        # The key of the task's per-group metric (wd|ATTR=Group): commas dropped as lm-eval needs.
+        groups[f"{key_part(attr)}={key_part(group)}"] = {
             "attribute": attr,
             "group": group,
             "n_questions": len(idx),
@@ -82,6 +80,19 @@ def compute_bounds(records: list[Any], *, n_resamples: int = 1000, seed: int = 0
     }
 
 
+def format_table(out: dict[str, Any], title: str) -> str:
+    """The text table of `compute_bounds`: groups named as in the results (``ATTR: Group``,
+    commas dropped), the first column as wide as the longest name."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    rows = [("overall", out["uniform"], out["human"])]
+    for _, g in sorted(out["groups"].items(), key=lambda kv: (kv[1]["attribute"] != OVERALL_ATTRIBUTE, kv[1]["attribute"], kv[0])):
+        rows.append((f"  {key_part(g['attribute'])}: {key_part(g['group'])}", g["uniform"], g["human"]))
+    width = max(len(r[0]) for r in rows)
+    lines = [title, f"{'':{width}s}  {'uniform':>8s}  {'human':>8s}   (mean WD; a model should land between)"]
+    lines += [f"{name:{width}s}  {fmt(u):>8s}  {fmt(h):>8s}" for name, u, h in rows]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     data, groups = task_settings(args.name)
     if args.groups:
@@ -93,12 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    fmt = lambda v: "  n/a " if v is None else f"{v:.4f}"  # noqa: E731
-    print(f"{args.name}: {out['n_pairs']} (question, group) pairs, {out['n_questions']} questions ({source})")
-    print(f"{'':40s} {'uniform':>8s} {'human':>8s}   (mean WD; a model should land between)")
-    print(f"{'overall':40s} {fmt(out['uniform']):>8s} {fmt(out['human']):>8s}")
-    for key, g in sorted(out["groups"].items(), key=lambda kv: (kv[1]["attribute"] != OVERALL_ATTRIBUTE, kv[1]["attribute"], kv[0])):
-        print(f"  {g['attribute'] + ': ' + g['group']:38s} {fmt(g['uniform']):>8s} {fmt(g['human']):>8s}")
+    print(format_table(out, f"{args.name}: {out['n_pairs']} (question, group) pairs, {out['n_questions']} questions ({source})"))
     if out["human"] is None:
         print("human bound: n/a (this release gives proportions without respondent counts)")
     return 0

@@ -27,6 +27,12 @@ Per shared task:
 ``--tasks vk_cot:vk_direct`` pairs two tasks over the same documents, e.g. a
 reasoning method against its direct (no reasoning) baseline, from one run or two.
 
+A shared task that is not an answer task (a ``*_wd`` distribution run in the same
+folder, as ``opinbench eval`` writes them) is skipped and named. When a folder holds
+several samples files of one task, the newest is taken (`opinbench.runs`) and the
+output names it with the number of older ones ignored, so that a throwaway
+``--limit 5`` run is never picked silently.
+
 Runs that share no task, or a task but no document, are an error; documents in
 only one run are left out and counted; the same document with two different gold
 answers (different data or settings) is an error.
@@ -50,7 +56,7 @@ from opinbench.metrics import classification as C
 from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
 from opinbench.metrics.logged_answers import logged_answers
 from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
-from opinbench.runs import read_rows, samples_by_task
+from opinbench.runs import older_samples_by_task, read_rows, samples_by_task
 
 log = logging.getLogger("opinbench.compare")
 
@@ -85,6 +91,19 @@ def find_runs(run: str | Path) -> dict[str, Path]:
         return samples_by_task(run)
     except DataError as err:  # a RUN argument without samples is a bad argument here
         raise ConfigError(str(err)) from None
+
+
+def why_not_comparable(path: Path) -> str | None:
+    """Why the task of a samples file cannot be compared (its first document is not an
+    answer-task document), or None when it can."""
+    for row in read_rows(path):
+        doc = row.data.get("doc") if isinstance(row.data, dict) else None
+        if isinstance(doc, dict) and all(k in doc for k in _REQUIRED):
+            return None
+        if isinstance(doc, dict) and "distribution" in doc:
+            return "a distribution task (no gold answer per document); compare reads *_cot and *_direct runs"
+        return "not an opinbench answer task; compare reads *_cot and *_direct runs"
+    return "no document in its samples file"
 
 
 def read_task(task: str, path: Path) -> TaskRun:
@@ -213,6 +232,19 @@ def compare_runs(run_a: str | Path, run_b: str | Path, tasks: Sequence[str] | No
     """
     files_a, files_b = find_runs(run_a), find_runs(run_b)
     pairs = [(t, t) for t in sorted(set(files_a) & set(files_b))]
+    skipped: list[dict[str, str]] = []
+    if not tasks:
+        kept = []
+        for ta, tb in pairs:
+            why = why_not_comparable(files_a[ta]) or why_not_comparable(files_b[tb])
+            if why:
+                skipped.append({"task": ta, "why": why})
+            else:
+                kept.append((ta, tb))
+        if kept:
+            pairs = kept
+        else:  # nothing comparable: reading them says why, file and line
+            skipped = []
     if tasks:
         pairs = [tuple(t.split(":", 1)) if ":" in t else (t, t) for t in tasks]  # type: ignore[misc]
         missing = [f"{ta} (A)" for ta, _ in pairs if ta not in files_a]
@@ -228,7 +260,13 @@ def compare_runs(run_a: str | Path, run_b: str | Path, tasks: Sequence[str] | No
             f"B ({run_b}) has {', '.join(sorted(files_b))}; pair two tasks with --tasks TASK_A:TASK_B"
         )
     results = [compare_task(read_task(ta, files_a[ta]), read_task(tb, files_b[tb])) for ta, tb in pairs]
-    return {"run_a": str(run_a), "run_b": str(run_b), "tasks": results}
+    older_a, older_b = older_samples_by_task(run_a), older_samples_by_task(run_b)
+    for t, (ta, tb) in zip(results, pairs):
+        t["files"] = {
+            "a": files_a[ta].name, "b": files_b[tb].name,
+            "older_ignored_a": len(older_a.get(ta, ())), "older_ignored_b": len(older_b.get(tb, ())),
+        }
+    return {"run_a": str(run_a), "run_b": str(run_b), "tasks": results, "skipped": skipped}
 
 
 # --------------------------------------------------------------------------- output
@@ -244,8 +282,16 @@ def _f(x: Any) -> str:
 
 def render(report: dict[str, Any]) -> str:
     lines = [f"A: {report['run_a']}", f"B: {report['run_b']}"]
+    for s in report.get("skipped") or []:
+        lines.append(f"skipped {s['task']}: {s['why']}")
     for t in report["tasks"]:
         lines.append("")
+        files = t.get("files") or {}
+        for side in ("a", "b"):
+            n = files.get(f"older_ignored_{side}", 0)
+            if n:
+                lines.append(f"{t['task']} ({side.upper()}): took {files[side]}, the newest; "
+                             f"{n} older samples file{'s' if n > 1 else ''} of this task ignored")
         lines.append(
             f"{t['task']}: {t['n_shared']} shared documents"
             + (f" ({t['only_a']} only in A, {t['only_b']} only in B, left out)" if t["only_a"] or t["only_b"] else "")

@@ -92,7 +92,8 @@ ANSWER_LAYOUT = (
     "(smartvote API v2.0 responses), or a CSV with columns responderId, questionId, value "
     "[, comment, party, firstname, lastname]; see opinbench.data.smartvote"
 )
-UNMAPPED_NOTE = "candidate without an ideology group (no party, or party not in the mapping)"
+UNMAPPED_NOTE = ("candidate without an ideology group (no party, or party not in the mapping): kept, "
+                 "scored overall but in no Left/Center/Right breakdown")
 
 
 # --------------------------------------------------------------------------- questionnaire

@@ -323,7 +323,7 @@ def _overton_explanations(path: Path, skips: SkipLog) -> dict[tuple[str, str], s
             or len(vrds) != len(expl)
         ):
             # Only explanations are lost, no record: counted as a note.
-            skips.note(f"Overton row without aligned vrd/explanation lists ignored ({path.name})")
+            skips.note(f"Overton row without aligned vrd/explanation lists: its explanations ignored, records kept ({path.name})")
             continue
         for v, e in zip(vrds, expl):
             if isinstance(v, str) and isinstance(e, str) and e.strip():
@@ -333,7 +333,8 @@ def _overton_explanations(path: Path, skips: SkipLog) -> dict[tuple[str, str], s
         if len(texts) == 1:
             out[pair] = next(iter(texts))
         else:  # the same pair explained twice, differently: attach neither
-            skips.note("Overton pair with conflicting explanations not attached")
+            skips.note("Overton pair with conflicting explanations: record kept, without an explanation "
+                       "(two different texts, neither chosen)")
     return out
 
 

@@ -68,7 +68,8 @@ IDEOLOGY_FILE = Path(__file__).parent / "resources" / "party_ideology_de.yaml"
 # answer.json messages (compared case- and space-insensitively) -> option.
 ANSWER_MESSAGES = {"stimme zu": "Yes", "neutral": "Neutral", "stimme nicht zu": "No"}
 
-UNMAPPED_NOTE = "party in an election without an ideology group (subject_group None)"
+UNMAPPED_NOTE = ("party in an election without an ideology group (subject_group None): kept, "
+                 "scored overall but in no Left/Center/Right breakdown")
 
 _ELECTION_PATH = re.compile(r"^data/(?P<year>[0-9]{4})/(?P<region>[A-Za-z0-9_-]+)$")
 

@@ -43,7 +43,7 @@ metrics use option *positions* (letters) as the label set for OpinionQA.
 * ``history``: show the individual this many of its *train* answers in the
   prompt (individual-level sets; default 0).
 * ``system``: replace the system message ("You are a German voter.").
-* ``n_boot``: bootstrap resamples of the ``*_stderr_boot`` metrics (default 1000).
+* ``n_boot``: bootstrap resamples of the ``*_stderr`` metrics (default 1000).
 
 **Order.** Documents come in a seeded order that keeps related documents
 together, so that ``--limit N`` takes whole units: whole situations (VK), whole
@@ -61,6 +61,7 @@ from typing import Any
 from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
+from opinbench.harness import settings
 from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
 
 log = logging.getLogger("opinbench.harness")
@@ -266,6 +267,7 @@ def build_docs(
     return docs
 
 
+@settings.validated
 def load_dataset(
     data: str = "vk",
     format: str = "cot",  # noqa: A002 - the metadata key users write

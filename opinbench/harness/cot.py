@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from opinbench.answers import extract_doc_answer
-from opinbench.harness import answer_docs
+from opinbench.harness import answer_docs, settings
 from opinbench.metrics.answer_tasks import doc_metrics
 
 
+@settings.same_settings_as(answer_docs.load_dataset)
 def load_dataset(**kwargs: Any) -> dict[str, Any]:
     """``custom_dataset`` hook: CoT documents (see `opinbench.harness.answer_docs.load_dataset`)."""
     kwargs["format"] = "cot"
@@ -55,5 +56,7 @@ def generations(results: Sequence[Any]) -> list[str]:
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    answers = [extract_doc_answer(doc, g).answer for g in generations(results)]
-    return doc_metrics(doc, answers)
+    parsed = [extract_doc_answer(doc, g) for g in generations(results)]
+    # The extractor's reason goes into the logged samples beside each invalid answer.
+    why = [None if p.valid else p.how.removeprefix("invalid: ") for p in parsed]
+    return doc_metrics(doc, [p.answer for p in parsed], why=why)

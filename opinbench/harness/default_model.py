@@ -39,6 +39,7 @@ import numpy as np
 
 from opinbench.data import registry
 from opinbench.errors import ConfigError
+from opinbench.harness import settings
 from opinbench.harness.distribution import build_docs
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES, doc_metrics
 from opinbench.metrics.keys import key_part
@@ -94,6 +95,7 @@ def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMA
     return docs
 
 
+@settings.validated
 def load_dataset(
     data: str = "opinionqa",
     groups: str = "standard,overall",

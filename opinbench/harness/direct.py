@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opinbench.harness import answer_docs
+from opinbench.harness import answer_docs, settings
 from opinbench.harness.distribution import doc_to_choice as doc_to_choice  # " A".. then "A"..
 from opinbench.harness.distribution import share_low_mass
 from opinbench.metrics.answer_tasks import direct_doc_metrics
@@ -29,6 +29,7 @@ from opinbench.metrics.letters import probabilities
 __all__ = ["doc_to_choice", "share_low_mass"]
 
 
+@settings.same_settings_as(answer_docs.load_dataset)
 def load_dataset(**kwargs: Any) -> dict[str, Any]:
     """``custom_dataset`` hook: direct documents (see `opinbench.harness.answer_docs.load_dataset`)."""
     kwargs["format"] = "direct"

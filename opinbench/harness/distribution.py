@@ -28,6 +28,7 @@ from opinbench.data import registry
 from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
+from opinbench.harness import settings
 from opinbench.metrics import distribution_tasks
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
@@ -82,6 +83,7 @@ def build_docs(
     ]
 
 
+@settings.validated
 def load_dataset(
     data: str = "opinionqa",
     steering: str = "qa",

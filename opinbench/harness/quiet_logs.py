@@ -5,6 +5,11 @@ only known once the data is read, so they cannot be declared in the YAML; lm-eva
 then warns once per key that it falls back to ``mean`` (which is what we want)
 and that not every document scored every key (by design: a document belongs to
 one group and has one gold class). Other warnings pass through.
+
+lm-eval also warns, for every task with a ``custom_dataset`` hook, that "Custom kwargs
+can be passed to `--metadata`", with an example key (``max_seq_lengths``) that belongs to
+another benchmark; opinbench's tasks document their own keys (``opinbench tasks``,
+the task folders' READMEs), so that hint is dropped for them (`CustomKwargsHintFilter`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import re
 
 _OURS = re.compile(r"^\[(opinionqa|subpop|vk|wom|smartvote|anes)_")
+_HINT = re.compile(r"^(opinionqa|subpop|vk|wom|smartvote|anes)_\w*: Custom kwargs can be passed")
 _EXPECTED = ("No aggregation function defined for metric", "not scored on the same number")
 
 
@@ -22,8 +28,19 @@ class BreakdownLogFilter(logging.Filter):
         return not (_OURS.match(msg) and any(e in msg for e in _EXPECTED))
 
 
+class CustomKwargsHintFilter(logging.Filter):
+    """Drop lm-eval's per-task ``max_seq_lengths`` hint for opinbench's tasks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _HINT.match(record.getMessage())
+
+
+_FILTERS = {"lm_eval.evaluator_utils": BreakdownLogFilter, "lm_eval.api.task": CustomKwargsHintFilter}
+
+
 def install() -> None:
-    """Add the filter to lm-eval's aggregation logger (once)."""
-    logger = logging.getLogger("lm_eval.evaluator_utils")
-    if not any(isinstance(f, BreakdownLogFilter) for f in logger.filters):
-        logger.addFilter(BreakdownLogFilter())
+    """Add the filters to lm-eval's loggers (once each)."""
+    for name, kind in _FILTERS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())

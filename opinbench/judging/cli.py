@@ -33,6 +33,9 @@ from opinbench.errors import ConfigError
 
 log = logging.getLogger("opinbench.judge")
 
+INCOMPLETE_EXIT = 3
+"""Exit status of a judge run with requests left unanswered (budget spent, or stopped)."""
+
 
 def _positive_int(text: str) -> int:
     n = int(text)
@@ -298,7 +301,6 @@ class JudgeCommand:
     role: str  # "judge" / "moderator": the --<role> flag, the settings' <role> / offline_<role>
     help: str
     role_help: str
-    warns_when_incomplete = False
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -415,12 +417,16 @@ class JudgeCommand:
         print(run.stats.summary())
         for r, v in written:
             print(f"wrote {r}\n      {v}")
-        if self.warns_when_incomplete and not judge_config["complete"]:
+        if not judge_config["complete"]:
+            # Exit status 3: the results are partial (written, marked complete: false).
             log.warning(
-                "incomplete: %d requests were not answered (budget or stop); "
+                "incomplete: %d of %d requests were not answered (%s); the results are partial; "
                 "rerun to finish, cached replies are reused",
                 run.stats.skipped,
+                run.stats.unique,
+                f"budget: {budget.exhausted_by}" if budget.exhausted else "stopped",
             )
+            return INCOMPLETE_EXIT
         return 0
 
 
@@ -436,9 +442,6 @@ class FaithfulnessCommand(JudgeCommand):
         "local:/hf/folder "
         "(default: judges/faithfulness_*.yaml)"
     )
-    # Only faithfulness logs a warning for an incomplete run, as before the shared skeleton;
-    # moderation's results record ``complete: false`` all the same.
-    warns_when_incomplete = True
 
     @classmethod
     def add_arguments(cls, p: argparse.ArgumentParser) -> None:
@@ -598,24 +601,41 @@ class FaithfulnessCommand(JudgeCommand):
                 print(f"    {str(m)[:14]:14s}" + "".join(f"{row.get(c, 0):11d}" for c in cols))
         share_neutral = results["all"]["cot_unfaithful_neutral_share,none"]
         print(f"  unfaithful traces judged neutral: {_fmt(share_neutral)}")
+        reasons = details["all"]["excluded"]
+        if reasons:
+            print("  excluded (not sent to the judge):")
+            for why, n in sorted(reasons.items(), key=lambda x: -x[1])[:10]:
+                print(f"    {n:5d} x {why}")
+            if len(reasons) > 10:
+                print(f"    ... {len(reasons) - 10} more reasons in the results' details")
 
     def show_after_runs(self, run: Any) -> None:
         if not self.control:
             return
         control_m = self.control_m
-        print("judge control set (same judge, known answers):")
+        print(
+            "judge control set (same judge, known answers; its requests are spread among the "
+            "task items, so a budget is shared by both):"
+        )
         for cond in ("explanation", "gold_framed", "wrong_framed"):
             k = f"judge_control_{cond}_acc,none"
-            if k in control_m:
-                extra = f"  either {_fmt(control_m.get(f'judge_control_{cond}_either_share,none'))}"
-                if cond == "wrong_framed":
-                    gold = control_m.get("judge_control_wrong_framed_gold_share,none")
-                    extra += f"  back-to-gold {_fmt(gold)}"
-                print(
-                    f"  {cond:13s} acc {_fmt(control_m[k])}"
-                    f"  invalid {_fmt(control_m.get(f'judge_control_{cond}_invalid_rate,none'))}"
-                    f"{extra}"
-                )
+            d = self.control_d.get(cond)
+            if not d:
+                continue
+            # acc over the judged items: k/n says how many of the condition's items that is
+            counts = d["counts"]
+            judged = counts.get("judged", 0)
+            others = ", ".join(f"{n} {st}" for st, n in sorted(counts.items()) if st != "judged")
+            extra = f"  either {_fmt(control_m.get(f'judge_control_{cond}_either_share,none'))}"
+            if cond == "wrong_framed":
+                gold = control_m.get("judge_control_wrong_framed_gold_share,none")
+                extra += f"  back-to-gold {_fmt(gold)}"
+            print(
+                f"  {cond:13s} acc {_fmt(control_m.get(k))} ({judged}/{d['items']} judged"
+                f"{'; ' + others if others else ''})"
+                f"  invalid {_fmt(control_m.get(f'judge_control_{cond}_invalid_rate,none'))}"
+                f"{extra}"
+            )
 
 
 # --------------------------------------------------------------------------- moderation

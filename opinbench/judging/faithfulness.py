@@ -161,6 +161,24 @@ def _judge_fields(outcome: Outcome | None, options: Sequence[str]) -> dict[str, 
     }
 
 
+def interleave(a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
+    """``a`` and ``b`` merged in order, ``b``'s items spread evenly among ``a``'s.
+
+    >>> "".join(interleave("aaaaaa", "bb"))
+    'aaabaaab'
+    """
+    out: list[Any] = []
+    n, m = len(a), len(b)
+    j = 0
+    for i, x in enumerate(a, 1):
+        out.append(x)
+        while j < m and (j + 1) * n <= i * m:
+            out.append(b[j])
+            j += 1
+    out += b[j:]
+    return out
+
+
 def run_faithfulness(
     samples: Sequence[CotSample],
     *,
@@ -190,11 +208,13 @@ def run_faithfulness(
     # (kind, item, request or None if excluded, cache key, prompt hash or exclusion reason)
     plan: list[tuple[str, Any, ChatRequest | None, str | None, str | None]] = []
 
-    def add(req: ChatRequest) -> tuple[str, str]:
+    control_jobs: list[Job] = []
+
+    def add(req: ChatRequest, queue: list[Job] = jobs) -> tuple[str, str]:
         """Queue a request; (cache key, prompt hash)."""
         rj = req.to_json()
         key = request_key(identity, rj)
-        jobs.append(Job(key, rj, functools.partial(provider.complete, req)))
+        queue.append(Job(key, rj, functools.partial(provider.complete, req)))
         return key, sha256_text(canonical_json(rj))
 
     for s in samples:
@@ -224,8 +244,11 @@ def run_faithfulness(
             overrides=overrides,
             local=local,
         )
-        key, phash = add(req)
+        key, phash = add(req, control_jobs)
         plan.append(("control", c, req, key, phash))
+    # Spread over the task items, so that a small --max-requests budget is shared by both
+    # in proportion instead of going to one of them first.
+    jobs = interleave(jobs, control_jobs)
 
     outcomes, stats = run_jobs(
         jobs,

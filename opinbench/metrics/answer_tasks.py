@@ -13,7 +13,7 @@ key                             aggregation  what
 ``recall|<label>``              mean         per-class recall, Neutral/Either included
 ``balanced_acc``                custom       mean per-class recall (classes in gold)
 ``macro_f1``                    custom       macro-F1 over the label set
-``*_stderr_boot``               custom       bootstrap stderr over documents (repeats kept together)
+``*_stderr``                    custom       bootstrap stderr over documents (repeats kept together)
 ``acc_repeat_std``              custom       spread (sample std) of accuracy over repeats
 ``macro_f1_repeat_std``         custom       spread of macro-F1 over repeats
 ``acc_binary``                  mean         VK, gold Supports/Opposes only; Either counts wrong
@@ -26,7 +26,12 @@ key                             aggregation  what
 
 The direct tasks add ``p_gold``, ``letter_mass`` and ``low_letter_mass`` (`direct_doc_metrics`).
 lm-eval reports "N/A" as the stderr of a custom aggregation, hence the
-separate ``*_stderr_boot`` metrics. Corpus metrics with repeats are computed
+separate bootstrap metrics, named ``<metric>_stderr`` so that lm-eval's table shows
+them in the ± column of their metric (`lm_eval.utils.make_table` pairs ``X_stderr``
+with ``X``). lm-eval also writes its own "N/A" under that key; `doc_metrics` returns
+each ``X_stderr`` after its ``X``, so the bootstrap value, computed later, is the one kept.
+With a single individual the stderr over individuals is undefined: "N/A", as lm-eval
+writes it (the README's metric table says why), never NaN. Corpus metrics with repeats are computed
 per repeat and averaged; the bootstrap resamples documents with all their
 repeats. The per-document value of a custom metric is a small JSON dict
 (`item`), so ``--log_samples`` keeps everything needed to recompute them.
@@ -59,9 +64,18 @@ def pred_labels(doc: dict[str, Any], answers: Sequence[str | None]) -> list[str 
     return [None if a is None else letter[a] for a in answers]
 
 
-def item(doc: dict[str, Any], preds: Sequence[str | None], labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """The per-document value of a custom-aggregated metric."""
-    return {
+def item(
+    doc: dict[str, Any],
+    preds: Sequence[str | None],
+    labels: Sequence[str] | None = None,
+    why: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
+    """The per-document value of a custom-aggregated metric.
+
+    ``why`` (CoT): per repeat, the extractor's reason for an invalid answer (None
+    where it parsed); logged with the samples as ``why`` beside ``pred``.
+    """
+    out = {
         "gold": doc["gold_label"],
         "pred": list(preds),
         "labels": list(labels if labels is not None else doc["labels"]),
@@ -69,33 +83,43 @@ def item(doc: dict[str, Any], preds: Sequence[str | None], labels: Sequence[str]
         "n_boot": int(doc.get("n_boot", 1000)),
         "seed": int(doc.get("boot_seed", 0)),
     }
+    if why is not None:
+        out["why"] = list(why)
+    return out
 
 
-def doc_metrics(doc: dict[str, Any], answers: Sequence[str | None], *, with_invalid: bool = True) -> dict[str, Any]:
-    """Per-document lm-eval values from the predicted option texts, one per repeat."""
+def doc_metrics(
+    doc: dict[str, Any],
+    answers: Sequence[str | None],
+    *,
+    with_invalid: bool = True,
+    why: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
+    """Per-document lm-eval values from the predicted option texts, one per repeat
+    (``why``: the reasons of the invalid ones, see `item`)."""
     if not answers:
         raise ValueError(f"document {doc.get('id')}: no prediction")
     preds = pred_labels(doc, answers)
     gold = doc["gold_label"]
     correct = [p is not None and p == gold for p in preds]
     acc = float(np.mean(correct))
-    it = item(doc, preds)
+    it = item(doc, preds, why=why)
     out: dict[str, Any] = {"acc": acc}
     if with_invalid:
         out["invalid"] = float(np.mean([p is None for p in preds]))
     out[f"recall|{key_part(gold)}"] = acc
-    for key in ("balanced_acc", "balanced_acc_stderr_boot", "macro_f1", "macro_f1_stderr_boot",
+    for key in ("balanced_acc", "balanced_acc_stderr", "macro_f1", "macro_f1_stderr",
                 "acc_repeat_std", "macro_f1_repeat_std"):
         out[key] = it
     if doc["dataset"] == "vk" and gold in VK_BINARY_LABELS:
         bit = item(doc, preds, VK_BINARY_LABELS)
         out["acc_binary"] = acc
         out["macro_f1_binary"] = bit
-        out["macro_f1_binary_stderr_boot"] = bit
+        out["macro_f1_binary_stderr"] = bit
         out["acc_binary_excl_either"] = bit
     if doc.get("individual") is not None:
         out["macro_f1_individual"] = it
-        out["macro_f1_individual_stderr_boot"] = it
+        out["macro_f1_individual_stderr"] = it
         if doc.get("subject_group"):
             out[f"macro_f1_individual|{key_part(doc['subject_group'])}"] = it
     if doc["dataset"] == "opinionqa" and doc.get("attribute"):
@@ -230,9 +254,15 @@ def macro_f1_individual(items: Sequence[dict[str, Any]]) -> float:
     return _mean(np.array(list(individual_scores(items).values())))
 
 
-def macro_f1_individual_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `macro_f1_individual`, resampling individuals."""
+def macro_f1_individual_stderr_boot(items: Sequence[dict[str, Any]]) -> float | str:
+    """Bootstrap standard error of `macro_f1_individual`, resampling individuals.
+
+    "N/A" (lm-eval's own mark for a stderr it cannot give) with fewer than two
+    individuals: there is no spread between individuals to resample.
+    """
     values = list(individual_scores(items).values())
+    if len(values) < 2:
+        return "N/A"
     first = items[0]
     return C.bootstrap_stderr_mean(values, n_boot=first["n_boot"], seed=first["seed"])
 
