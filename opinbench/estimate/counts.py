@@ -50,13 +50,14 @@ class TaskCount:
     judge_docs: list[tuple[str, str, list[str]]] = field(default_factory=list, repr=False)
 
 
-def _leaves(d: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
-    """(name, Task) of a nested lm-eval task dict (groups hold dicts)."""
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v)
-        elif v is not None:
-            yield str(getattr(k, "group_name", k)), v
+def load_tasks(tasks: Sequence[str], include_path: Path | None = None) -> dict[str, Any]:
+    """``{task name: lm-eval Task}``, groups expanded to their tasks (lm-eval's `TaskManager`)."""
+    from lm_eval.tasks import TaskManager
+
+    from opinbench.paths import tasks_dir
+
+    tm = TaskManager(include_path=str(include_path or tasks_dir()))
+    return dict(tm.load(list(tasks))["tasks"])
 
 
 def chat_template_fn(tokenizer: Any) -> Any:
@@ -86,13 +87,8 @@ def count_tasks(
     include_path: Path | None = None,
 ) -> list[TaskCount]:
     """Build the requests of ``tasks`` (task or group names) and count their tokens."""
-    from lm_eval.tasks import TaskManager, get_task_dict
-
-    from opinbench.paths import tasks_dir
-
-    tm = TaskManager(include_path=str(include_path or tasks_dir()))
     counts = []
-    for name, task in _leaves(get_task_dict(list(tasks), tm)):
+    for name, task in load_tasks(tasks, include_path).items():
         task.build_all_requests(
             limit=limit,
             apply_chat_template=apply_chat_template,
