@@ -26,7 +26,8 @@ Endpoints (JSON in, JSON out, as the real APIs):
 Batches are processed when created (each item through the same reply code as a live
 call) and end after ``batch_polls`` status requests. Faults: ``batch_faults`` is a
 queue each batch item takes from: ``"error"`` (retryable: Anthropic ``api_error``,
-OpenAI status 500), ``"invalid"`` (400, not retryable), ``"empty"``, ``"refusal"``;
+OpenAI status 500), ``"invalid"`` (400, not retryable), ``"empty"``, ``"refusal"``,
+``"canceled"`` (never processed: the batch was cancelled);
 ``batch_expire`` is a queue each new batch takes from: ``N`` (an int) = only its first
 N items are processed, the rest expire (``None``: all processed).
 ``batch_items`` records (custom_id, params) of every item received.
@@ -313,7 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
                 out.append((cid, "expired"))
                 continue
             fault = self.fake.next_batch_fault()
-            if fault in ("error", "invalid"):
+            if fault == "canceled":
+                out.append((cid, "canceled"))
+            elif fault in ("error", "invalid"):
                 out.append((cid, fault))
             else:
                 out.append((cid, self._reply(params, fault, path)))
@@ -326,8 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         lines = []
         for cid, r in done:
-            if r == "expired":
-                result: dict[str, Any] = {"type": "expired"}
+            if r in ("expired", "canceled"):
+                result: dict[str, Any] = {"type": r}
             elif r in ("error", "invalid"):
                 kind = "api_error" if r == "error" else "invalid_request_error"
                 result = {
@@ -356,7 +359,10 @@ class _Handler(BaseHTTPRequestHandler):
         out, err = [], []
         for cid, r in done:
             line: dict[str, Any] = {"id": f"batch_req_{cid[:8]}", "custom_id": cid}
-            if r == "expired":
+            if r == "canceled":
+                err.append({**line, "response": None, "error": {
+                    "code": "batch_cancelled", "message": "The batch was cancelled."}})
+            elif r == "expired":
                 err.append({**line, "response": None, "error": {
                     "code": "batch_expired",
                     "message": "This request could not be executed before the completion "

@@ -145,6 +145,22 @@ def test_expired_items_are_resubmitted(server, which):
     assert len(server.batch_items) == 8
 
 
+@pytest.mark.parametrize("which", ["anthropic", "openai"])
+def test_canceled_items_are_resubmitted_and_cancel_reaches_the_api(server, which):
+    p = _provider(server, which)
+    jobs = _jobs(p, 3)
+    server.batch_faults.extend(["canceled", None, "canceled"])
+    with ReplyCache(None) as cache:
+        outcomes, stats, _ = _run(p, jobs, cache)
+    assert all(o.ok for o in outcomes.values()) and stats.errors["batch canceled"] == 2
+    assert len(server.batch_items) == 5
+    api = batch_api(p)
+    server.batch_polls = 10**9
+    bid = api.submit([(jobs[0].key, jobs[0].request)])
+    api.cancel(bid)
+    assert api.status(bid).status in ("canceling", "cancelling") and not api.status(bid).ended
+
+
 def test_items_still_expiring_after_the_retries_fail(server):
     p = _provider(server, "openai")
     jobs = _jobs(p, 2)

@@ -111,6 +111,14 @@ def run_batch_jobs(
     for batch_id, keys in inflight.items():
         log.info("resuming batch %s: %d requests submitted earlier, %d still wanted",
                  batch_id, len(keys), sum(k in todo for k in keys))
+        for key in keys:
+            # Ours now (the submitting run is gone): a live run must not send them meanwhile.
+            if key in todo and (c := cache.claim(key)).state == "stored":
+                finish_early = _stored(c.entry)
+                outcomes[key] = finish_early
+                todo.pop(key)
+                stats.cached += 1
+                stats.refused += finish_early.refused
 
     def finish(key: str, out: Outcome) -> None:
         outcomes[key] = out
