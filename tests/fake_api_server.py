@@ -30,6 +30,7 @@ OpenAI status 500), ``"invalid"`` (400, not retryable), ``"empty"``, ``"refusal"
 ``"canceled"`` (never processed: the batch was cancelled);
 ``batch_expire`` is a queue each new batch takes from: ``N`` (an int) = only its first
 N items are processed, the rest expire (``None``: all processed).
+``batch_fail_next``: the next OpenAI batch ends ``failed`` (validation) with no output.
 ``batch_items`` records (custom_id, params) of every item received.
 
 Authentication: ``x-api-key`` or ``Authorization: Bearer`` must equal ``api_key``
@@ -149,6 +150,7 @@ class FakeAPIServer:
         self.requests: list[tuple[str, dict[str, Any], str | None]] = []
         self.lock = threading.Lock()
         self.batch_polls = 1
+        self.batch_fail_next = False  # the next OpenAI batch fails validation
         self.batch_faults: deque[str | None] = deque()
         self.batch_expire: deque[int | None] = deque()
         self.batch_items: list[tuple[str, dict[str, Any]]] = []
@@ -357,6 +359,15 @@ class _Handler(BaseHTTPRequestHandler):
         done = self._process([(r["custom_id"], r["url"], r["body"]) for r in reqs])
         bid = self._new_id("batch_")
         out, err = [], []
+        if self.fake.batch_fail_next:
+            # Validation failed: no output at all, the reason in ``errors``.
+            self.fake.batch_fail_next = False
+            b = {"id": bid, "kind": "openai", "endpoint": body["endpoint"], "failed": True,
+                 "input_file_id": body["input_file_id"], "out": [], "err": [], "polls": 0,
+                 "ended": False, "canceled": False, "created": time.time(), "expired": False}
+            with self.fake.lock:
+                self.fake.batches[bid] = b
+            return self._json(200, self._batch_view(b))
         for cid, r in done:
             line: dict[str, Any] = {"id": f"batch_req_{cid[:8]}", "custom_id": cid}
             if r == "canceled":
@@ -419,6 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
         status = "in_progress"
         if b["ended"]:
             status = "cancelled" if b["canceled"] else "expired" if b["expired"] else "completed"
+            if b.get("failed"):
+                status = "failed"
         elif b["canceled"]:
             status = "cancelling"
         return {
@@ -426,6 +439,9 @@ class _Handler(BaseHTTPRequestHandler):
             "input_file_id": b["input_file_id"], "completion_window": "24h",
             "status": status, "created_at": now,
             "output_file_id": b.get("out_file"), "error_file_id": b.get("err_file"),
+            "errors": {"object": "list", "data": [{"code": "invalid_json_line",
+                                                    "message": "injected failure", "line": 1}]}
+            if b.get("failed") else None,
             "request_counts": {"total": len(b["out"]) + len(b["err"]),
                                "completed": len(b["out"]) if b["ended"] else 0,
                                "failed": len(b["err"]) if b["ended"] else 0},

@@ -161,6 +161,18 @@ def test_canceled_items_are_resubmitted_and_cancel_reaches_the_api(server, which
     assert api.status(bid).status in ("canceling", "cancelling") and not api.status(bid).ended
 
 
+def test_a_failed_batch_fails_its_items_once_and_is_closed(server):
+    p = _provider(server, "openai")
+    jobs = _jobs(p, 2)
+    server.batch_fail_next = True
+    with ReplyCache(None) as cache:
+        outcomes, stats, _ = _run(p, jobs, cache)
+        assert stats.failed == 2 and "injected failure" in outcomes[jobs[0].key].error
+        assert cache.open_batches(batch_api(p).endpoint) == {}  # not resumed forever
+        again, more, _ = _run(p, jobs, cache)  # a rerun sends them anew
+        assert more.sent == 2
+
+
 def test_items_still_expiring_after_the_retries_fail(server):
     p = _provider(server, "openai")
     jobs = _jobs(p, 2)

@@ -218,7 +218,17 @@ def run_batch_jobs(
     def collect(batch_id: str) -> None:
         keys = inflight[batch_id]
         seen: set[str] = set()
-        for r in _retrying(lambda: list(api.results(batch_id)), options, f"reading batch {batch_id}"):
+        try:
+            results = _retrying(lambda: list(api.results(batch_id)), options,
+                                f"reading batch {batch_id}")
+        except RequestError as err:
+            # The whole batch failed (the provider refused its file...): its items failed
+            # with that error, and the batch is closed, not resumed forever.
+            for key in keys:
+                give_up_or_retry(key, err)
+            results = []
+            seen.update(keys)
+        for r in results:
             seen.add(r.custom_id)
             take(r)
         for key in keys:

@@ -207,7 +207,9 @@ class OpenAIBatches(BatchAPI):
             # The whole batch was refused (validation): say why, item by item.
             errs = getattr(getattr(b, "errors", None), "data", None) or []
             why = "; ".join(f"{e.code}: {e.message}" for e in errs) or "batch failed"
-            raise RequestError(f"{self.spec}: batch {batch_id} failed: {why}", kind="batch failed")
+            raise RequestError(
+                f"{self.spec}: batch {batch_id} failed: {why}", kind="batch failed", retryable=False
+            )
 
     def _item(self, line: dict[str, Any], moderation: bool, openai: Any) -> ItemResult:
         cid = str(line.get("custom_id"))
