@@ -62,7 +62,9 @@ def test_request_shapes(server):
     assert path_a == "/v1/messages" and path_o == "/v1/chat/completions"
     # Anthropic API 2026-10-21 rejects sampling parameters: none is sent.
     assert (
-        body_a["system"] == "Be brief."
+        # The fixed instructions are marked for Anthropic's prompt cache.
+        body_a["system"]
+        == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
         and body_a["max_tokens"] == 16
         and "temperature" not in body_a
     )

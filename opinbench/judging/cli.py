@@ -149,6 +149,16 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--judges-dir", type=Path, help="folder of judge templates and settings (default: judges/)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--mode",
+        choices=("live", "batch"),
+        default="live",
+        help="batch: the Anthropic / OpenAI batch API (half price, done within 24 h; "
+        "a rerun resumes the batches already submitted); default live",
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=30.0, help="batch mode: seconds between polls"
+    )
 
 
 def register(subparsers: Any, name: str, help: str) -> None:  # noqa: A002 (cli.py's signature)
@@ -220,6 +230,7 @@ def _run_settings(
     args: argparse.Namespace, cache_path: Path | None, stats: Any, budget: Any
 ) -> dict[str, Any]:
     return {
+        "mode": args.mode,
         "concurrency": args.concurrency,
         "max_retries": args.max_retries,
         "backoff_s": args.backoff,
@@ -373,6 +384,10 @@ class JudgeCommand:
         self.spec = spec
         provider = make_provider(spec)
         opts, budget = _run_options(args)
+        if args.mode == "batch":
+            from opinbench.llm.batches import batch_api
+
+            opts.batch, opts.poll_interval = batch_api(provider), args.poll_interval
         cache, cache_path = _cache(args)
         try:
             with cache:

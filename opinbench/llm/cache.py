@@ -187,6 +187,13 @@ class ReplyCache:
             "CREATE TABLE IF NOT EXISTS claims ("
             " key TEXT PRIMARY KEY, owner TEXT, host TEXT, pid INTEGER, expires REAL)"
         )
+        # Batch mode's sidecar (`opinbench.llm.batch_runner`): batches submitted and not yet
+        # collected, so that a run killed while they are processed resumes them instead of
+        # sending their requests again.
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS batches ("
+            " batch_id TEXT PRIMARY KEY, endpoint TEXT, keys TEXT, created REAL, collected REAL)"
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -294,6 +301,34 @@ class ReplyCache:
             )
             self._conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
             return cur.rowcount == 1
+
+    def add_batch(self, batch_id: str, endpoint: str, keys: list[str]) -> None:
+        """Record a batch just submitted to ``endpoint`` (a provider's identity) with its keys."""
+        with self._lock:
+            self._check_open()
+            self._conn.execute(
+                "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, NULL)",
+                (batch_id, endpoint, canonical_json(keys), time.time()),
+            )
+
+    def open_batches(self, endpoint: str) -> dict[str, list[str]]:
+        """``{batch id: keys}`` of the batches sent to ``endpoint`` whose results are not collected."""
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(
+                "SELECT batch_id, keys FROM batches WHERE endpoint = ? AND collected IS NULL"
+                " ORDER BY created",
+                (endpoint,),
+            ).fetchall()
+        return {b: json.loads(k) for b, k in rows}
+
+    def batch_collected(self, batch_id: str) -> None:
+        """Mark a batch's results as read (each result is stored by `put` before this)."""
+        with self._lock:
+            self._check_open()
+            self._conn.execute(
+                "UPDATE batches SET collected = ? WHERE batch_id = ?", (time.time(), batch_id)
+            )
 
     def __bool__(self) -> bool:
         # An empty cache is still a cache (`cache or default` must not replace it).

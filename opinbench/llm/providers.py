@@ -176,6 +176,22 @@ class ChatRequest:
     temperature: float | None = 0.0
     prefill: str | None = None
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ChatRequest:
+        """The request `to_json` wrote (a batch builds its items from the jobs' JSON).
+
+        >>> r = ChatRequest((("user", "Hi"),), system="S", max_tokens=8)
+        >>> ChatRequest.from_json(r.to_json()) == r
+        True
+        """
+        return cls(
+            messages=tuple((str(r), str(c)) for r, c in d["messages"]),
+            system=d.get("system"),
+            max_tokens=int(d.get("max_tokens", 64)),
+            temperature=d.get("temperature"),
+            prefill=d.get("prefill"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": "chat",
@@ -337,6 +353,10 @@ class Provider:
             )
         return key
 
+    def client(self) -> Any:
+        """The client library's client, built on first use (batch mode drives it directly)."""
+        return self._get()  # type: ignore[attr-defined]
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None and hasattr(client, "close"):
@@ -370,31 +390,54 @@ class AnthropicProvider(Provider):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "temperature_sent": False}
 
+    def params(self, request: ChatRequest) -> dict[str, Any]:
+        """The Messages API parameters of ``request`` (a live call's and a batch item's)."""
+        return anthropic_params(self.spec.model, request)
+
     def complete(self, request: ChatRequest) -> Reply:
         client = self._get()
-        kwargs: dict[str, Any] = {}
-        if request.system:
-            kwargs["system"] = request.system
         try:
-            msg = client.messages.create(
-                model=self.spec.model,
-                max_tokens=request.max_tokens,
-                messages=[{"role": r, "content": c} for r, c in request.messages],
-                **kwargs,
-            )
+            msg = client.messages.create(**self.params(request))
         except Exception as err:  # noqa: BLE001 (mapped, never swallowed)
             raise classify_error(err, self.spec, client.api_key) from None
-        text = "".join(
-            getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text"
+        return anthropic_reply(msg)
+
+
+def anthropic_params(model: str, request: ChatRequest) -> dict[str, Any]:
+    """Messages API parameters; the system prompt (the judge's fixed instructions) is marked
+    for prompt caching (``cache_control``), which the API ignores below its minimum length."""
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": [{"role": r, "content": c} for r, c in request.messages],
+    }
+    if request.system:
+        params["system"] = [
+            {"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}
+        ]
+    return params
+
+
+def anthropic_reply(msg: Any) -> Reply:
+    """A Messages API reply (live or a batch's ``succeeded`` result) as a `Reply`.
+
+    Input tokens include the ones read from or written to the prompt cache (the API
+    reports them apart): the token budget counts every token sent.
+    """
+    text = "".join(getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text")
+    usage = getattr(msg, "usage", None)
+    n_in = getattr(usage, "input_tokens", None)
+    if n_in is not None:
+        n_in += (getattr(usage, "cache_read_input_tokens", None) or 0) + (
+            getattr(usage, "cache_creation_input_tokens", None) or 0
         )
-        usage = getattr(msg, "usage", None)
-        return Reply(
-            text,
-            stop_reason=msg.stop_reason,
-            refused=msg.stop_reason in REFUSAL_STOP_REASONS,
-            input_tokens=getattr(usage, "input_tokens", None),
-            output_tokens=getattr(usage, "output_tokens", None),
-        )
+    return Reply(
+        text,
+        stop_reason=msg.stop_reason,
+        refused=msg.stop_reason in REFUSAL_STOP_REASONS,
+        input_tokens=n_in,
+        output_tokens=getattr(usage, "output_tokens", None),
+    )
 
 
 class OpenAIProvider(Provider):
@@ -419,26 +462,32 @@ class OpenAIProvider(Provider):
                 )
             return self._client
 
-    def complete(self, request: ChatRequest) -> Reply:
-        client = self._get()
+    def params(self, request: ChatRequest) -> dict[str, Any]:
+        """The Chat Completions parameters of ``request`` (a live call's and a batch item's)."""
         messages = ([{"role": "system", "content": request.system}] if request.system else []) + [
             {"role": r, "content": c} for r, c in request.messages
         ]
-        kwargs: dict[str, Any] = {}
+        params: dict[str, Any] = {"model": self.spec.model, "messages": messages}
         if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+            params["temperature"] = request.temperature
         # OpenAI's own newer models take max_completion_tokens only; servers that
         # imitate the API (vLLM) all understand max_tokens.
         if self.spec.provider == "openai":
-            kwargs["max_completion_tokens"] = request.max_tokens
+            params["max_completion_tokens"] = request.max_tokens
         else:
-            kwargs["max_tokens"] = request.max_tokens
+            params["max_tokens"] = request.max_tokens
+        return params
+
+    def complete(self, request: ChatRequest) -> Reply:
+        client = self._get()
         try:
-            resp = client.chat.completions.create(
-                model=self.spec.model, messages=messages, **kwargs
-            )
+            resp = client.chat.completions.create(**self.params(request))
         except Exception as err:  # noqa: BLE001
             raise classify_error(err, self.spec, client.api_key) from None
+        return self.reply(resp)
+
+    def reply(self, resp: Any) -> Reply:
+        """A Chat Completions reply (live or a batch's output line) as a `Reply`."""
         if not resp.choices:
             raise RequestError(
                 f"{self.spec}: reply without choices", kind="malformed", retryable=True
@@ -465,9 +514,16 @@ class OpenAIProvider(Provider):
             return super().moderate(text)
         client = self._get()
         try:
-            resp = client.moderations.create(model=self.spec.model, input=text)
+            resp = client.moderations.create(**self.moderation_params(text))
         except Exception as err:  # noqa: BLE001
             raise classify_error(err, self.spec, client.api_key) from None
+        return self.moderation_result(resp)
+
+    def moderation_params(self, text: str) -> dict[str, Any]:
+        return {"model": self.spec.model, "input": text}
+
+    def moderation_result(self, resp: Any) -> dict[str, Any]:
+        """A Moderations reply (live or a batch's output line) as the cached result dict."""
         if not resp.results:
             raise RequestError(
                 f"{self.spec}: moderation reply without results", kind="malformed", retryable=True

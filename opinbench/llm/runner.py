@@ -120,6 +120,10 @@ class RunOptions:
     progress: bool = True
     max_empty_retries: int = 2
     claim_poll: float = 0.25  # seconds between looks at a key another process is sending
+    # Batch mode (`opinbench.llm.batch_runner`): a `opinbench.llm.batches.BatchAPI`, or None (live).
+    batch: Any = None
+    batch_size: int = 10_000  # requests per batch (the APIs take up to 50,000 / 100,000)
+    poll_interval: float = 30.0  # seconds between looks at a submitted batch
 
 
 class Budget:
@@ -315,6 +319,9 @@ def run_jobs(
         max_concurrency: the provider's own cap (a local model: 1).
         desc: progress bar label.
 
+    With ``options.batch`` set, the jobs go through the provider's batch API instead
+    (`opinbench.llm.batch_runner.run_batch_jobs`, same cache, claims and budget).
+
     Returns:
         ``{key: Outcome}`` for every distinct key, and the counts.
 
@@ -322,6 +329,13 @@ def run_jobs(
         AuthError: the key is missing or rejected (replies so far stay cached).
         KeyboardInterrupt: passed on once the requests in flight are stored (ditto).
     """
+    if options.batch is not None:
+        from opinbench.llm.batch_runner import run_batch_jobs
+
+        return run_batch_jobs(
+            jobs, cache=cache, api=options.batch, provider=provider, model=model,
+            options=options, budget=budget, desc=desc,
+        )
     unique: dict[str, Job] = {}
     for job in jobs:
         unique.setdefault(job.key, job)

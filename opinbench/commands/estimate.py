@@ -1,0 +1,149 @@
+"""``opinbench estimate``: documents, tokens, judge cost and GPU-hours of a set of tasks.
+
+Examples::
+
+    opinbench estimate opinionqa_wd,vk_cot --model smollm2 --judge anthropic:claude-sonnet-4-6
+    opinbench estimate opinbench --model Qwen/Qwen2.5-7B-Instruct \\
+        --prefill-tps 20000 --decode-tps 2500 --judge openai:gpt-4o-mini --moderator \\
+        openai:omni-moderation-latest
+    # check the counts against a finished run of the same tasks and --limit
+    opinbench estimate vk_cot --limit 4 --model smollm2 --compare-run runs/vk/
+
+TASKS is a comma-separated list of tasks and lm-eval groups (``opinbench``,
+``vk_suite``, ...), or a YAML/JSON file with a ``tasks:`` list (a leaderboard).
+Generated tokens are counted at ``max_gen_toks`` (an upper bound) and, with
+``--compare-run``, at the run's measured mean per generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from opinbench.errors import ConfigError
+
+log = logging.getLogger("opinbench.estimate")
+
+
+def register(sub: Any, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_, description=__doc__.split("\n\n")[0],
+                       epilog=__doc__.split("\n\n", 1)[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tasks", metavar="LEADERBOARD_OR_TASKS")
+    p.add_argument("--model", default="smollm2",
+                   help="the evaluated model whose tokenizer counts (packaged name, folder or hub id)")
+    p.add_argument("--limit", type=int, help="at most N documents per task, as lm-eval --limit")
+    p.add_argument("--no-chat-template", action="store_true",
+                   help="count prompts without the model's chat template")
+    p.add_argument("--judge", help="faithfulness judge PROVIDER:MODEL (priced from the table)")
+    p.add_argument("--moderator", help="moderator PROVIDER:MODEL")
+    p.add_argument("--no-control", action="store_true", help="leave out the judge control set")
+    p.add_argument("--prices", type=Path, help="YAML overriding rows of opinbench/llm/prices.yaml")
+    p.add_argument("--prefill-tps", type=float, help="measured prompt tokens/s of the model")
+    p.add_argument("--decode-tps", type=float, help="measured generated tokens/s of the model")
+    p.add_argument("--compare-run", type=Path,
+                   help="lm-eval --log_samples output of the same tasks: compare its tokens")
+    p.add_argument("--json", type=Path, help="also write the estimate as JSON")
+    p.set_defaults(func=main)
+
+
+def task_names(spec: str) -> list[str]:
+    """Task names from a comma list or a YAML/JSON file with ``tasks:``.
+
+    >>> task_names("opinionqa_wd, vk_cot")
+    ['opinionqa_wd', 'vk_cot']
+    """
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+        import yaml
+
+        data = yaml.safe_load(path.read_text())
+        tasks = data.get("tasks") if isinstance(data, dict) else data
+        if not isinstance(tasks, list) or not tasks:
+            raise ConfigError(f"{path}: expected a `tasks:` list")
+        return [str(t["name"] if isinstance(t, dict) else t) for t in tasks]
+    names = [t.strip() for t in spec.split(",") if t.strip()]
+    if not names:
+        raise ConfigError("no task named")
+    return names
+
+
+def main(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from opinbench.estimate import cost
+    from opinbench.estimate.counts import count_tasks, logged_prompt_tokens
+    from opinbench.estimate.prices import load_prices
+    from opinbench.models import resolve
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
+    counts = count_tasks(task_names(args.tasks), tokenizer, limit=args.limit,
+                         apply_chat_template=not args.no_chat_template)
+    measured = logged_prompt_tokens(args.compare_run, tokenizer) if args.compare_run else {}
+    typical = {t: m["generated_tokens"] / m["requests"] for t, m in measured.items()
+               if m["generated_tokens"] and m["requests"]}
+    upper = {c.task: (c.max_gen_tokens / c.generations) if c.generations else 0.0 for c in counts}
+    out: dict[str, Any] = {"model": args.model, "limit": args.limit, "tasks": []}
+    print(f"{'task':28s} {'docs':>7s} {'requests':>9s} {'prompt tok':>12s} {'max gen tok':>12s}"
+          + (f" {'typ gen tok':>12s}" if typical else ""))
+    tot = {"documents": 0, "requests": 0, "prompt_tokens": 0, "max_gen_tokens": 0, "typ": 0.0}
+    for c in counts:
+        typ = typical.get(c.task, 0.0) * c.generations
+        print(f"{c.task:28s} {c.documents:7d} {c.requests:9d} {c.prompt_tokens:12d} "
+              f"{c.max_gen_tokens:12d}" + (f" {typ:12.0f}" if typical else ""))
+        row = {k: getattr(c, k) for k in ("task", "output_type", "documents", "requests",
+                                          "prompt_tokens", "max_gen_tokens", "generations")}
+        out["tasks"].append({**row, "typical_gen_tokens": typ if c.task in typical else None})
+        for k in ("documents", "requests", "prompt_tokens", "max_gen_tokens"):
+            tot[k] += getattr(c, k)
+        tot["typ"] += typ
+    print(f"{'total':28s} {tot['documents']:7d} {tot['requests']:9d} {tot['prompt_tokens']:12d} "
+          f"{tot['max_gen_tokens']:12d}" + (f" {tot['typ']:12.0f}" if typical else ""))
+    prices = load_prices(args.prices)
+    per_gen = {t: typical.get(t, upper[t]) for t in upper}
+    loads = []
+    if args.judge:
+        loads.append(cost.faithfulness_load(counts, tokenizer, args.judge,
+                                            gen_tokens_per_task=per_gen,
+                                            control=not args.no_control))
+    if args.moderator:
+        loads.append(cost.moderation_load(counts, args.moderator, per_gen))
+    for load in loads:
+        cost.price(load, prices)
+        money = ("not in the price table (--prices)" if load.cost_live is None else
+                 f"${load.cost_live:.2f} live, ${load.cost_batch:.2f} with --mode batch")
+        print(f"{load.role} {load.model}: {load.calls} calls + {load.control_calls} control, "
+              f"{load.input_tokens} input / {load.output_tokens} output tokens "
+              f"(counted with {args.model}'s tokenizer): {money}")
+    out["judges"] = [load.as_dict() for load in loads]
+    if args.prefill_tps and args.decode_tps:
+        gen = tot["typ"] if typical else tot["max_gen_tokens"]
+        hours = cost.gpu_hours(tot["prompt_tokens"], gen, prefill_tps=args.prefill_tps,
+                               decode_tps=args.decode_tps)
+        out["gpu_hours"] = hours
+        print(f"model time: {hours:.3f} GPU-hours at {args.prefill_tps:g} prompt and "
+              f"{args.decode_tps:g} generated tokens/s")
+    else:
+        print("model time: pass --prefill-tps and --decode-tps (measured, see bench/README.md)")
+    if measured:
+        out["compare_run"] = {}
+        print(f"against {args.compare_run} (logged prompts re-tokenised):")
+        for c in counts:
+            m = measured.get(c.task)
+            if not m:
+                print(f"  {c.task}: not in the run")
+                continue
+            diff = (c.prompt_tokens - m["prompt_tokens"]) / max(1, m["prompt_tokens"])
+            out["compare_run"][c.task] = {**m, "estimated_prompt_tokens": c.prompt_tokens,
+                                          "relative_difference": diff}
+            print(f"  {c.task:26s} prompt tokens {c.prompt_tokens} estimated, "
+                  f"{m['prompt_tokens']} logged ({diff:+.2%}); requests {c.requests} vs "
+                  f"{m['requests']}; generated {m['generated_tokens']} logged")
+    if args.json:
+        from opinbench.io import write_json
+
+        write_json(args.json, out)
+    return 0
