@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regress": ("opinbench.commands.regress", "fail when a candidate run is measurably worse than a baseline"),
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),
+    "leaderboard": ("opinbench.leaderboard.cli", "submit checkpoints, run evaluation workers, show the queue"),
 }
 
 

@@ -23,6 +23,7 @@ Queue rules:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -122,14 +123,20 @@ def make_engine(url: str) -> Engine:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic (idempotent)."""
-    from alembic import command
-    from alembic.config import Config
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)  # its INFO lines on every open are noise to a CLI user
+    try:
+        from alembic import command
+        from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        alembic_log.setLevel(level)
 
 
 def _row(r: Any) -> dict[str, Any] | None:
