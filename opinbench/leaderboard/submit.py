@@ -125,13 +125,34 @@ def check_leakage(adapter: str | Path, definition: Definition) -> int:
     data = read_metadata(adapter).get("data") or {}
     if not data.get("train_task"):
         raise ConfigError(f"{adapter}: {META_FILE} does not record the training task and split")
-    train_docs = [dict(d) for d in load_task(data["train_task"], dict(data.get("train_metadata") or {})).eval_docs]
-    datasets = {d.get("dataset") for d in train_docs}
+    from lm_eval.tasks import TaskManager
+
+    from opinbench.paths import tasks_dir
+
+    # Which data set each task reads is in its YAML (metadata.data): only tasks on the training
+    # task's data set are loaded and compared, since loading a test split costs seconds.
+    index = TaskManager(include_path=str(tasks_dir()), include_defaults=False).task_index
+
+    def data_of(task: str) -> Any:
+        entry = index.get(task)
+        return ((getattr(entry, "cfg", None) or {}).get("metadata") or {}).get("data")
+
+    loaded: dict[str, list[dict[str, Any]]] = {}
+
+    def docs(task: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        key = json.dumps([task, metadata], sort_keys=True, default=str)
+        if key not in loaded:
+            loaded[key] = [dict(d) for d in load_task(task, metadata).eval_docs]
+        return loaded[key]
+
+    train_docs = docs(data["train_task"], dict(data.get("train_metadata") or {}))
+    train_data = data_of(data["train_task"])
     compared = 0
     for spec in definition.tasks:
-        test_docs = [dict(d) for d in load_task(spec.name, dict(spec.metadata)).eval_docs]
-        if not datasets & {d.get("dataset") for d in test_docs}:
+        if train_data is not None and data_of(spec.name) not in (None, train_data):
             continue
+        test_metadata = dict(spec.metadata)
+        test_docs = docs(spec.name, test_metadata)
         guard(train_docs, test_docs, eval_task=f"{spec.name} (leaderboard {definition.name})")
         compared += 1
     return compared

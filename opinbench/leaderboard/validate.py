@@ -25,6 +25,7 @@ control-set accuracy.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -61,12 +62,21 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def expected_docs(definition: Definition, task: str) -> list[dict[str, Any]]:
-    """The documents the leaderboard scores ``task`` on, from the data (``$OPINBENCH_DATA_DIR``)."""
-    from opinbench.train.data import load_task
+def expected_doc_hashes(definition: Definition, task: str) -> tuple[str, ...]:
+    """lm-eval ``doc_hash`` of every document the leaderboard scores ``task`` on, in order, from the
+    data (``$OPINBENCH_DATA_DIR``); cached per task, metadata and data folder within a process."""
+    import os
 
     spec = definition.task(task)
-    return [dict(d) for d in load_task(task, dict(spec.metadata)).eval_docs]
+    key = json.dumps(spec.metadata, sort_keys=True)
+    return _doc_hashes(task, key, os.environ.get("OPINBENCH_DATA_DIR", ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _doc_hashes(task: str, metadata_json: str, _data_dir: str) -> tuple[str, ...]:
+    from opinbench.train.data import load_task
+
+    return tuple(doc_hash(d) for d in load_task(task, json.loads(metadata_json)).eval_docs)
 
 
 class _Task:
@@ -174,11 +184,11 @@ def _check_docs(t: _Task, task: str, definition: Definition, n_original: int | N
         if doc_hash(row["doc"]) != row.get("doc_hash"):
             errors.append(f"{task}: {t.name(doc_id)} does not match its logged doc_hash (edited after the run)")
     if check_data:
-        docs = expected_docs(definition, task)
-        if n_original is not None and wanted is None and len(docs) != n_original:
-            errors.append(f"{task}: the run had {n_original} test documents, the leaderboard's data has {len(docs)}")
+        hashes = expected_doc_hashes(definition, task)
+        if n_original is not None and wanted is None and len(hashes) != n_original:
+            errors.append(f"{task}: the run had {n_original} test documents, the leaderboard's data has {len(hashes)}")
         for doc_id, row in sorted(t.rows.items()):
-            if doc_id >= len(docs) or doc_hash(docs[doc_id]) != row.get("doc_hash"):
+            if doc_id >= len(hashes) or hashes[doc_id] != row.get("doc_hash"):
                 errors.append(f"{task}: {t.name(doc_id)} differs from the leaderboard's data (dataset hash)")
 
 

@@ -157,9 +157,11 @@ def _capture_logs() -> tuple[logging.Handler, io.StringIO]:
 
 
 def process(store: Store, claim: Claim, *, backend: str = "hf", lease_s: float = 600.0,
-            evaluator: Callable[..., Path] = evaluate, workdir: str | Path | None = None) -> str:
-    """Evaluate, judge, validate and store one claimed request; returns its final state."""
+            evaluator: Callable[..., Path] | None = None, workdir: str | Path | None = None) -> str:
+    """Evaluate (with ``evaluator``, default `evaluate`), judge, validate and store one claimed
+    request; returns its final state."""
     request = claim.request
+    evaluator = evaluator or evaluate
     handler, buf = _capture_logs()
     try:
         with _Heartbeat(store, claim, lease_s) as hb, tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -192,7 +194,7 @@ def process(store: Store, claim: Claim, *, backend: str = "hf", lease_s: float =
 
 
 def run_worker(store: Store, *, once: bool = False, backend: str = "hf", lease_s: float = 600.0,
-               poll_s: float = 10.0, name: str | None = None, evaluator: Callable[..., Path] = evaluate) -> int:
+               poll_s: float = 10.0, name: str | None = None, evaluator: Callable[..., Path] | None = None) -> int:
     """Claim and process requests until the queue is empty (``once``: at most one); returns how many ran."""
     name = name or worker_name()
     done = 0
