@@ -234,3 +234,52 @@ def test_an_adapter_trained_on_the_test_questions_is_refused(tmp_path, tiny_mode
     fields = precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32",
                       check_leaks=False)
     assert fields["adapter_hash"].startswith("sha256:") and fields["identity"]["model"] is None
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def built_site(tmp_path, smoke_run):
+    """A site of three smoke entries (one named to attack the page, one self-reported) and one failure."""
+    st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    for model in (XSS, "org/second"):
+        f = _fields()
+        f["model"], f["identity"] = model, f["identity"] | {"model": model}
+        f["submitter"] = XSS
+        st.submit(f)
+    assert run_worker(st, poll_s=0, evaluator=_copy(smoke_run)) == 2
+    broken = _fields() | {"model": "org/broken"}
+    broken["identity"] = broken["identity"] | {"model": "org/broken"}
+    st.submit(broken)
+
+    def fail(*a, **k):
+        raise RuntimeError(f"tokenizer exploded {XSS}")
+
+    run_worker(st, poll_s=0, evaluator=fail)
+    index = build_site_cli(st, tmp_path / "site")
+    st.engine.dispose()
+    return index
+
+
+def build_site_cli(st, out):
+    assert main(["leaderboard", "build", "smoke", "--out", str(out), "--store", st.url.replace("***", "")]) == 0
+    return out / "index.html"
+
+
+def test_site_escapes_what_submitters_control_and_has_its_data(built_site):
+    site = built_site.parent
+    html = built_site.read_text()
+    pages = [p.read_text() for p in (site / "entries").glob("*.html")]
+    for text in [html, *pages]:
+        assert "<img src=x" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "Subset leaderboard" in html and "tokenizer exploded" in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    data = json.loads((site / "leaderboard.json").read_text())
+    assert data["subset"] is True and [e["model"] for e in data["entries"]].count(XSS) == 1
+    assert data["failed"][0]["model"] == "org/broken"
+    assert (site / "leaderboard.csv").read_text().count("\n") == 3
+    page = next(p for p in pages if "Reproducibility" in p)
+    assert "lm_eval --model hf" in page and "task hash" in page and "random_seed=0" in page
+    assert list((site / "entries").glob("*.png"))  # the per-group figures

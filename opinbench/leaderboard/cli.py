@@ -60,6 +60,17 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
     common(v)
     v.set_defaults(func=cmd_validate)
 
+    b = lb.add_parser("build", help="write the static site of a leaderboard")
+    b.add_argument("name")
+    b.add_argument("--out", required=True, metavar="DIR")
+    common(b)
+    b.set_defaults(func=cmd_build)
+
+    sv = lb.add_parser("serve", help="preview a built site locally")
+    sv.add_argument("dir")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(func=cmd_serve)
+
 
 def _store(args: argparse.Namespace):
     from opinbench.leaderboard.store import Store
@@ -162,3 +173,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"warning: {w}")
     print("valid" if not report["errors"] else f"{len(report['errors'])} error(s)")
     return 1 if report["errors"] else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from opinbench.leaderboard.site import build_site
+
+    print(build_site(_store(args), args.name, args.out))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:  # pragma: no cover - interactive
+    from opinbench.leaderboard.site import serve
+
+    serve(args.dir, args.port)
+    return 0

@@ -150,6 +150,36 @@ def _bound(t: _Task, b: Bound) -> float:
     return _baseline(t, b.value)
 
 
+def _breakdown(t: _Task) -> dict[str, dict[str, float | None]]:
+    """Per-group values for the entry page, recomputed like the headline numbers: distribution tasks
+    WD per ``attribute=group`` with its uniform and human bounds; answer tasks macro-F1 per
+    ideology group (``subject_group``) averaged over individuals."""
+    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    out: dict[str, dict[str, float | None]] = {}
+    if t.values.kind == V.DISTRIBUTION:
+        groups: dict[str, list[tuple[float, float, float | None]]] = {}
+        for d in docs:
+            uniform, human = doc_bounds(d)
+            groups.setdefault(f"{d.get('attribute')}={d.get('group')}", []).append(
+                (t.values.docs[str(d.get("id"))]["wd"], uniform, human))
+        for g, xs in sorted(groups.items()):
+            humans = [h for _, _, h in xs if h is not None]
+            out[g] = {"wd": float(np.mean([x[0] for x in xs])), "uniform": float(np.mean([x[1] for x in xs])),
+                      "human": float(np.mean(humans)) if humans else None}
+        return out
+    items = t.items()
+    by: dict[str, list[dict[str, Any]]] = {}
+    for d, it in zip(docs, items):
+        if d.get("subject_group") and it.get("individual") is not None:
+            by.setdefault(str(d["subject_group"]), []).append(it)
+    for g, its in sorted(by.items()):
+        try:
+            out[g] = {"macro_f1_individual": answer_tasks.macro_f1_individual(its)}
+        except ValueError:
+            continue
+    return out
+
+
 def normalised(raw: float, floor: float, ceiling: float) -> float | None:
     """0 at the floor, 1 at the ceiling (either direction).
 
@@ -258,7 +288,7 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
             errors.append(f"{name}: task_hashes entry is not the hash of the logged samples")
         _check_doc_values(t, name, errors)
         task_info[name] = {"version": version, "task_hash": recomputed, "documents": len(t.rows),
-                           "n_original": n_samples.get("original")}
+                           "n_original": n_samples.get("original"), "breakdown": _breakdown(t)}
         if t.values.kind == V.DISTRIBUTION:
             mass = (res.get("results") or {}).get(name, {}).get("letter_mass,none")
             if isinstance(mass, (int, float)) and mass < definition.warnings.get("min_letter_mass", 0.0):
