@@ -17,23 +17,21 @@ from opinbench.leaderboard.cli import revalidate
 from opinbench.leaderboard.definition import load_definition
 from opinbench.leaderboard.submit import check_adapter, precheck
 from opinbench.leaderboard.validate import doc_hash, validate_run
-from opinbench.leaderboard.worker import evaluate, run_worker
+from opinbench.leaderboard.worker import run_worker
+from tests.helpers import leaderboard_runs as runs
 from tests.helpers.leaderboard_stores import BACKENDS, pg_unreachable, store_url
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from tests.helpers.tiny_models import build_model
-
-    return build_model("merged", tmp_path_factory.mktemp("tiny") / "tiny-llama")
+def tiny_model():
+    return runs.tiny_model()
 
 
 @pytest.fixture(scope="module")
-def smoke_run(shared_data, tiny_model, tmp_path_factory, monkeypatch_module):
+def smoke_run(shared_data, monkeypatch_module):
     """One real evaluation of the tiny model on smoke (3 documents per task) by the worker's `evaluate`."""
     monkeypatch_module.setenv("OPINBENCH_DATA_DIR", str(shared_data))
-    request = {"model": str(tiny_model), "dtype": "float32", "chat_template": True}
-    return evaluate(load_definition("smoke"), request, tmp_path_factory.mktemp("run") / "run")
+    return runs.smoke_run(str(shared_data))
 
 
 @pytest.fixture(scope="module")
