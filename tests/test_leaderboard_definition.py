@@ -36,6 +36,7 @@ def test_full_leaderboard_has_the_issue_columns_and_no_subset():
 def test_smoke_is_a_marked_subset():
     d = load_definition("smoke")
     assert d.subset and d.samples == {"opinionqa_wd": [0, 1, 2], "wom_cot": [0, 1, 2]}
+    assert d.metadata == {"split": "test"}  # the side of the split opinbench train holds out
 
 
 def _raw(name="smoke"):
@@ -51,6 +52,7 @@ def _raw(name="smoke"):
     (lambda r: r["metrics"][1].update(floor={"baseline": "oracle"}), "unknown baseline 'oracle'"),
     (lambda r: r["metrics"].append(copy.deepcopy(r["metrics"][0])), "defined twice"),
     (lambda r: r["tasks"]["wom_cot"].pop("version"), "tasks.wom_cot: missing 'version'"),
+    (lambda r: r["tasks"]["wom_cot"].update(metadata={"split": "train"}), "metadata split='train' conflicts"),
 ])
 def test_bad_definitions_are_refused_naming_the_key(edit, message):
     raw = _raw()

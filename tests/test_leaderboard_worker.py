@@ -225,8 +225,8 @@ def test_an_adapter_trained_on_the_test_questions_is_refused(tmp_path, tiny_mode
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model)}))
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
     (adapter / "opinbench_train.json").write_text(json.dumps(
-        # trained on wom_cot with the task's own metadata: its test split, the leaderboard's questions
-        {"data": {"train_task": "wom_cot", "train_metadata": {}}}))
+        # trained on the test side of wom_cot's split: the leaderboard's questions
+        {"data": {"train_task": "wom_cot", "train_metadata": {"split": "test"}}}))
     with pytest.raises(LeakageError, match="test split of wom_cot"):
         precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32")
     fields = precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32",

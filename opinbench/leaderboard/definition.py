@@ -108,6 +108,15 @@ class Definition:
         return [t.name for t in self.tasks]
 
     @property
+    def metadata(self) -> dict[str, Any]:
+        """lm-eval ``--metadata`` of the run: the tasks' metadata merged (one TaskManager, one dict;
+        `parse_definition` refuses tasks whose metadata conflict)."""
+        out: dict[str, Any] = {}
+        for t in self.tasks:
+            out.update(t.metadata)
+        return out
+
+    @property
     def samples(self) -> dict[str, list[int]] | None:
         """lm-eval's ``samples`` argument (subset definitions), None for a full leaderboard."""
         out = {t.name: list(t.samples) for t in self.tasks if t.samples is not None}
@@ -174,6 +183,13 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         tasks.append(TaskSpec(tname, _need(spec, "version", where), samples, dict(spec.get("metadata") or {})))
     if not tasks:
         raise ConfigError(f"{source}: no tasks")
+    merged: dict[str, Any] = {}
+    for t in tasks:
+        for k, v in t.metadata.items():
+            if k in merged and merged[k] != v:
+                raise ConfigError(f"{source}: tasks.{t.name}: metadata {k}={v!r} conflicts with {merged[k]!r} of another "
+                                  "task (lm-eval runs all tasks with one --metadata)")
+            merged[k] = v
     groups = tuple((str(g["id"]), str(g.get("display", g["id"]))) for g in raw.get("groups") or [])
     group_ids = {g for g, _ in groups}
     judges = dict(raw.get("judges") or {})

@@ -151,8 +151,7 @@ def check_leakage(adapter: str | Path, definition: Definition) -> int:
     for spec in definition.tasks:
         if train_data is not None and data_of(spec.name) not in (None, train_data):
             continue
-        test_metadata = dict(spec.metadata)
-        test_docs = docs(spec.name, test_metadata)
+        test_docs = docs(spec.name, definition.metadata)
         guard(train_docs, test_docs, eval_task=f"{spec.name} (leaderboard {definition.name})")
         compared += 1
     return compared

@@ -67,8 +67,7 @@ def expected_doc_hashes(definition: Definition, task: str) -> tuple[str, ...]:
     data (``$OPINBENCH_DATA_DIR``); cached per task, metadata and data folder within a process."""
     import os
 
-    spec = definition.task(task)
-    key = json.dumps(spec.metadata, sort_keys=True)
+    key = json.dumps(definition.metadata, sort_keys=True)
     return _doc_hashes(task, key, os.environ.get("OPINBENCH_DATA_DIR", ""))
 
 

@@ -57,9 +57,11 @@ def command_line(definition: Definition, request: dict[str, Any], backend: str =
                                                                ("torch_random_seed", 1234),
                                                                ("fewshot_random_seed", 1234))),
              "--log_samples", "--output_path", "OUT"]
-    if definition.samples:
-        import json
+    import json
 
+    if definition.metadata:
+        parts += ["--metadata", json.dumps(definition.metadata, sort_keys=True)]
+    if definition.samples:
         parts += ["--samples", json.dumps(definition.samples)]
     if s.get("max_gen_toks"):
         parts += ["--gen_kwargs", f"max_gen_toks={s['max_gen_toks']}"]
@@ -78,9 +80,7 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
     from opinbench.paths import tasks_dir
 
     s = definition.settings
-    metadata: dict[str, Any] = {}
-    for t in definition.tasks:
-        metadata.update(t.metadata)
+    metadata = definition.metadata
     # include_defaults=False: lm-eval's own few thousand tasks are not needed and take long to index.
     tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
     tracker = EvaluationTracker(output_path=str(out_dir))
