@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, text
 
 from opinbench.leaderboard.tables import metadata
 
-config = context.config
 MIGRATION_LOCK = 7_041_977  # any constant: the advisory-lock key of opinbench's migrations
 
 
@@ -25,10 +24,22 @@ def _run(connection) -> None:
         context.run_migrations()
 
 
-connection = config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:
+def main() -> None:
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     with create_engine(url).connect() as conn:
         _run(conn)
+
+
+# Alembic runs this file; anything else that imports it (pytest's --doctest-modules imports every
+# module of the package) finds no migration context and must not start one.
+try:
+    context.config
+except AttributeError:
+    pass
+else:
+    main()
