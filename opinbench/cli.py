@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "estimate": ("opinbench.commands.estimate", "documents, tokens, judge cost and GPU-hours of tasks"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),
+    "leaderboard": ("opinbench.leaderboard.cli", "submit checkpoints, run evaluation workers, show the queue"),
 }
 
 

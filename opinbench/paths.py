@@ -8,7 +8,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def bundled(name: str) -> Path:
-    """``tasks_yaml`` or ``judges``.
+    """``tasks_yaml``, ``judges`` or ``leaderboards``.
 
     A wheel carries them in ``opinbench/_bundled/``; a source checkout (also an
     editable install) has them at the top of the repository.

@@ -1,0 +1,241 @@
+"""Leaderboard definitions: ``leaderboards/<name>.yaml`` read into a checked `Definition`.
+
+A definition is data: the tasks with the version each must have been run with
+(and, on a definition marked ``subset: true``, the fixed document indices,
+lm-eval's ``samples``), the metrics with their direction, display name, group,
+floor and ceiling, the pinned judges, the lm-eval settings, the headline rule
+and the warning thresholds. `load_definition` refuses a file that names an
+unknown group, judge or direction, a floor/ceiling of an unknown kind, a
+metric of a task the definition does not run, or ``samples`` on a full
+(non-subset) leaderboard, each with the file and the key.
+
+>>> d = load_definition("smoke")
+>>> d.subset, [t.name for t in d.tasks]
+(True, ['opinionqa_wd', 'wom_cot'])
+>>> d.metric("wom_cot").higher_is_better
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opinbench.errors import ConfigError
+from opinbench.paths import bundled
+
+DIRECTIONS = ("higher", "lower")
+BOUND_KINDS = ("value", "metric", "baseline")
+BASELINES = ("majority", "random")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    version: Any
+    samples: tuple[int, ...] | None = None  # fixed document indices (subset definitions only)
+    metadata: dict[str, Any] = field(default_factory=dict)  # lm-eval --metadata for this task
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A floor or ceiling: ``kind`` is ``value`` (a number), ``metric`` (another metric key of the
+    same task, e.g. ``wd_uniform``) or ``baseline`` (``majority``/``random`` scored with opinbench)."""
+
+    kind: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    id: str
+    group: str
+    metric: str
+    direction: str
+    display: str
+    floor: Bound
+    ceiling: Bound
+    task: str | None = None  # an lm-eval task of the definition ...
+    judge: str | None = None  # ... or a judge's result
+    filter: str = "none"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+    @property
+    def key(self) -> str:
+        """lm-eval's results key: ``<metric>,<filter>``."""
+        return f"{self.metric},{self.filter}"
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    version: int
+    title: str
+    subset: bool
+    description: str
+    tasks: tuple[TaskSpec, ...]
+    groups: tuple[tuple[str, str], ...]  # (id, display)
+    metrics: tuple[MetricSpec, ...]
+    judges: dict[str, dict[str, Any]]
+    settings: dict[str, Any]
+    headline: dict[str, Any]
+    warnings: dict[str, float]
+    source: str = ""  # the file it was read from
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the parsed YAML
+
+    def task(self, name: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def metric(self, id_: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.id == id_:
+                return m
+        raise KeyError(id_)
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """lm-eval ``--metadata`` of the run: the tasks' metadata merged (one TaskManager, one dict;
+        `parse_definition` refuses tasks whose metadata conflict)."""
+        out: dict[str, Any] = {}
+        for t in self.tasks:
+            out.update(t.metadata)
+        return out
+
+    @property
+    def samples(self) -> dict[str, list[int]] | None:
+        """lm-eval's ``samples`` argument (subset definitions), None for a full leaderboard."""
+        out = {t.name: list(t.samples) for t in self.tasks if t.samples is not None}
+        return out or None
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the definition as canonical JSON: what an entry was evaluated against."""
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def leaderboards_dir() -> Path:
+    """The folder of the shipped definitions (``leaderboards/``)."""
+    return bundled("leaderboards")
+
+
+def definition_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    cand = leaderboards_dir() / f"{name_or_path}.yaml"
+    if cand.is_file():
+        return cand
+    known = sorted(f.stem for f in leaderboards_dir().glob("*.yaml"))
+    raise ConfigError(f"unknown leaderboard {name_or_path!r}; known: {', '.join(known)}")
+
+
+def _need(d: dict[str, Any], key: str, where: str) -> Any:
+    if key not in d or d[key] is None:
+        raise ConfigError(f"{where}: missing {key!r}")
+    return d[key]
+
+
+def _bound(raw: Any, where: str) -> Bound:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ConfigError(f"{where}: expected one of {{{', '.join(BOUND_KINDS)}: ...}}, got {raw!r}")
+    (kind, value), = raw.items()
+    if kind not in BOUND_KINDS:
+        raise ConfigError(f"{where}: unknown bound kind {kind!r}; choose {', '.join(BOUND_KINDS)}")
+    if kind == "value" and not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: value must be a number, got {value!r}")
+    if kind == "baseline" and value not in BASELINES:
+        raise ConfigError(f"{where}: unknown baseline {value!r}; choose {', '.join(BASELINES)}")
+    return Bound(kind, float(value) if kind == "value" else str(value))
+
+
+def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
+    """A `Definition` from the parsed YAML; raises `ConfigError` naming the file and the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top")
+    name = str(_need(raw, "name", source))
+    subset = bool(raw.get("subset", False))
+    tasks = []
+    for tname, spec in (_need(raw, "tasks", source) or {}).items():
+        where = f"{source}: tasks.{tname}"
+        spec = spec or {}
+        samples = spec.get("samples")
+        if samples is not None:
+            if not subset:
+                raise ConfigError(f"{where}: samples (a document subset) on a leaderboard not marked subset: true")
+            if not (isinstance(samples, list) and samples and all(isinstance(i, int) and i >= 0 for i in samples)):
+                raise ConfigError(f"{where}: samples must be a non-empty list of document indices")
+            samples = tuple(samples)
+        tasks.append(TaskSpec(tname, _need(spec, "version", where), samples, dict(spec.get("metadata") or {})))
+    if not tasks:
+        raise ConfigError(f"{source}: no tasks")
+    merged: dict[str, Any] = {}
+    for t in tasks:
+        for k, v in t.metadata.items():
+            if k in merged and merged[k] != v:
+                raise ConfigError(f"{source}: tasks.{t.name}: metadata {k}={v!r} conflicts with {merged[k]!r} of another "
+                                  "task (lm-eval runs all tasks with one --metadata)")
+            merged[k] = v
+    groups = tuple((str(g["id"]), str(g.get("display", g["id"]))) for g in raw.get("groups") or [])
+    group_ids = {g for g, _ in groups}
+    judges = dict(raw.get("judges") or {})
+    for jname, j in judges.items():
+        for key in ("provider", "model"):
+            _need(j or {}, key, f"{source}: judges.{jname}")
+    task_names = {t.name for t in tasks}
+    metrics, seen = [], set()
+    for i, m in enumerate(_need(raw, "metrics", source)):
+        where = f"{source}: metrics[{i}]"
+        mid = str(_need(m, "id", where))
+        where = f"{source}: metrics.{mid}"
+        if mid in seen:
+            raise ConfigError(f"{where}: defined twice")
+        seen.add(mid)
+        if m.get("direction") not in DIRECTIONS:
+            raise ConfigError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}, got {m.get('direction')!r}")
+        if _need(m, "group", where) not in group_ids:
+            raise ConfigError(f"{where}: unknown group {m['group']!r}; groups: {', '.join(sorted(group_ids))}")
+        task, judge = m.get("task"), m.get("judge")
+        if (task is None) == (judge is None):
+            raise ConfigError(f"{where}: name exactly one of task or judge")
+        if task is not None and task not in task_names:
+            raise ConfigError(f"{where}: task {task!r} is not among the definition's tasks")
+        if judge is not None and judge not in judges:
+            raise ConfigError(f"{where}: judge {judge!r} is not pinned under judges")
+        metrics.append(MetricSpec(
+            id=mid, group=m["group"], metric=str(_need(m, "metric", where)), direction=m["direction"],
+            display=str(m.get("display", mid)), floor=_bound(_need(m, "floor", where), f"{where}: floor"),
+            ceiling=_bound(_need(m, "ceiling", where), f"{where}: ceiling"), task=task, judge=judge,
+            filter=str(m.get("filter", "none")),
+        ))
+    return Definition(
+        name=name, version=int(_need(raw, "version", source)), title=str(raw.get("title", name)), subset=subset,
+        description=str(raw.get("description", "")).strip(), tasks=tuple(tasks), groups=groups,
+        metrics=tuple(metrics), judges=judges, settings=dict(raw.get("settings") or {}),
+        headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
+        warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
+    )
+
+
+def load_definition(name_or_path: str | Path) -> Definition:
+    """The definition ``leaderboards/<name>.yaml`` (or a YAML file path), checked."""
+    path = definition_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not YAML: {err}") from None
+    return parse_definition(raw, str(path))

@@ -1,0 +1,159 @@
+"""The static leaderboard site: ``index.html`` (sortable ranking by column group), a page per entry,
+``leaderboard.json`` and ``leaderboard.csv``; no server, no network, no CDN.
+
+Built from the store's validated results (`opinbench.leaderboard.store`): the numbers shown are the
+ones validation recomputed from the stored samples. Jinja2 with autoescape: every string a submitter
+controls (model name, submitter, adapter path, reasons) is shown as text. Sorting is a small inline
+script (no library); figures are drawn by `opinbench.reports.figures` and saved beside the pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from opinbench.io import write_json, write_text
+from opinbench.leaderboard.definition import Definition, load_definition
+from opinbench.leaderboard.store import FAILED, FINISHED, Store
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing")
+
+
+def fmt(x: Any) -> str:
+    """A number for a table cell (4 significant digits); empty for None/NaN.
+
+    >>> fmt(0.123456), fmt(None), fmt(float("nan"))
+    ('0.1235', '', '')
+    """
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals["fmt"] = fmt
+    return env
+
+
+def _entry(row: dict[str, Any], definition: Definition) -> dict[str, Any]:
+    result = row.get("result") or {}
+    scores = {m.id: {k: None for k in SCORE_KEYS} | (result.get("scores") or {}).get(m.id, {})
+              for m in definition.metrics}
+    config, env = result.get("config") or {}, result.get("environment") or {}
+    repro = [
+        ("opinbench", (row.get("settings") or {}).get("opinbench_version") or _version("opinbench")),
+        ("lm-eval", env.get("lm_eval_version")), ("transformers", env.get("transformers_version")),
+        ("model", row["model"]), ("revision", row.get("revision")), ("weights hash", row.get("weights_hash")),
+        ("adapter hash", row.get("adapter_hash")), ("dtype", row["dtype"]), ("chat template", row["chat_template"]),
+        ("seeds", ", ".join(f"{k}={config.get(k)}" for k in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed"))),
+    ] + [(f"{task} (version {info.get('version')})", f"task hash {info.get('task_hash')}, "
+          f"{info.get('documents')} documents") for task, info in (result.get("tasks") or {}).items()]
+    return {
+        "id": row["id"], "model": row["model"], "submitter": row.get("submitter"), "adapter": row.get("adapter"),
+        "self_reported": bool(row.get("self_reported")), "rerun_of": row.get("rerun_of"),
+        "headline": result.get("headline"), "warnings": list(result.get("warnings") or []), "scores": scores,
+        "command": result.get("command", ""), "repro": repro, "tasks": result.get("tasks") or {},
+        "page": f"entries/{row['id']}.html",
+    }
+
+
+def _version(pkg: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
+    """Per-group WD bars against the uniform and human bounds, and per-ideology macro-F1 bars."""
+    from opinbench.reports import figures
+
+    out = []
+    for task, info in entry["tasks"].items():
+        groups = info.get("breakdown") or {}
+        if not groups:
+            continue
+        labels = list(groups)
+        if "wd" in next(iter(groups.values())):
+            fig = figures.group_bars(labels, {"model": [groups[g]["wd"] for g in labels]},
+                                     title=f"{task}: WD per group", xlabel="Wasserstein distance (lower is better)",
+                                     bounds={"uniform": [groups[g]["uniform"] for g in labels],
+                                             "human": [groups[g]["human"] for g in labels]})
+        else:
+            fig = figures.group_bars(labels, {"model": [groups[g]["macro_f1_individual"] for g in labels]},
+                                     title=f"{task}: macro-F1 per ideology group", xlabel="macro-F1", xlim=(0, 1))
+        _, png = figures.save(fig, folder, f"{entry['id']}-{task}")
+        out.append({"title": fig_title(task, groups), "png": png.name})
+    return out
+
+
+def fig_title(task: str, groups: dict[str, Any]) -> str:
+    return f"{task}: " + ("WD per group against the uniform and human bounds"
+                          if "wd" in next(iter(groups.values())) else "macro-F1 per ideology group")
+
+
+def build_site(store: Store, name: str, out: str | Path) -> Path:
+    """Write the site of leaderboard ``name`` into ``out``; returns the index page."""
+    definition = load_definition(name)
+    out = Path(out)
+    (out / "entries").mkdir(parents=True, exist_ok=True)
+    rows = [r for r in store.list(definition.name) if r["leaderboard_version"] == definition.version]
+    entries = [_entry(r, definition) for r in rows if r["state"] == FINISHED]
+    entries.sort(key=lambda e: (e["headline"] is None, -(e["headline"] or 0.0), e["id"]))
+    for i, e in enumerate(entries, 1):
+        e["rank"] = i
+    failed = [{"id": r["id"], "model": r["model"], "reason": r.get("reason")} for r in rows if r["state"] == FAILED]
+    groups = [{"id": g, "display": d, "metrics": [m for m in definition.metrics if m.group == g]}
+              for g, d in definition.groups]
+    groups = [g for g in groups if g["metrics"]]
+    env = _env()
+    common = {"subset": definition.subset, "title": definition.title}
+    index = out / "index.html"
+    write_text(index, env.get_template("index.html.j2").render(
+        **common, name=definition.name, version=definition.version, description=definition.description,
+        groups=groups, entries=entries, failed=failed))
+    for e in entries:
+        # a judge's status: why its metrics are missing, else judged (control accuracy not recorded yet)
+        jrows = [{"name": j, "spec": f"{s['provider']}:{s['model']}",
+                  "status": next((e["scores"][m.id]["missing"] for m in definition.metrics
+                                  if m.judge == j and e["scores"][m.id]["missing"]), "judged")}
+                 for j, s in definition.judges.items()]
+        write_text(out / e["page"], env.get_template("entry.html.j2").render(
+            **(common | {"title": f"{e['model']} | {definition.title}"}), lb_title=definition.title, e=e,
+            metrics=definition.metrics, figures=_figures(e, out / "entries"), judges=jrows))
+    data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
+            "definition_digest": definition.digest,
+            "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
+                                           "headline", "warnings", "scores", "command")} for e in entries],
+            "failed": failed}
+    write_json(out / "leaderboard.json", data, non_finite="null")
+    with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["rank", "id", "model", "submitter", "self_reported", "headline"]
+                   + [f"{m.id}{suffix}" for m in definition.metrics for suffix in ("", "_ci_low", "_ci_high", "_norm")])
+        for e in entries:
+            cells = []
+            for m in definition.metrics:
+                s = e["scores"][m.id]
+                ci = s["ci"] or [None, None]
+                cells += [s["raw"], ci[0], ci[1], s["normalised"]]
+            w.writerow([e["rank"], e["id"], e["model"], e["submitter"], e["self_reported"], e["headline"]] + cells)
+    return index
+
+
+def serve(folder: str | Path, port: int = 8000) -> None:  # pragma: no cover - interactive
+    """Preview a built site at http://127.0.0.1:PORT/ (standard library server, local only)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+        print(f"serving {folder} at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        httpd.serve_forever()

@@ -1,0 +1,352 @@
+"""Validation of an lm-eval run against a leaderboard definition, before anything is published.
+
+Evaluated and ingested (self-reported) runs go through the same `validate_run`. Errors (the
+entry is refused) are:
+
+* the run is not one model's lm-eval folder with a results file and a samples file per task;
+* a task version differs from the definition's;
+* the run used ``limit`` (always refused), or ``samples`` on a full leaderboard, or other
+  document indices than a subset definition's;
+* a document is logged more than once, or a test document is missing;
+* a logged document does not hash to its ``doc_hash`` (it was edited after the run), or differs
+  from the document the leaderboard's data gives at that index (dataset hash, ``check_data``),
+  or the ``task_hashes`` entry is not the hash of the logged rows;
+* a document's logged metric value differs from the one recomputed from its logged model
+  output (named by document), or a published number (the definition's metrics, their stderr,
+  floors and ceilings) differs from the one recomputed from all logged samples by more than
+  ``TOLERANCE``.
+
+Per-document values are recomputed by `opinbench.regress.values` (the one reader of logged
+outputs into metric inputs) and aggregated with `opinbench.metrics`; the logged aggregates
+are only compared, never published. Warnings (shown beside the entry, never a refusal): better
+than the human bound, low letter mass, high invalid rate, a judge skipped or with low
+control-set accuracy.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opinbench.errors import DataError
+from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
+from opinbench.metrics import answer_tasks
+from opinbench.metrics.distribution_tasks import doc_bounds
+from opinbench.regress import values as V
+from opinbench.runs import Run, find_runs, task_results
+
+TOLERANCE = 1e-9
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def doc_hash(doc: Any) -> str:
+    """lm-eval's ``doc_hash`` of a document (``hash_string(json.dumps(doc, indent=2, ensure_ascii=False))``)."""
+    return _sha256(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= TOLERANCE or (math.isnan(float(a)) and math.isnan(float(b)))
+    except (TypeError, ValueError):
+        return False
+
+
+def expected_doc_hashes(definition: Definition, task: str) -> tuple[str, ...]:
+    """lm-eval ``doc_hash`` of every document the leaderboard scores ``task`` on, in order, from the
+    data (``$OPINBENCH_DATA_DIR``); cached per task, metadata and data folder within a process."""
+    import os
+
+    key = json.dumps(definition.metadata, sort_keys=True)
+    return _doc_hashes(task, key, os.environ.get("OPINBENCH_DATA_DIR", ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _doc_hashes(task: str, metadata_json: str, _data_dir: str) -> tuple[str, ...]:
+    from opinbench.train.data import load_task
+
+    return tuple(doc_hash(d) for d in load_task(task, json.loads(metadata_json)).eval_docs)
+
+
+class _Task:
+    """One task of a run: its rows (first per document), documents and recomputed values."""
+
+    def __init__(self, run: Run, task: str):
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.counts: Counter[int] = Counter()
+        self.order: list[dict[str, Any]] = []
+        for row in run.rows(task):
+            data = row.data if isinstance(row.data, dict) else {}
+            if not isinstance(data.get("doc"), dict) or not isinstance(data.get("doc_id"), int):
+                raise DataError("not an lm-eval samples row (no doc or doc_id)", file=row.file, key=row.key)
+            key = data["doc_id"]
+            self.counts[(key, data.get("filter"))] += 1
+            self.order.append(data)
+            self.rows.setdefault(key, data)
+        self.values = V.read_task(run, task)
+
+    def name(self, doc_id: int) -> str:
+        doc = self.rows[doc_id]["doc"]
+        return f"document {doc.get('id', doc_id)} (doc_id {doc_id})"
+
+    def items(self) -> list[dict[str, Any]]:
+        """The per-document inputs of the answer aggregations, rebuilt from the recomputed predictions."""
+        out = []
+        for i in sorted(self.rows):
+            doc = self.rows[i]["doc"]
+            vals = self.values.docs[str(doc.get("id", i))]
+            out.append(answer_tasks.item(doc, vals["pred"], vals["labels"]))
+        return out
+
+
+def _recompute(t: _Task, metric: str) -> tuple[float, float | None]:
+    """(value, stderr) of ``metric`` over a task's documents, from the recomputed per-document values."""
+    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    if t.values.kind == V.DISTRIBUTION:
+        if metric in ("wd", "kl"):
+            x = np.array([t.values.docs[str(d.get("id"))][metric] for d in docs], dtype=np.float64)
+        elif metric in ("wd_uniform", "wd_human"):
+            bounds = [doc_bounds(d) for d in docs]
+            x = np.array([b[0] if metric == "wd_uniform" else b[1] for b in bounds], dtype=np.float64)
+        else:
+            raise DataError(f"cannot recompute {metric!r} of a distribution task")
+        # lm-eval's mean and mean_stderr (sample std / sqrt(n))
+        return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None)
+    items = t.items()
+    if metric == "macro_f1":
+        return answer_tasks.macro_f1(items), answer_tasks.macro_f1_stderr_boot(items)
+    if metric == "balanced_acc":
+        return answer_tasks.balanced_acc(items), answer_tasks.balanced_acc_stderr_boot(items)
+    if metric == "macro_f1_individual":
+        return answer_tasks.macro_f1_individual(items), answer_tasks.macro_f1_individual_stderr_boot(items)
+    if metric == "invalid":
+        return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items])), None
+    raise DataError(f"cannot recompute {metric!r} of an answer task")
+
+
+def _baseline(t: _Task, kind: str) -> float:
+    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    answers = answer_tasks.baseline_answers(docs, kind)
+    items = [answer_tasks.item(d, answer_tasks.pred_labels(d, [a])) for d, a in zip(docs, answers)]
+    return answer_tasks.macro_f1(items)
+
+
+def _bound(t: _Task, b: Bound) -> float:
+    if b.kind == "value":
+        return float(b.value)
+    if b.kind == "metric":
+        return _recompute(t, b.value)[0]
+    return _baseline(t, b.value)
+
+
+def _breakdown(t: _Task) -> dict[str, dict[str, float | None]]:
+    """Per-group values for the entry page, recomputed like the headline numbers: distribution tasks
+    WD per ``attribute=group`` with its uniform and human bounds; answer tasks macro-F1 per
+    ideology group (``subject_group``) averaged over individuals."""
+    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    out: dict[str, dict[str, float | None]] = {}
+    if t.values.kind == V.DISTRIBUTION:
+        groups: dict[str, list[tuple[float, float, float | None]]] = {}
+        for d in docs:
+            uniform, human = doc_bounds(d)
+            groups.setdefault(f"{d.get('attribute')}={d.get('group')}", []).append(
+                (t.values.docs[str(d.get("id"))]["wd"], uniform, human))
+        for g, xs in sorted(groups.items()):
+            humans = [h for _, _, h in xs if h is not None]
+            out[g] = {"wd": float(np.mean([x[0] for x in xs])), "uniform": float(np.mean([x[1] for x in xs])),
+                      "human": float(np.mean(humans)) if humans else None}
+        return out
+    items = t.items()
+    by: dict[str, list[dict[str, Any]]] = {}
+    for d, it in zip(docs, items):
+        if d.get("subject_group") and it.get("individual") is not None:
+            by.setdefault(str(d["subject_group"]), []).append(it)
+    for g, its in sorted(by.items()):
+        try:
+            out[g] = {"macro_f1_individual": answer_tasks.macro_f1_individual(its)}
+        except ValueError:
+            continue
+    return out
+
+
+def normalised(raw: float, floor: float, ceiling: float) -> float | None:
+    """0 at the floor, 1 at the ceiling (either direction).
+
+    >>> normalised(0.1, 0.2, 0.0), normalised(0.75, 0.5, 1.0)
+    (0.5, 0.5)
+    """
+    if ceiling == floor or any(map(math.isnan, (raw, floor, ceiling))):
+        return None
+    return (raw - floor) / (ceiling - floor)
+
+
+def _check_docs(t: _Task, task: str, definition: Definition, n_original: int | None, errors: list[str],
+                check_data: bool) -> None:
+    for (doc_id, filt), n in sorted(t.counts.items(), key=lambda kv: str(kv[0])):
+        if n > 1:
+            errors.append(f"{task}: {t.name(doc_id)} is logged {n} times (filter {filt})")
+    wanted = definition.task(task).samples
+    logged = set(t.rows)
+    if wanted is not None:
+        expected_ids = set(wanted)
+    elif n_original is not None:
+        expected_ids = set(range(n_original))
+    else:
+        expected_ids = logged
+    if logged != expected_ids:
+        missing, extra = sorted(expected_ids - logged), sorted(logged - expected_ids)
+        if missing:
+            errors.append(f"{task}: {len(missing)} test documents missing (doc_id {missing[:10]})")
+        if extra:
+            errors.append(f"{task}: documents outside the leaderboard's set (doc_id {extra[:10]})")
+    for doc_id, row in sorted(t.rows.items()):
+        if doc_hash(row["doc"]) != row.get("doc_hash"):
+            errors.append(f"{task}: {t.name(doc_id)} does not match its logged doc_hash (edited after the run)")
+    if check_data:
+        hashes = expected_doc_hashes(definition, task)
+        if n_original is not None and wanted is None and len(hashes) != n_original:
+            errors.append(f"{task}: the run had {n_original} test documents, the leaderboard's data has {len(hashes)}")
+        for doc_id, row in sorted(t.rows.items()):
+            if doc_id >= len(hashes) or hashes[doc_id] != row.get("doc_hash"):
+                errors.append(f"{task}: {t.name(doc_id)} differs from the leaderboard's data (dataset hash)")
+
+
+def _check_doc_values(t: _Task, task: str, errors: list[str]) -> None:
+    """Each document's logged per-document metric against the value recomputed from its logged output."""
+    for doc_id, row in sorted(t.rows.items()):
+        doc = row["doc"]
+        vals = t.values.docs.get(str(doc.get("id", doc_id)))
+        if vals is None:
+            continue
+        if t.values.kind == V.DISTRIBUTION:
+            bad = [m for m in ("wd", "kl") if m in row and not _same(row[m], vals[m])]
+        else:
+            logged = row.get("macro_f1") if isinstance(row.get("macro_f1"), dict) else {}
+            bad = [] if logged.get("pred") == vals["pred"] and logged.get("gold") == vals["gold"] else ["pred"]
+        for m in bad:
+            errors.append(f"{task}: {t.name(doc_id)}: logged {m} does not match the value recomputed from its "
+                          "logged model output")
+
+
+def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges: dict[str, str] | None = None,
+                 check_data: bool = True) -> dict[str, Any]:
+    """Validate a run folder against ``definition``; returns the report stored with the entry:
+    ``errors``, ``warnings``, ``scores`` (per metric id: raw, stderr, ci, floor, ceiling, normalised,
+    or ``missing`` with the reason), ``headline``, ``tasks`` (version, task hash, documents),
+    ``environment`` (versions from the results file) and ``subset``."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    runs = find_runs(run_dir)
+    if len(runs) != 1:
+        return {"errors": [f"{run_dir}: holds {len(runs)} model folders; one is expected"], "warnings": [], "scores": {}}
+    run = runs[0]
+    tasks: dict[str, _Task] = {}
+    task_info: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    env: dict[str, Any] = {}
+    for spec in definition.tasks:
+        name = spec.name
+        if name not in run.samples_files:
+            errors.append(f"{name}: no samples file (the run must cover every task of {definition.name})")
+            continue
+        res = task_results(run, name) or {}
+        config = config or dict(res.get("config") or {})
+        env = env or {k: res.get(k) for k in ("lm_eval_version", "transformers_version", "git_hash", "date",
+                                                "model_name", "chat_template_sha", "task_hashes")}
+        version = (res.get("versions") or {}).get(name)
+        if str(version) != str(spec.version):
+            errors.append(f"{name}: task version {version!r}, the leaderboard requires {spec.version!r}")
+        limit = (res.get("config") or {}).get("limit")
+        if limit is not None:
+            errors.append(f"{name}: run with limit={limit}; {definition.name} refuses limited runs")
+        n_samples = (res.get("n-samples") or {}).get(name) or {}
+        try:
+            t = _Task(run, name)
+        except DataError as err:
+            errors.append(str(err))
+            continue
+        if t.values is None:
+            errors.append(f"{name}: not an opinbench task whose samples can be rescored")
+            continue
+        tasks[name] = t
+        _check_docs(t, name, definition, n_samples.get("original") if spec.samples is None else None, errors,
+                    check_data)
+        logged_hash = (res.get("task_hashes") or {}).get(name)
+        recomputed = _sha256("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in t.order))
+        if logged_hash is not None and logged_hash != recomputed:
+            errors.append(f"{name}: task_hashes entry is not the hash of the logged samples")
+        _check_doc_values(t, name, errors)
+        task_info[name] = {"version": version, "task_hash": recomputed, "documents": len(t.rows),
+                           "n_original": n_samples.get("original"), "breakdown": _breakdown(t)}
+        if t.values.kind == V.DISTRIBUTION:
+            mass = (res.get("results") or {}).get(name, {}).get("letter_mass,none")
+            if isinstance(mass, (int, float)) and mass < definition.warnings.get("min_letter_mass", 0.0):
+                warnings.append(f"{name}: low letter mass ({mass:.3g}): the model rarely answers with an option letter")
+        else:
+            invalid = _recompute(t, "invalid")[0]
+            if invalid > definition.warnings.get("max_invalid_rate", 1.0):
+                warnings.append(f"{name}: high invalid rate ({invalid:.0%} of answers could not be parsed)")
+
+    scores: dict[str, Any] = {}
+    z = float(definition.headline.get("ci_z", 1.96))
+    for m in definition.metrics:
+        scores[m.id] = _score(m, run, tasks, skipped_judges or {}, errors, warnings, z)
+    norm = [s["normalised"] for s in scores.values() if s.get("normalised") is not None]
+    headline = float(np.mean(norm)) if norm else None
+    return {
+        "errors": errors, "warnings": warnings, "scores": scores, "headline": headline,
+        "headline_metrics": len(norm), "tasks": task_info, "config": config, "environment": env,
+        "subset": definition.subset, "leaderboard": definition.name, "leaderboard_version": definition.version,
+        "definition_digest": definition.digest,
+    }
+
+
+def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], skipped: dict[str, str], errors: list[str],
+           warnings: list[str], z: float) -> dict[str, Any]:
+    base = {"display": m.display, "group": m.group, "direction": m.direction}
+    if m.judge is not None:
+        reason = skipped.get(m.judge) or "not judged"
+        warnings.append(f"{m.id}: {reason}")
+        return base | {"missing": reason}
+    t = tasks.get(m.task)
+    if t is None:
+        return base | {"missing": f"task {m.task} not validated"}
+    res = ((task_results(run, m.task) or {}).get("results") or {}).get(m.task, {})
+    try:
+        raw, stderr = _recompute(t, m.metric)
+        floor, ceiling = _bound(t, m.floor), _bound(t, m.ceiling)
+    except (DataError, ValueError, KeyError) as err:
+        errors.append(f"{m.id}: cannot recompute {m.metric} of {m.task}: {err}")
+        return base | {"missing": str(err)}
+    checks = [(m.key, raw), (f"{m.metric}_stderr_boot,{m.filter}" if t.values.kind == V.ANSWER
+                             else f"{m.metric}_stderr,{m.filter}", stderr)]
+    for b, v in ((m.floor, floor), (m.ceiling, ceiling)):
+        if b.kind == "metric":
+            checks.append((f"{b.value},{m.filter}", v))
+    for key, value in checks:
+        if value is None or key not in res or not isinstance(res[key], (int, float)):
+            continue
+        if not _same(res[key], value):
+            errors.append(f"{m.task}: published {key} = {res[key]!r}, recomputed from the logged samples: {value!r}")
+    if m.ceiling.kind == "metric" and m.ceiling.value == "wd_human":
+        if (raw < ceiling) if not m.higher_is_better else (raw > ceiling):
+            warnings.append(f"{m.id}: better than the human bound ({raw:.4g} vs {ceiling:.4g}): check for leakage")
+    half = z * stderr if stderr is not None and not math.isnan(stderr) else None
+    norm = normalised(raw, floor, ceiling)
+    span = (ceiling - floor) if ceiling != floor else None
+    return base | {
+        "raw": raw, "stderr": stderr, "ci": [raw - half, raw + half] if half is not None else None,
+        "floor": floor, "ceiling": ceiling, "normalised": norm,
+        "normalised_ci": (sorted([(raw - half - floor) / span, (raw + half - floor) / span]) if half is not None and span
+                          else None),
+    }

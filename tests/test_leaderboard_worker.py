@@ -1,0 +1,283 @@
+"""The leaderboard end to end with a tiny random model on the ``smoke`` subset: one real lm-eval
+evaluation through the worker's code path, then the queue on SQLite and PostgreSQL, the CLI,
+self-reported ingestion, prechecks, and validation refusing tampered runs by naming the document."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from opinbench.cli import main
+from opinbench.errors import ConfigError
+from opinbench.leaderboard import store as S
+from opinbench.leaderboard.cli import revalidate
+from opinbench.leaderboard.definition import load_definition
+from opinbench.leaderboard.submit import check_adapter, precheck
+from opinbench.leaderboard.validate import doc_hash, validate_run
+from opinbench.leaderboard.worker import run_worker
+from tests.helpers import leaderboard_runs as runs
+from tests.helpers.leaderboard_stores import BACKENDS, pg_unreachable, store_url
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return runs.tiny_model()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(shared_data, monkeypatch_module):
+    """One real evaluation of the tiny model on smoke (3 documents per task) by the worker's `evaluate`."""
+    monkeypatch_module.setenv("OPINBENCH_DATA_DIR", str(shared_data))
+    return runs.smoke_run(str(shared_data))
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request, tmp_path):
+    if request.param == "postgresql":
+        why = pg_unreachable()
+        if why:
+            pytest.skip(why)
+    with store_url(request.param, tmp_path) as u:
+        yield u
+
+
+def _copy(run: Path):
+    def evaluator(definition, request, out, backend="hf"):
+        shutil.copytree(run, out)
+        return Path(out)
+    return evaluator
+
+
+def test_the_real_run_is_valid(smoke_run):
+    report = validate_run(smoke_run, load_definition("smoke"))
+    assert report["errors"] == []
+    assert report["subset"] is True
+    assert report["tasks"]["opinionqa_wd"]["documents"] == 3 == report["tasks"]["wom_cot"]["documents"]
+    wd = report["scores"]["opinionqa_wd_qa"]
+    assert wd["ceiling"] < wd["floor"]  # human bound below uniform WD
+    assert wd["ci"][0] < wd["raw"] < wd["ci"][1]
+    assert any("not judged" in w for w in report["warnings"])
+
+
+def test_queue_end_to_end_through_the_cli(url, smoke_run, tiny_model, capsys, monkeypatch):
+    import opinbench.leaderboard.worker as W
+
+    monkeypatch.setattr(W, "evaluate", _copy(smoke_run))  # the real evaluation ran once, in smoke_run
+    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
+                 "--submitter", "<b>me</b>", "--store", url]) == 0
+    assert "request 1: PENDING" in capsys.readouterr().out
+    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
+                 "--store", url]) == 1
+    assert "identical entry exists already: request 1" in capsys.readouterr().err
+    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
+                 "--rerun", "--store", url]) == 0
+    assert main(["leaderboard", "worker", "--until-empty", "--store", url]) == 0
+    assert "processed 2 request(s)" in capsys.readouterr().out
+    assert main(["leaderboard", "status", "--store", url]) == 0
+    out = capsys.readouterr().out
+    assert out.count("FINISHED") == 2 and "(rerun)" in out
+    st = S.Store.open(url)
+    row = st.get(1)
+    assert row["state"] == S.FINISHED and row["result"]["errors"] == []
+    assert row["result"]["command"].startswith("lm_eval --model hf")
+    assert any(p.endswith(".jsonl") for p in st.file_list(1))
+    assert revalidate(st, 1)["errors"] == []
+    assert main(["leaderboard", "validate", "1", "--store", url]) == 0
+    st.engine.dispose()
+
+
+def test_a_failing_evaluation_is_failed_with_reason_and_log_tail(tmp_path, tiny_model):
+    st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    rid = st.submit(precheck(load_definition("smoke"), str(tiny_model), dtype="float32"))
+
+    def broken(definition, request, out, backend="hf"):
+        import logging
+
+        logging.getLogger("opinbench.test").warning("about to break")
+        raise RuntimeError("out of memory")
+
+    assert run_worker(st, poll_s=0, evaluator=broken) == 1
+    row = st.get(rid)
+    assert row["state"] == S.FAILED and row["reason"] == "RuntimeError: out of memory"
+    assert "about to break" in row["log_tail"] and "Traceback" in row["log_tail"]
+
+
+def test_self_reported_run_is_ingested_validated_and_shown_as_such(tmp_path, smoke_run, capsys):
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 0
+    assert "self-reported entry FINISHED" in capsys.readouterr().out
+    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 1
+    assert main(["leaderboard", "status", "--store", url]) == 0
+    assert "(self-reported)" in capsys.readouterr().out
+
+
+def test_tampered_stored_sample_fails_naming_the_document(tmp_path, smoke_run):
+    st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    rid = st.submit(_fields())
+    stored = st.put_files(rid, smoke_run)
+    path = next(p for p in stored if "samples_opinionqa_wd" in p)
+    lines = (smoke_run / path).read_text().splitlines()
+    row = json.loads(lines[1])
+    row["filtered_resps"][0][0] = "0.0"  # the model "put" all its mass on A
+    lines[1] = json.dumps(row, ensure_ascii=False)
+    st.replace_blob(stored[path], ("\n".join(lines) + "\n").encode())
+    errors = revalidate(st, rid)["errors"]
+    assert any(f"document {row['doc']['id']} (doc_id 1): logged wd does not match" in e for e in errors), errors
+
+
+def _fields():
+    identity = {"model": "x", "leaderboard": "smoke", "leaderboard_version": 1}
+    return {"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity, "model": "x",
+            "dtype": "float32", "chat_template": True}
+
+
+def _edit(run: Path, dest: Path, task: str, edit) -> Path:
+    out = shutil.copytree(run, dest / "run")
+    f = next(out.rglob(f"samples_{task}_*.jsonl"))
+    rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+    rows = edit(rows)
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return out
+
+
+def _edit_results(run: Path, dest: Path, edit) -> Path:
+    out = shutil.copytree(run, dest / "run")
+    f = next(out.rglob("results_*.json"))
+    data = json.loads(f.read_text())
+    edit(data)
+    f.write_text(json.dumps(data))
+    return out
+
+
+def _set_question(rows):
+    rows[2]["doc"]["question"] = "edited"
+    return rows
+
+
+@pytest.mark.parametrize("task, edit, message", [
+    ("wom_cot", _set_question, "(doc_id 2) does not match its logged doc_hash"),
+    ("wom_cot", lambda rows: rows + [rows[0]], "(doc_id 0) is logged 2 times"),
+    ("wom_cot", lambda rows: rows[:2], "1 test documents missing (doc_id [2])"),
+])
+def test_tampered_samples_are_refused(tmp_path, smoke_run, task, edit, message):
+    errors = validate_run(_edit(smoke_run, tmp_path, task, edit), load_definition("smoke"))["errors"]
+    assert any(message in e for e in errors), errors
+
+
+def test_an_edited_document_differs_from_the_leaderboards_data(tmp_path, smoke_run):
+    def edit(rows):
+        rows[0]["doc"]["gold_label"] = "No" if rows[0]["doc"]["gold_label"] != "No" else "Yes"
+        rows[0]["doc_hash"] = doc_hash(rows[0]["doc"])  # consistent with itself, not with the data
+        return rows
+
+    errors = validate_run(_edit(smoke_run, tmp_path, "wom_cot", edit), load_definition("smoke"))["errors"]
+    assert any("(doc_id 0) differs from the leaderboard's data" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["results"]["opinionqa_wd"].update({"wd,none": 0.01}), "published wd,none = 0.01"),
+    (lambda d: d["config"].update(limit=3), "run with limit=3"),
+    (lambda d: d["versions"].update(wom_cot=0.9), "wom_cot: task version 0.9"),
+    (lambda d: d["task_hashes"].update(wom_cot="0" * 64), "task_hashes entry is not the hash"),
+])
+def test_tampered_results_are_refused(tmp_path, smoke_run, edit, message):
+    errors = validate_run(_edit_results(smoke_run, tmp_path, edit), load_definition("smoke"))["errors"]
+    assert any(message in e for e in errors), errors
+
+
+def test_a_full_leaderboard_refuses_a_subset_run(smoke_run):
+    errors = validate_run(smoke_run, load_definition("opinbench"), check_data=False)["errors"]
+    assert any("opinionqa_wd: " in e and "test documents missing" in e for e in errors)
+    assert any("subpop_train_wd: no samples file" in e for e in errors)
+
+
+def test_adapter_for_another_base_is_refused(tmp_path, tiny_model):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/other"}))
+    with pytest.raises(ConfigError, match="made for base model 'org/other'"):
+        check_adapter(tmp_path, str(tiny_model))
+
+
+def test_remote_code_is_refused(tmp_path, tiny_model):
+    model = shutil.copytree(tiny_model, tmp_path / "m")
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["auto_map"] = {"AutoConfig": "custom.MyConfig"}
+    (model / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match="trust_remote_code"):
+        precheck(load_definition("smoke"), str(model))
+
+
+def test_an_adapter_trained_on_the_test_questions_is_refused(tmp_path, tiny_model, shared_data, monkeypatch):
+    from opinbench.train.data import LeakageError
+
+    monkeypatch.setenv("OPINBENCH_DATA_DIR", str(shared_data))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model)}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "opinbench_train.json").write_text(json.dumps(
+        # trained on the test side of wom_cot's split: the leaderboard's questions
+        {"data": {"train_task": "wom_cot", "train_metadata": {"split": "test"}}}))
+    with pytest.raises(LeakageError, match="test split of wom_cot"):
+        precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32")
+    fields = precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32",
+                      check_leaks=False)
+    assert fields["adapter_hash"].startswith("sha256:") and fields["identity"]["model"] is None
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def built_site(tmp_path, smoke_run):
+    """A site of three smoke entries (one named to attack the page, one self-reported) and one failure."""
+    st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    for model in (XSS, "org/second"):
+        f = _fields()
+        f["model"], f["identity"] = model, f["identity"] | {"model": model}
+        f["submitter"] = XSS
+        st.submit(f)
+    assert run_worker(st, poll_s=0, evaluator=_copy(smoke_run)) == 2
+    broken = _fields() | {"model": "org/broken"}
+    broken["identity"] = broken["identity"] | {"model": "org/broken"}
+    st.submit(broken)
+
+    def fail(*a, **k):
+        raise RuntimeError(f"tokenizer exploded {XSS}")
+
+    run_worker(st, poll_s=0, evaluator=fail)
+    index = build_site_cli(st, tmp_path / "site")
+    st.engine.dispose()
+    return index
+
+
+def build_site_cli(st, out):
+    assert main(["leaderboard", "build", "smoke", "--out", str(out), "--store", st.url.replace("***", "")]) == 0
+    return out / "index.html"
+
+
+def test_site_escapes_what_submitters_control_and_has_its_data(built_site):
+    site = built_site.parent
+    html = built_site.read_text()
+    pages = [p.read_text() for p in (site / "entries").glob("*.html")]
+    for text in [html, *pages]:
+        assert "<img src=x" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "Subset leaderboard" in html and "tokenizer exploded" in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    data = json.loads((site / "leaderboard.json").read_text())
+    assert data["subset"] is True and [e["model"] for e in data["entries"]].count(XSS) == 1
+    assert data["failed"][0]["model"] == "org/broken"
+    assert (site / "leaderboard.csv").read_text().count("\n") == 3
+    page = next(p for p in pages if "Reproducibility" in p)
+    assert "lm_eval --model hf" in page and "task hash" in page and "random_seed=0" in page
+    assert list((site / "entries").glob("*.png"))  # the per-group figures
