@@ -125,15 +125,7 @@ class Run:
         path = self.results_file
         if path is None:
             raise DataError("no results_<timestamp>.json in this folder", file=self.folder)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as err:
-            raise DataError(f"cannot read: {err}", file=path) from err
-        except json.JSONDecodeError as err:
-            raise DataError(f"not JSON: {err.msg} (line {err.lineno})", file=path) from None
-        if not isinstance(data, dict):
-            raise DataError("not an lm-eval results file (expected a JSON object)", file=path)
-        return data
+        return read_results(path)
 
     def rows(self, task: str, *, skips: SkipLog | None = None) -> Iterator[SampleRow]:
         """The rows of ``task``'s samples file (see `read_rows`)."""

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from opinbench.llm.batches import BatchAPI, ItemResult
 from opinbench.llm.cache import ReplyCache
 from opinbench.llm.errors import RequestError
-from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, _stored
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, _stored, from_cache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,20 +88,8 @@ def run_batch_jobs(
         AuthError, LLMError: as a live run (what is stored stays stored).
         KeyboardInterrupt: passed on; open batches stay recorded for the next run.
     """
-    unique: dict[str, Job] = {}
-    for job in jobs:
-        unique.setdefault(job.key, job)
-    stats = RunStats(items=len(jobs), unique=len(unique), deduplicated=len(jobs) - len(unique))
-    outcomes: dict[str, Outcome] = {}
-    todo: dict[str, Job] = {}
-    for key, job in unique.items():
-        entry = cache.entry(key)
-        if entry is not None:
-            outcomes[key] = _stored(entry)
-            stats.cached += 1
-            stats.refused += outcomes[key].refused
-        else:
-            todo[key] = job
+    unique, stats, outcomes, pending = from_cache(jobs, cache)
+    todo: dict[str, Job] = {job.key: job for job in pending}
     bar = tqdm(total=len(unique), initial=stats.cached, desc=desc, unit="req",
                disable=not options.progress, dynamic_ncols=True)
     attempts: Counter[str] = Counter()

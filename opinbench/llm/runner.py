@@ -297,6 +297,28 @@ def _stored(entry: Any) -> Outcome:
     )
 
 
+def from_cache(
+    jobs: Sequence[Job], cache: ReplyCache
+) -> tuple[dict[str, Job], RunStats, dict[str, Outcome], list[Job]]:
+    """Jobs deduplicated by key, the stats so far, the outcomes the cache already holds, and
+    the jobs still to send (the first step of live and batch runs alike)."""
+    unique: dict[str, Job] = {}
+    for job in jobs:
+        unique.setdefault(job.key, job)
+    stats = RunStats(items=len(jobs), unique=len(unique), deduplicated=len(jobs) - len(unique))
+    outcomes: dict[str, Outcome] = {}
+    pending: list[Job] = []
+    for key, job in unique.items():
+        entry = cache.entry(key)
+        if entry is not None:
+            outcomes[key] = _stored(entry)
+            stats.cached += 1
+            stats.refused += outcomes[key].refused
+        else:
+            pending.append(job)
+    return unique, stats, outcomes, pending
+
+
 def run_jobs(
     jobs: Sequence[Job],
     *,
@@ -336,20 +358,7 @@ def run_jobs(
             jobs, cache=cache, api=options.batch, provider=provider, model=model,
             options=options, budget=budget, desc=desc,
         )
-    unique: dict[str, Job] = {}
-    for job in jobs:
-        unique.setdefault(job.key, job)
-    stats = RunStats(items=len(jobs), unique=len(unique), deduplicated=len(jobs) - len(unique))
-    outcomes: dict[str, Outcome] = {}
-    pending: list[Job] = []
-    for key, job in unique.items():
-        entry = cache.entry(key)
-        if entry is not None:
-            outcomes[key] = _stored(entry)
-            stats.cached += 1
-            stats.refused += outcomes[key].refused
-        else:
-            pending.append(job)
+    unique, stats, outcomes, pending = from_cache(jobs, cache)
 
     lock = threading.Lock()
     stop = threading.Event()
