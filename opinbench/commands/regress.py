@@ -1,9 +1,14 @@
 """`opinbench regress BASELINE CANDIDATE`: fail a build when a model or the code gets measurably worse.
 
 BASELINE and CANDIDATE are each an lm-eval output folder of one model written with
-``--log_samples`` (`opinbench eval` does), or a baseline file recorded with::
+``--log_samples`` (`opinbench eval` does), a baseline file recorded with::
 
     opinbench regress record RUN_DIR --out baselines/NAME.json.gz
+
+or a finished leaderboard entry, ``leaderboard:ID`` (the id `opinbench leaderboard status`
+shows; ``--store URL`` picks the store): its stored lm-eval files are read as a run, and
+the tolerances its leaderboard definition sets (``tolerance`` of a metric) replace the
+defaults; ``--tolerance`` still overrides both.
 
 The two sides are paired on the documents of the tasks they share; per-document
 values are recomputed from the logged samples with opinbench's metrics code.
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from opinbench.errors import ConfigError, DataError
@@ -42,9 +49,66 @@ def load_side(path: str | Path) -> RunValues:
     do not exist yet: add its reader here, returning `RunValues`, and let its
     definition supply tolerances to `check.parse_tolerances` as ``base``.)
     """
+    if str(path).startswith(ENTRY_PREFIX):
+        return entry_side(str(path))[0]
     if baseline.is_baseline_file(path):
         return baseline.read(path)
     return read_run(path)
+
+
+ENTRY_PREFIX = "leaderboard:"
+# Judges of a leaderboard definition -> the judge metric regress tests for them.
+_JUDGE_METRICS = {"faithfulness": "cot_faithfulness", "moderation": "cot_offensive_rate"}
+
+
+def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]:
+    """``leaderboard:ID`` -> (the entry's stored lm-eval files read as a run, its leaderboard's name).
+
+    Raises:
+        ConfigError: not ``leaderboard:<integer>``, no such entry, or one that has not FINISHED.
+    """
+    from opinbench.leaderboard.store import FINISHED, Store
+
+    try:
+        rid = int(spec[len(ENTRY_PREFIX):])
+    except ValueError:
+        raise ConfigError(f"{spec}: a leaderboard entry is leaderboard:ID, ID the integer `opinbench leaderboard status` shows") from None
+    store = Store.open(store_url)
+    try:
+        row = store.get(rid)
+        if row["state"] != FINISHED:
+            raise ConfigError(f"{spec}: entry {rid} is {row['state']}, not FINISHED: it has no results to compare")
+        folder = store.export_files(rid, tempfile.mkdtemp(prefix=f"opinbench-entry-{rid}-"))
+    finally:
+        store.engine.dispose()
+    values = read_run(folder)
+    values.source = spec
+    return values, str(row["leaderboard"])
+
+
+def definition_tolerances(name: str) -> dict[str, float]:
+    """The ``tolerance`` of each metric of leaderboard ``name`` that regress tests, by regress's metric name."""
+    from opinbench.leaderboard.definition import load_definition
+
+    out: dict[str, float] = {}
+    for m in load_definition(name).metrics:
+        key = _JUDGE_METRICS.get(m.judge or "", m.metric)
+        if m.tolerance is not None and key in check.METRICS:
+            out[key] = m.tolerance
+    return out
+
+
+def _sides(specs: list[str], store_url: str | None) -> tuple[list[RunValues], Mapping[str, float]]:
+    """The two sides, and the tolerances the leaderboard of an entry side sets over the defaults."""
+    sides, base = [], dict(check.DEFAULT_TOLERANCES)
+    for spec in specs:
+        if spec.startswith(ENTRY_PREFIX):
+            values, board = entry_side(spec, store_url)
+            base.update(definition_tolerances(board))
+            sides.append(values)
+        else:
+            sides.append(load_side(spec))
+    return sides, base
 
 
 def record(run_dir: str, out: str) -> int:
@@ -89,10 +153,11 @@ def run(args: argparse.Namespace) -> int:
             return record(sides[1], args.out)
         if len(sides) != 2:
             raise ConfigError("usage: opinbench regress BASELINE CANDIDATE (or: regress record RUN_DIR --out FILE)")
-        tolerances = check.parse_tolerances(args.tolerance)
+        (base_side, candidate), base_tolerances = _sides(sides, args.store)
+        tolerances = check.parse_tolerances(args.tolerance, base=base_tolerances)
         result = check.regress(
-            load_side(sides[0]),
-            load_side(sides[1]),
+            base_side,
+            candidate,
             tolerances=tolerances,
             alpha=args.alpha,
             min_docs=args.min_docs,
@@ -114,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
     p = sub.add_parser(name, help=help_, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sides", nargs="+", metavar="BASELINE CANDIDATE", help="baseline and candidate (run folder or baseline file); or: record RUN_DIR")
+    p.add_argument("sides", nargs="+", metavar="BASELINE CANDIDATE", help="baseline and candidate (run folder, baseline file or leaderboard:ID); or: record RUN_DIR")
     p.add_argument("--out", help="write the report (or, with record, the baseline; .gz compresses) to this file")
     p.add_argument("--format", choices=report.FORMATS, default="markdown", help="report format (default markdown)")
     p.add_argument(
@@ -130,4 +195,5 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
         help="compare although prompts differ (a template change measured on purpose); the data must still match",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling tests (default 0)")
+    p.add_argument("--store", help="leaderboard store URL for leaderboard:ID sides (default: $OPINBENCH_LEADERBOARD_URL or the local file)")
     p.set_defaults(func=run)

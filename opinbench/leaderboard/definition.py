@@ -63,6 +63,8 @@ class MetricSpec:
     task: str | None = None  # an lm-eval task of the definition ...
     judge: str | None = None  # ... or a judge's result
     filter: str = "none"
+    # The worsening `opinbench regress` tolerates before it can flag a regression (None: its default).
+    tolerance: float | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -163,6 +165,18 @@ def _bound(raw: Any, where: str) -> Bound:
     return Bound(kind, float(value) if kind == "value" else str(value))
 
 
+def _tolerance(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: tolerance {value!r} is not a number") from None
+    if not tol >= 0:
+        raise ConfigError(f"{where}: tolerance {value!r} must be >= 0")
+    return tol
+
+
 def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
     """A `Definition` from the parsed YAML; raises `ConfigError` naming the file and the key."""
     if not isinstance(raw, dict):
@@ -220,7 +234,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
             id=mid, group=m["group"], metric=str(_need(m, "metric", where)), direction=m["direction"],
             display=str(m.get("display", mid)), floor=_bound(_need(m, "floor", where), f"{where}: floor"),
             ceiling=_bound(_need(m, "ceiling", where), f"{where}: ceiling"), task=task, judge=judge,
-            filter=str(m.get("filter", "none")),
+            filter=str(m.get("filter", "none")), tolerance=_tolerance(m.get("tolerance"), where),
         ))
     return Definition(
         name=name, version=int(_need(raw, "version", source)), title=str(raw.get("title", name)), subset=subset,
