@@ -14,7 +14,9 @@ entry is refused) are:
 * a document's logged metric value differs from the one recomputed from its logged model
   output (named by document), or a published number (the definition's metrics, their stderr,
   floors and ceilings) differs from the one recomputed from all logged samples by more than
-  ``TOLERANCE``.
+  ``TOLERANCE``;
+* a judge metric's verdicts, control-set accuracy or published number do not agree, or the
+  judge is not the pinned one (`opinbench.leaderboard.judge_scores`).
 
 Per-document values are recomputed by `opinbench.regress.values` (the one reader of logged
 outputs into metric inputs) and aggregated with `opinbench.metrics`; the logged aggregates
@@ -36,6 +38,7 @@ import numpy as np
 
 from opinbench.errors import DataError
 from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
+from opinbench.leaderboard.judge_scores import judge_score
 from opinbench.metrics import answer_tasks
 from opinbench.metrics.distribution_tasks import doc_bounds
 from opinbench.regress import values as V
@@ -299,8 +302,12 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
 
     scores: dict[str, Any] = {}
     z = float(definition.headline.get("ci_z", 1.96))
+    doc_keys = {name: {str(i): str(t.rows[i]["doc"].get("id", i)) for i in t.rows} for name, t in tasks.items()}
     for m in definition.metrics:
-        scores[m.id] = _score(m, run, tasks, skipped_judges or {}, errors, warnings, z)
+        if m.judge is not None:
+            scores[m.id] = judge_score(m, definition, run, doc_keys, skipped_judges or {}, errors, warnings, z)
+        else:
+            scores[m.id] = _score(m, run, tasks, errors, warnings, z)
     norm = [s["normalised"] for s in scores.values() if s.get("normalised") is not None]
     headline = float(np.mean(norm)) if norm else None
     return {
@@ -311,13 +318,9 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
     }
 
 
-def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], skipped: dict[str, str], errors: list[str],
-           warnings: list[str], z: float) -> dict[str, Any]:
+def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], warnings: list[str],
+           z: float) -> dict[str, Any]:
     base = {"display": m.display, "group": m.group, "direction": m.direction}
-    if m.judge is not None:
-        reason = skipped.get(m.judge) or "not judged"
-        warnings.append(f"{m.id}: {reason}")
-        return base | {"missing": reason}
     t = tasks.get(m.task)
     if t is None:
         return base | {"missing": f"task {m.task} not validated"}

@@ -104,13 +104,46 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
     return Path(out_dir)
 
 
+def judge_argv(name: str, spec: dict[str, Any], run_dir: Path) -> list[str]:
+    """``opinbench judge`` arguments that judge ``run_dir`` with a pinned judge ``spec``
+    ({provider, model, settings}): each setting is the judge command's flag of that name
+    (``max_tokens: 512`` -> ``--max-tokens 512``; ``true`` -> the bare flag, ``false``/``null`` -> left out).
+
+    >>> judge_argv("faithfulness", {"provider": "anthropic", "model": "m",
+    ...            "settings": {"max_tokens": 512, "no_control": False}}, Path("r"))[3:]
+    ['--judge', 'anthropic:m', '--no-progress', '--max-tokens', '512']
+    """
+    from opinbench.judging.cli import JUDGE_COMMANDS
+
+    roles = {c.kind: c.role for c in JUDGE_COMMANDS}
+    if name not in roles:
+        raise ValueError(f"no judge named {name!r} (known: {sorted(roles)})")
+    argv = ["judge", name, "--samples", str(run_dir), f"--{roles[name]}", f"{spec['provider']}:{spec['model']}",
+            "--no-progress"]
+    for key, value in (spec.get("settings") or {}).items():
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return argv
+
+
 def run_judges(definition: Definition, run_dir: Path) -> dict[str, str]:
     """Judge the run with the definition's pinned judges; returns ``{judge: why it was skipped}``.
 
+    Each judge is the ``opinbench judge <name>`` command (`opinbench.judging.cli`) run in process
+    on the lm-eval folder, so it writes ``results_judge-<name>_<ts>.json`` and its verdicts beside
+    the samples, exactly as a user running it would; its printout goes to the log (the log tail).
     Judging needs a provider (API key or local server) that a worker may not have: without one,
-    each judge is skipped with the reason recorded beside the entry, never silently.
+    or when the judge command fails or leaves requests unanswered, the judge is skipped with the
+    reason recorded beside the entry, never silently.
     """
+    import contextlib
+    import io
     import os
+
+    from opinbench.cli import main
 
     skipped: dict[str, str] = {}
     for name, spec in definition.judges.items():
@@ -119,8 +152,20 @@ def run_judges(definition: Definition, run_dir: Path) -> dict[str, str]:
         if key and not os.environ.get(key):
             skipped[name] = f"not judged: no {provider} provider configured (${key} is not set)"
             continue
-        # Running the judge itself goes through opinbench.judging; left for the next step.
-        skipped[name] = f"not judged: judging from the worker is not wired yet ({provider}:{spec['model']})"
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                rc = main(judge_argv(name, spec, run_dir))
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a judge failure is a skipped judge, with why
+            rc, out = None, io.StringIO(f"{type(err).__name__}: {err}")
+        log.info("judge %s (%s:%s):\n%s", name, provider, spec["model"], out.getvalue().rstrip())
+        if rc == 0:
+            continue
+        last = (out.getvalue().strip().splitlines() or [""])[-1][:300]
+        if rc == 3:  # INCOMPLETE_EXIT: partial results were written; validation refuses to publish them
+            skipped[name] = f"not judged: the judge left requests unanswered ({provider}:{spec['model']})"
+        else:
+            skipped[name] = f"not judged: the judge failed ({provider}:{spec['model']}: {last or f'exit {rc}'})"
     return skipped
 
 
