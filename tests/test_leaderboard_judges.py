@@ -90,11 +90,16 @@ def test_judge_argv_maps_settings_to_the_commands_flags():
         judge_argv("style", {"provider": "openai", "model": "m"}, Path("run"))
 
 
-def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path):
-    definition = _definition(tmp_path)
+def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path, monkeypatch):
+    import opinbench.leaderboard.site as site
+    import opinbench.leaderboard.worker as worker
+
+    definition = load_definition(_definition(tmp_path))
+    for module in (site, worker):  # "smoke" is the judged definition here
+        monkeypatch.setattr(module, "load_definition", lambda name: definition)
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": 1}
-    rid = st.submit({"leaderboard": str(definition), "leaderboard_version": 1, "identity": identity,
+    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity,
                      "model": "tiny", "dtype": "float32", "chat_template": True})
     assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)) == 1
     row = st.get(rid)
@@ -111,6 +116,12 @@ def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_ru
     # the judge really ran: the fake server saw the task items and the control set, with the pinned model
     models = {body.get("model") for path, body in env.replied if path.endswith("/messages")}
     assert models == {PINNED} and len(env.replied) == 3 + 3 * 6
+    # the entry page shows the judge's score beside its control-set accuracy
+    site.build_site(st, "smoke", tmp_path / "site")
+    page = (tmp_path / "site" / "entries" / f"{rid}.html").read_text()
+    judges = page[page.index("<h2>Judges</h2>"):page.index("<h2>Reproducibility")]
+    assert f"CoT faithfulness (judged): {site.fmt(2 / 3)} [" in judges
+    assert f"explanation {site.fmt(score['control']['explanation'])}" in judges and "judged" in judges
     st.engine.dispose()
 
 

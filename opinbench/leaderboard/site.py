@@ -65,6 +65,21 @@ def _entry(row: dict[str, Any], definition: Definition) -> dict[str, Any]:
     }
 
 
+def _judge_rows(e: dict[str, Any], definition: Definition) -> list[dict[str, Any]]:
+    """One row per pinned judge for the entry page: its metrics' scores (raw and CI) beside the
+    judge's control-set accuracy per condition, or why it was not judged."""
+    rows = []
+    for name, spec in definition.judges.items():
+        scores = [(m, e["scores"][m.id]) for m in definition.metrics if m.judge == name]
+        missing = next((s["missing"] for _, s in scores if s.get("missing")), None)
+        control = next((s.get("control") for _, s in scores if s.get("control")), None) or {}
+        rows.append({"name": name, "spec": f"{spec['provider']}:{spec['model']}",
+                     "scores": [{"display": m.display, "raw": s.get("raw"), "ci": s.get("ci")}
+                                for m, s in scores if not s.get("missing")],
+                     "control": sorted(control.items()), "status": missing or "judged"})
+    return rows
+
+
 def _version(pkg: str) -> str | None:
     from importlib import metadata
 
@@ -123,11 +138,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
         **common, name=definition.name, version=definition.version, description=definition.description,
         groups=groups, entries=entries, failed=failed))
     for e in entries:
-        # a judge's status: why its metrics are missing, else judged (control accuracy not recorded yet)
-        jrows = [{"name": j, "spec": f"{s['provider']}:{s['model']}",
-                  "status": next((e["scores"][m.id]["missing"] for m in definition.metrics
-                                  if m.judge == j and e["scores"][m.id]["missing"]), "judged")}
-                 for j, s in definition.judges.items()]
+        jrows = _judge_rows(e, definition)
         write_text(out / e["page"], env.get_template("entry.html.j2").render(
             **(common | {"title": f"{e['model']} | {definition.title}"}), lb_title=definition.title, e=e,
             metrics=definition.metrics, figures=_figures(e, out / "entries"), judges=jrows))
