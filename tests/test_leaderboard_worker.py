@@ -22,6 +22,14 @@ from tests.helpers import leaderboard_runs as runs
 from tests.helpers.leaderboard_stores import BACKENDS, pg_unreachable, store_url
 
 
+@pytest.fixture(autouse=True)
+def _offline_judges(monkeypatch):
+    """The worker runs the pinned judges when their key is set: here it must skip them, offline
+    (tests/test_leaderboard_judges.py runs them against the fake API server)."""
+    for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     return runs.tiny_model()
