@@ -110,7 +110,7 @@ def judge_argv(name: str, spec: dict[str, Any], run_dir: Path) -> list[str]:
     (``max_tokens: 512`` -> ``--max-tokens 512``; ``true`` -> the bare flag, ``false``/``null`` -> left out).
 
     >>> judge_argv("faithfulness", {"provider": "anthropic", "model": "m",
-    ...            "settings": {"max_tokens": 512, "no_control": False}}, Path("r"))[3:]
+    ...            "settings": {"max_tokens": 512, "no_control": False}}, Path("r"))[4:]
     ['--judge', 'anthropic:m', '--no-progress', '--max-tokens', '512']
     """
     from opinbench.judging.cli import JUDGE_COMMANDS
