@@ -11,17 +11,8 @@ from collections import Counter
 import pytest
 
 from opinbench.leaderboard import store as S
-from tests.helpers.leaderboard_stores import BACKENDS, pg_unreachable, store_url
+from tests.helpers.leaderboard_stores import url  # noqa: F401 - the store fixture, per backend
 
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path):
-    if request.param == "postgresql":
-        why = pg_unreachable()
-        if why:
-            pytest.skip(why)
-    with store_url(request.param, tmp_path) as u:
-        yield u
 
 
 @pytest.fixture

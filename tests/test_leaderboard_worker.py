@@ -19,7 +19,7 @@ from opinbench.leaderboard.submit import check_adapter, precheck
 from opinbench.leaderboard.validate import doc_hash, validate_run
 from opinbench.leaderboard.worker import run_worker
 from tests.helpers import leaderboard_runs as runs
-from tests.helpers.leaderboard_stores import BACKENDS, pg_unreachable, store_url
+from tests.helpers.leaderboard_stores import url  # noqa: F401 - the store fixture, per backend
 
 
 @pytest.fixture(autouse=True)
@@ -47,16 +47,6 @@ def monkeypatch_module():
     mp = pytest.MonkeyPatch()
     yield mp
     mp.undo()
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path):
-    if request.param == "postgresql":
-        why = pg_unreachable()
-        if why:
-            pytest.skip(why)
-    with store_url(request.param, tmp_path) as u:
-        yield u
 
 
 def _copy(run: Path):

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 PG_URL = os.environ.get("OPINBENCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
 
@@ -47,3 +49,14 @@ def store_url(backend: str, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request, tmp_path):
+    """A store URL for each backend (a test module imports this fixture by name)."""
+    if request.param == "postgresql":
+        why = pg_unreachable()
+        if why:
+            pytest.skip(why)
+    with store_url(request.param, tmp_path) as u:
+        yield u
