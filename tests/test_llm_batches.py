@@ -28,16 +28,9 @@ from opinbench.llm.providers import ChatRequest, ProviderSpec, make_provider, mo
 from opinbench.llm.runner import Budget, Job, RunOptions, run_jobs
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import SECRET
+from tests.helpers.api_keys import keys  # noqa: F401 - autouse: fake keys, no base-URL override
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def keys(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from opinbench.llm.errors import AuthError, LLMError, RequestError
 from opinbench.llm.providers import ChatRequest, ProviderSpec, make_provider, redact
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import SECRET
+from tests.helpers.api_keys import keys  # noqa: F401 - autouse: fake keys, no base-URL override
 
 REQ = ChatRequest(
     messages=(("user", "Which? A or B"),), system="Be brief.", max_tokens=16, temperature=0.0
@@ -24,14 +25,6 @@ REQ = ChatRequest(
 def server():
     with FakeAPIServer(SECRET, slow_seconds=1.0, retry_after="7") as srv:
         yield srv
-
-
-@pytest.fixture(autouse=True)
-def keys(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 def _providers(srv, timeout=0.4):

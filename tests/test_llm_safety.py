@@ -26,17 +26,10 @@ from opinbench.llm.runner import Budget, Job, RunOptions, run_jobs
 from opinbench.llm.cache import request_key
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import SECRET
+from tests.helpers.api_keys import keys  # noqa: F401 - autouse: fake keys, no base-URL override
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = RunOptions(concurrency=2, max_retries=2, backoff=0.001, progress=False)
-
-
-@pytest.fixture(autouse=True)
-def keys(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 def _runner(srv, cache, n, concurrency=4):
