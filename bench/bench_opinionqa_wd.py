@@ -13,6 +13,12 @@ Measured side by side in one run, on the same documents and the same model:
     lm-eval's HF backend applies to every position of every batch, to show how
     much of the overhead is lm-eval's own and how much is the task's.
 
+(a) and (b) are measured for each lm-eval model named in ``--models`` (default
+``hf``, lm-eval's own, and ``opinbench-hf``, `opinbench.harness.fast_hf`, which asks
+the model for the continuation positions' logits only), alternating, on the same
+documents and the same loaded weights. (b') and (c) replay the batches lm-eval's
+``hf`` fed the model, with every position's logits, as the model's own forward does.
+
 It prints the throughputs, the harness overhead (1 - a/b), the part of it that
 is not lm-eval's log_softmax (1 - a/c), and the forward passes per document. Usage::
 
@@ -37,6 +43,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2", help="packaged model name or HF folder")
     ap.add_argument("--no-chat", action="store_true", help="score as a base model (no chat template)")
     ap.add_argument("--repeats", type=int, default=2, help="alternate (a) and (b) this many times; best of each")
+    ap.add_argument("--models", default="hf,opinbench-hf", help="lm-eval model names to compare, comma-separated")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args()
 
@@ -46,12 +53,20 @@ def main() -> int:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    from opinbench.harness.fast_hf import MODEL_NAME as FAST_HF
+    from opinbench.harness.fast_hf import ContinuationHFLM
     from opinbench.models import resolve
     from opinbench.paths import tasks_dir
 
     path = resolve(args.model)
     lm = HFLM(pretrained=path, batch_size=args.batch_size, device="cpu", dtype="float32")
     model = lm.model
+    # the same weights and tokenizer behind every variant
+    variants = {"hf": lm, FAST_HF: ContinuationHFLM(pretrained=model, tokenizer=lm.tokenizer, batch_size=args.batch_size)}
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(names) - set(variants))
+    if unknown:
+        ap.error(f"--models: unknown {unknown}; choose from {sorted(variants)}")
     recorded: list[torch.Tensor] = []
     forward_time = [0.0]
     started = [0.0]
@@ -65,14 +80,14 @@ def main() -> int:
 
     tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
 
-    def end_to_end() -> tuple[float, int, dict]:
+    def end_to_end(name: str = "hf") -> tuple[float, int, dict]:
         recorded.clear()
         forward_time[0] = 0.0
         handle = model.register_forward_pre_hook(hook, with_kwargs=True)
         handle_done = model.register_forward_hook(done, with_kwargs=True)
         t0 = time.perf_counter()
         out = simple_evaluate(
-            model=lm, tasks=["opinionqa_wd"], task_manager=tm, limit=args.docs,
+            model=variants[name], tasks=["opinionqa_wd"], task_manager=tm, limit=args.docs,
             apply_chat_template=not args.no_chat, log_samples=False, bootstrap_iters=0,
         )
         dt = time.perf_counter() - t0
@@ -90,56 +105,77 @@ def main() -> int:
         return time.perf_counter() - t0
 
     # warm-up (first batches pay for allocations and thread start-up)
-    end_to_end()
-    batches = list(recorded)
-    e2e_times, raw_times, lsm_times, inside = [], [], [], []
+    for name in names:
+        end_to_end(name)
+    end_to_end("hf")
+    batches = list(recorded)  # what lm-eval's hf fed the model: the raw replays' input
+    e2e_times: dict[str, list[float]] = {n: [] for n in names}
+    inside: dict[str, list[float]] = {n: [] for n in names}
+    rows_per_doc: dict[str, float] = {}
+    wd: dict[str, float] = {}
+    raw_times, lsm_times = [], []
     for _ in range(args.repeats):
-        dt, rows, res = end_to_end()
-        e2e_times.append(dt)
-        inside.append(forward_time[0] / dt)
-        batches = list(recorded)
+        for name in names:
+            dt, rows, res = end_to_end(name)
+            e2e_times[name].append(dt)
+            inside[name].append(forward_time[0] / dt)
+            rows_per_doc[name] = rows / args.docs
+            wd[name] = res.get("wd,none")
         raw_times.append(raw(batches))
         lsm_times.append(raw(batches, log_softmax=True))
     n_docs = args.docs
-    e2e = n_docs / min(e2e_times)
     rawps = n_docs / min(raw_times)
     lsmps = n_docs / min(lsm_times)
     tokens = sum(b.numel() for b in batches)
-    share = max(inside)  # forward time / end-to-end time, within the same run
+    per_model = {}
+    for name in names:
+        e2e = n_docs / min(e2e_times[name])
+        share = max(inside[name])  # forward time / end-to-end time, within the same run
+        per_model[name] = {
+            "forward_rows_per_doc": rows_per_doc[name],
+            "end_to_end_pairs_per_s": e2e,
+            "forward_share_inside_e2e": inside[name],
+            "harness_overhead_inside_e2e": 1 - share,
+            "raw_inside_e2e_pairs_per_s": e2e / share,
+            "ratio_end_to_end_over_raw": e2e / rawps,
+            "overhead_beyond_lm_eval_log_softmax": 1 - e2e / lsmps,
+            "e2e_seconds": e2e_times[name],
+            "wd": wd[name],
+        }
     report = {
         "model": str(path),
         "chat_template": not args.no_chat,
         "docs": n_docs,
         "batch_size": args.batch_size,
-        "forward_rows_per_doc": rows / n_docs,
         "tokens_per_doc": tokens / n_docs,
-        "end_to_end_pairs_per_s": e2e,
         "raw_forward_pairs_per_s": rawps,
-        "ratio_end_to_end_over_raw": e2e / rawps,
-        "harness_overhead": 1 - e2e / rawps,
-        "forward_share_inside_e2e": inside,
-        "harness_overhead_inside_e2e": 1 - share,
-        "raw_inside_e2e_pairs_per_s": e2e / share,
         "raw_with_log_softmax_pairs_per_s": lsmps,
-        "overhead_beyond_lm_eval_log_softmax": 1 - e2e / lsmps,
-        "e2e_seconds": e2e_times,
         "raw_seconds": raw_times,
         "raw_log_softmax_seconds": lsm_times,
+        "models": per_model,
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "wd": res.get("wd,none"),
     }
-    print(f"opinionqa_wd on {args.model} ({'chat' if not args.no_chat else 'base'}), {n_docs} (question, group) pairs, batch {args.batch_size}")
-    print(f"  forward rows per document      {report['forward_rows_per_doc']:.2f}")
-    print(f"  (a) end to end, lm-eval        {e2e:8.2f} pairs/s   (best of {len(e2e_times)} runs, {statistics.mean(e2e_times):.1f} s mean)")
-    print(f"  (b) raw forward inside (a)     {e2e / share:8.2f} pairs/s   (forward passes are {100 * share:.1f}% of (a))")
-    print(f"  (b') raw forward, replayed      {rawps:8.2f} pairs/s")
-    print(f"  (c) raw + lm-eval log_softmax  {lsmps:8.2f} pairs/s")
-    print(f"  ratio a/b                      {share:.3f}   harness overhead {100 * (1 - share):.1f}%")
-    print(f"  ratio a/b'                     {report['ratio_end_to_end_over_raw']:.3f}   (replayed; machine-speed drift shows here)")
-    print(f"  ratio a/c                      {e2e / lsmps:.3f}   (replayed with lm-eval's full-vocabulary log_softmax)")
+    print(
+        f"opinionqa_wd on {args.model} ({'chat' if not args.no_chat else 'base'}), {n_docs} (question, group) pairs, "
+        f"batch {args.batch_size}, {report['tokens_per_doc']:.0f} tokens per pair, best of {args.repeats}"
+    )
+    width = max(14, *(len(n) + 2 for n in names))
+    print(f"  {'':42s}" + "".join(f"{n:>{width}s}" for n in names))
+
+    def line(label: str, key: str, fmt: str) -> None:
+        print(f"  {label:42s}" + "".join(f"{format(per_model[n][key], fmt):>{width}s}" for n in names))
+
+    line("forward rows per document", "forward_rows_per_doc", ".2f")
+    line("(a) end to end, pairs/s", "end_to_end_pairs_per_s", ".2f")
+    line("(b) its forward passes, timed inside (a)", "raw_inside_e2e_pairs_per_s", ".2f")
+    line("harness overhead 1 - a/b", "harness_overhead_inside_e2e", ".1%")
+    line("a/b' (b': full-logit forward, replayed)", "ratio_end_to_end_over_raw", ".3f")
+    line("wd", "wd", ".6f")
+    print(f"  (b') the model's forward (logits at every position) over hf's batches, replayed: {rawps:.2f} pairs/s")
+    print(f"  (c)  (b') + lm-eval's full-vocabulary log_softmax, replayed:                    {lsmps:.2f} pairs/s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

@@ -15,7 +15,10 @@ Every argument goes to ``lm_eval run`` unchanged, with these additions:
   score can be recomputed from what was saved;
 * ``--limit`` defaults to 340 documents (20 whole questions x 17 groups, a
   few minutes on a laptop CPU) when neither ``--model`` nor ``--tasks`` is given;
-  ``--limit none`` runs everything.
+  ``--limit none`` runs everything;
+* ``--model opinbench-hf`` (`opinbench.harness.fast_hf`) is lm-eval's ``hf`` scoring
+  only the continuation positions: the same numbers, faster; the printed command
+  line then runs it as ``python -m opinbench.harness.fast_hf``.
 
 Before lm-eval loads a model, the tasks are checked: a name close to an opinbench
 task but not one gets a "did you mean" (``opinbench tasks`` lists them), and each
@@ -37,6 +40,8 @@ from pathlib import Path
 from opinbench.paths import tasks_dir
 
 DEFAULT_TASK = "opinionqa_wd"
+# `opinbench.harness.fast_hf.MODEL_NAME`, named here so that argument handling needs no torch import
+FAST_HF = "opinbench-hf"
 DEFAULT_LIMIT = "340"
 DEFAULT_BATCH_SIZE = "16"
 DEFAULT_DTYPE = "float32"
@@ -276,8 +281,12 @@ def run_lm_eval(argv: list[str]) -> int:
         return 2
     for note in notes:
         print(f"opinbench eval: {note}", file=sys.stderr)
+    fast = _value(lm_argv, "--model") == FAST_HF
+    if fast:  # registers the model with lm-eval; plain `lm_eval` has no way to import it
+        import opinbench.harness.fast_hf  # noqa: F401
     # Quoted, so that the line can be pasted back into a shell.
-    print(shlex.join(["lm_eval", *lm_argv]), file=sys.stderr)
+    launcher = ["python", "-m", "opinbench.harness.fast_hf"] if fast else ["lm_eval"]
+    print(shlex.join([*launcher, *lm_argv]), file=sys.stderr)
     from lm_eval.__main__ import cli_evaluate
 
     from opinbench.harness import quiet_logs
