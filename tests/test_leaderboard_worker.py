@@ -279,3 +279,20 @@ def test_site_escapes_what_submitters_control_and_has_its_data(built_site):
     page = next(p for p in pages if "Reproducibility" in p)
     assert "lm_eval --model hf" in page and "task hash" in page and "random_seed=0" in page
     assert list((site / "entries").glob("*.png"))  # the per-group figures
+
+
+@pytest.mark.parametrize("backend", ["hf", "opinbench-hf", "vllm"])
+def test_reproduction_command_runs_the_backend_it_names(backend):
+    """opinbench-hf is registered by importing its module, so its command line is that module's CLI."""
+    import shlex
+
+    from opinbench.leaderboard.worker import command_line
+
+    definition = load_definition("opinbench")
+    request = {"model": "org/model", "dtype": "float32", "adapter": "/a", "chat_template": True}
+    argv = shlex.split(command_line(definition, request, backend))
+    launcher = argv[: argv.index("--model")]
+    assert launcher == (["python", "-m", "opinbench.harness.fast_hf"] if backend == "opinbench-hf" else ["lm_eval"])
+    assert argv[argv.index("--model") + 1] == backend
+    margs = argv[argv.index("--model_args") + 1]
+    assert ("lora_local_path=/a" if backend == "vllm" else "peft=/a") in margs

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
     w = lb.add_parser("worker", help="claim and evaluate queued requests")
     w.add_argument("--once", action="store_true", help="process at most one request, then exit")
     w.add_argument("--until-empty", action="store_true", help="exit when the queue is empty instead of waiting")
-    w.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    w.add_argument("--backend", choices=("hf", "opinbench-hf", "vllm"), default="hf",
+                   help="lm-eval model: hf, opinbench-hf (hf's numbers, continuation positions only: faster), vllm")
     w.add_argument("--lease", type=float, default=600.0, help="lease seconds, renewed while running (default 600)")
     w.add_argument("--poll", type=float, default=10.0, help="seconds between looks at an empty queue")
     common(w)

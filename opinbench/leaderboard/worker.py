@@ -51,7 +51,9 @@ def command_line(definition: Definition, request: dict[str, Any], backend: str =
 
     s = definition.settings
     margs = ",".join(f"{k}={v}" for k, v in model_args(request, backend).items())
-    parts = ["lm_eval", "--model", backend, "--model_args", margs, "--include_path", str(tasks_dir()),
+    # opinbench-hf is registered by importing opinbench.harness.fast_hf, which plain lm_eval does not do
+    launcher = ["python", "-m", "opinbench.harness.fast_hf"] if backend == "opinbench-hf" else ["lm_eval"]
+    parts = [*launcher, "--model", backend, "--model_args", margs, "--include_path", str(tasks_dir()),
              "--tasks", ",".join(definition.task_names), "--num_fewshot", str(s.get("num_fewshot", 0)),
              "--seed", ",".join(str(s.get(k, d)) for k, d in (("random_seed", 0), ("numpy_random_seed", 1234),
                                                                ("torch_random_seed", 1234),
@@ -79,6 +81,8 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
 
     from opinbench.paths import tasks_dir
 
+    if backend == "opinbench-hf":
+        import opinbench.harness.fast_hf  # noqa: F401  (registers the model with lm-eval)
     s = definition.settings
     metadata = definition.metadata
     # include_defaults=False: lm-eval's own few thousand tasks are not needed and take long to index.
