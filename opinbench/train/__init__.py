@@ -8,6 +8,7 @@
     sft.py          ``opinbench train sft`` (LetterTrainer, TRL SFTTrainer)
     grpo.py         ``opinbench train grpo`` (TRL GRPOTrainer)
     checkpoint.py   checkpoint folders: metadata, resume, merge, eval command
+    distributed.py  under accelerate launch: main-process-only steps, the same examples on every rank
     evaluate.py     held-out WD of a checkpoint against its base model, in process
     cli.py          ``opinbench train sft|grpo|wd``
 

@@ -10,6 +10,10 @@ every key with its default and help, ``--print-config`` the resolved config.
     opinbench train sft --config configs/train/opinionqa_sft_distributional_cpu.yaml
     opinbench train grpo --config configs/train/wom_grpo_cpu.yaml --max_steps 10
     opinbench train wd --checkpoint runs/train/opinionqa_sft_cpu --limit 300
+
+On several processes (``configs/accelerate/``, ``docs/training.md``)::
+
+    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m opinbench train sft --config CFG.yaml
 """
 
 from __future__ import annotations
@@ -56,8 +60,9 @@ def _run_train(args: argparse.Namespace) -> int:
         from opinbench.train.grpo import train_grpo
 
         dirs = train_grpo(config)
-    for d in dirs:
-        print(d)
+    if config.process_index == 0:  # under accelerate launch, one list of folders, not one per process
+        for d in dirs:
+            print(d)
     return 0
 
 

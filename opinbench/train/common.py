@@ -9,6 +9,10 @@
         prepare the checkpoint folder        (opinbench.train.checkpoint: fresh / resume / done)
         train from a fresh copy of the base  (mode-specific ``train``)
         save adapter, tokenizer, metadata, optional merged model
+
+Under ``accelerate launch`` every rank runs this loop; the folder decision,
+the log file, the metadata and the merged model are the main process's
+(`opinbench.train.distributed`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from opinbench.errors import ConfigError
 from opinbench.train import checkpoint as C
+from opinbench.train import distributed as D
 from opinbench.train.config import TrainConfig
 from opinbench.train.data import TrainingDocs, data_hash, individual_name, load_docs, subsample
 
@@ -136,7 +141,11 @@ def trainer_args(config: TrainConfig, run_dir: Path, **changes: Any) -> Any:
 
 
 class JsonlLogCallback:
-    """Appends every trainer log (loss, rewards, ...) to ``train_log.jsonl`` as it happens."""
+    """Appends every trainer log (loss, rewards, ...) to ``train_log.jsonl`` as it happens.
+
+    The trainer calls ``on_log`` on every rank with the same (already gathered)
+    values; only the world's main process writes.
+    """
 
     def __new__(cls, path: Path):
         import json
@@ -145,7 +154,7 @@ class JsonlLogCallback:
 
         class _Callback(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-                if logs:
+                if logs and state.is_world_process_zero:
                     with open(path, "a", encoding="utf-8") as fh:
                         fh.write(json.dumps({"step": state.global_step, **logs}, default=float) + "\n")
 
@@ -214,7 +223,9 @@ def run(
 
     set_threads(config.num_threads)
     set_seed(config.seed)
-    path = base_path(config)
+    D.quiet_replicas(config)
+    with config.main_process_first(local=False, desc="base model"):  # a packaged model is converted once
+        path = base_path(config)
     tokenizer = load_tokenizer(path)
     chat = uses_chat_template(config, tokenizer)
     from opinbench.train.data import PromptRenderer
@@ -236,10 +247,12 @@ def run(
         if not unit.examples:
             raise ConfigError(f"{label}: no training examples left ({unit.notes})")
         unit.hash = data_hash(e if isinstance(e, dict) else e.to_json() for e in unit.examples)
-        status, resume_from = C.prepare(
-            unit.run_dir, fingerprint=config.training_fingerprint() | {"unit": unit.name},
-            data_hash=unit.hash, resume=config.resume, overwrite=config.overwrite,
-        )
+        D.same_on_every_rank(config, D.examples_digest(unit.examples), f"training examples of {label}")
+        # One process decides (it writes run.json and may delete an old run); the others follow it.
+        status, resume_from = D.run_on_main(config, lambda u=unit: C.prepare(
+            u.run_dir, fingerprint=config.training_fingerprint() | {"unit": u.name},
+            data_hash=u.hash, resume=config.resume, overwrite=config.overwrite,
+        ), f"preparing {unit.run_dir}")
         if status == "done":
             log.info("[%d/%d] %s: finished checkpoint in %s, skipped", i, len(all_units), label, unit.run_dir)
             done.append(unit.run_dir)
@@ -255,10 +268,24 @@ def run(
 
 
 def finish(ctx: Context, unit: Unit, result: dict[str, Any], wall: float) -> None:
-    """Save the adapter, the tokenizer, the metadata, and the merged model when asked."""
+    """Save the adapter, the tokenizer, the metadata, and the merged model when asked.
+
+    Every rank calls ``Trainer.save_model`` (it gathers ZeRO-3/FSDP shards and
+    writes adapter and tokenizer on the main process); the rest is the main
+    process's, and the ranks leave together.
+    """
     model = result.pop("model")
-    model.save_pretrained(unit.run_dir)
-    ctx.tokenizer.save_pretrained(unit.run_dir)
+    trainer = result.pop("trainer")
+    trainer.save_model(str(unit.run_dir))
+    # ZeRO-3 and FSDP leave shards in the model object: nothing to merge in one process
+    sharded = bool(getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False))
+    if D.is_main(ctx.config):
+        _write_checkpoint_files(ctx, unit, result, wall, model, trainer, sharded=sharded)
+    D.wait_for_everyone(ctx.config)
+
+
+def _write_checkpoint_files(ctx: Context, unit: Unit, result: dict[str, Any], wall: float, model: Any,
+                            trainer: Any, *, sharded: bool) -> None:
     meta_eval = eval_metadata(ctx, unit)
     history = result.pop("log_history", [])
     data = {
@@ -283,13 +310,19 @@ def finish(ctx: Context, unit: Unit, result: dict[str, Any], wall: float) -> Non
             "hash": unit.hash,
             "notes": unit.notes,
         },
-        "train": result | {"wall_seconds": round(wall, 1), "log_history": history},
+        "train": result | {"wall_seconds": round(wall, 1), "processes": D.describe(ctx.config, trainer),
+                           "log_history": history},
         "eval_command": C.eval_command(
             base_path=ctx.base_path, checkpoint=unit.run_dir, task=ctx.tdocs.eval_task, metadata=meta_eval,
             apply_chat_template=ctx.chat,
         ),
     }
-    if ctx.config.merge:
+    if ctx.config.merge and sharded:
+        data["merged"] = None
+        data["merge_skipped"] = "DeepSpeed/FSDP training: merge the saved adapter in one process (docs/training.md)"
+        log.warning("merge: true skipped under DeepSpeed/FSDP (the model holds shards); the adapter is saved: "
+                    "merge it in one process as docs/training.md shows")
+    elif ctx.config.merge:
         data["merged"] = str(C.merge_adapter(model, ctx.tokenizer, unit.run_dir / "merged"))
     C.write_metadata(unit.run_dir, data)
     log.info("checkpoint written to %s\nevaluate with:\n  %s", unit.run_dir, data["eval_command"])

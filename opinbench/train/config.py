@@ -66,6 +66,7 @@ RATIONALE_SOURCES = ("human", "synthetic")
 REWARDS = ("binary", "composite")
 LENGTH_UNITS = ("tokens", "words", "chars")
 RESUME = ("auto", "never")
+VLLM_MODES = ("colocate", "server")
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -233,7 +234,15 @@ class TrainConfig:
         _check_types(self)
         self._validate()
         self._derive_trainer_settings()
-        super().__post_init__()  # TRL's config (then transformers' TrainingArguments)
+        try:
+            super().__post_init__()  # TRL's config (then transformers' TrainingArguments, accelerate's state)
+        except ConfigError:
+            raise
+        except ValueError as exc:  # TRL's and transformers' own checks: one line saying what to change
+            raise ConfigError(self._explain_trainer_error(exc)) from None
+
+    def _explain_trainer_error(self, exc: ValueError) -> str:
+        return str(exc)
 
     def _read_command_line_values(self) -> None:
         """Values that arrive as strings from a flag: a mapping, or one word holding a whole list."""
@@ -331,9 +340,17 @@ class TrainConfig:
         return self.eval_task or self.resolved_train_task
 
     def training_fingerprint(self) -> dict[str, Any]:
-        """The settings that change what is trained (not where it is written or how it is logged)."""
-        return {k: v for k, v in self.to_dict().items()
-                if k not in _NOT_TRAINING and not k.startswith(_NOT_TRAINING_PREFIXES)}
+        """The settings that change what is trained (not where it is written or how it is logged).
+
+        The number of processes is one of them when it is more than one: it multiplies
+        the global batch (and so changes the steps), so a run is resumed only with as many
+        processes as it started with. Single-process fingerprints stay as they were.
+        """
+        fp = {k: v for k, v in self.to_dict().items()
+              if k not in _NOT_TRAINING and not k.startswith(_NOT_TRAINING_PREFIXES)}
+        if self.world_size > 1:
+            fp["world_size"] = self.world_size
+        return fp
 
     def trainer_args(self, output_dir: str | Path, **changes: Any) -> Any:
         """This config as the trainer's arguments, writing resumable checkpoints to ``output_dir``.
@@ -354,7 +371,8 @@ _NOT_TRAINING = frozenset({
     "output_dir", "resume", "overwrite", "merge", "report_to", "num_threads", "logging_steps", "save_steps",
     "save_total_limit", "run_name", "disable_tqdm", "resume_from_checkpoint",
 })
-_NOT_TRAINING_PREFIXES = ("logging_", "save_", "hub_", "push_to_hub", "log_level", "log_on_each_node")
+_NOT_TRAINING_PREFIXES = ("logging_", "save_", "hub_", "push_to_hub", "log_level", "log_on_each_node",
+                          "vllm_server_", "vllm_group_port")  # where `trl vllm-serve` listens
 
 
 @dataclass
@@ -507,12 +525,10 @@ class GRPOConfig(TrainConfig, trl.GRPOConfig):
             raise ConfigError(f"GRPO needs answer data with a CoT task ({', '.join(ANSWER_DATA)}), not {self.data!r}")
         if self.num_generations < 2:
             raise ConfigError("num_generations must be >= 2: GRPO compares completions within a group")
-        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
-        if batch % self.num_generations:
-            raise ConfigError(
-                f"per_device_train_batch_size x gradient_accumulation_steps = {batch} completions per step "
-                f"must be a multiple of num_generations = {self.num_generations}"
-            )
+        # The batch arithmetic (completions per generation batch, a multiple of num_generations) depends on the
+        # number of processes, known once TRL's __post_init__ has set up accelerate: see _explain_trainer_error.
+        if self.use_vllm and self.vllm_mode not in VLLM_MODES:
+            raise ConfigError(f"vllm_mode must be one of {VLLM_MODES}, got {self.vllm_mode!r}")
         if self.temperature <= 0:
             raise ConfigError("temperature must be > 0: GRPO needs different completions to compare")
         if self.beta < 0:
@@ -524,6 +540,20 @@ class GRPOConfig(TrainConfig, trl.GRPOConfig):
 
     def default_train_task(self) -> str:
         return f"{self.data}_cot"
+
+    def _explain_trainer_error(self, exc: ValueError) -> str:
+        text = str(exc)
+        if "num_generations" in text and "generation_batch_size" in text:
+            # TRL: per_device_train_batch_size x processes x steps_per_generation completions are sampled at once,
+            # in whole groups of num_generations
+            steps = self.steps_per_generation or self.gradient_accumulation_steps
+            batch = self.per_device_train_batch_size * self.world_size * steps
+            return (
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) x processes ({self.world_size}) x "
+                f"steps_per_generation ({steps}; default gradient_accumulation_steps) = {batch} completions per "
+                f"generation batch must be a multiple of num_generations = {self.num_generations} (TRL: {text})"
+            )
+        return text
 
     def default_activation_checkpointing(self) -> bool:
         return True  # TRL's default for its trainers

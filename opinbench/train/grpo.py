@@ -32,7 +32,7 @@ from opinbench.train.rewards import get_rewards
 
 log = logging.getLogger("opinbench.train")
 
-__all__ = ["train_grpo", "build", "stop_sequences"]
+__all__ = ["train_grpo", "build", "check_vllm", "stop_sequences"]
 
 
 def stop_sequences(task: Any) -> list[str]:
@@ -85,6 +85,7 @@ def train(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
     rewards = [h["reward"] for h in history if "reward" in h]
     return {
         "model": trainer.model,
+        "trainer": trainer,
         "global_step": trainer.state.global_step,
         "train_loss": finite(getattr(out, "training_loss", None)),
         "reward_weights": dict(zip([f.__name__ for f in funcs], weights)),
@@ -93,6 +94,34 @@ def train(ctx: Context, unit: Unit, resume_from: Path | None) -> dict[str, Any]:
     }
 
 
+def check_vllm(config: GRPOConfig) -> None:
+    """``use_vllm: true`` needs vLLM in the training environment, in both of TRL's modes; say so before anything loads.
+
+    TRL imports vLLM's ``LLM`` (colocate) or its client's weight-transfer code
+    (server: the trainer pushes its weights to ``trl vllm-serve`` after each
+    step) only when the trainer is built, after the model and the data; this
+    check fails first, with what to install or change. It is not a config check:
+    a GPU config can be parsed and printed on a machine without vLLM.
+    """
+    if not config.use_vllm:
+        return
+    from trl.import_utils import is_requests_available, is_vllm_available
+
+    needed = [("vllm", is_vllm_available())]
+    if config.vllm_mode == "server":  # TRL's HTTP client of `trl vllm-serve`
+        needed.append(("requests", is_requests_available()))
+    missing = [name for name, ok in needed if not ok]
+    if missing:
+        where = ("the trainer processes too, not only the `trl vllm-serve` server (TRL's client pushes the weights "
+                 "through vLLM's code)" if config.vllm_mode == "server" else "the trainer processes")
+        raise ConfigError(
+            f"use_vllm: true (vllm_mode: {config.vllm_mode}) needs {' and '.join(missing)} installed in {where}: "
+            "pip install 'trl[vllm]' (a vLLM release TRL supports, on a GPU machine), or set use_vllm: false to "
+            "generate with transformers"
+        )
+
+
 def train_grpo(config: GRPOConfig) -> list[Path]:
     """Run ``opinbench train grpo`` for ``config``; returns the checkpoint folders."""
+    check_vllm(config)
     return run(config, "grpo", build, train)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.errors import ConfigError
+from opinbench.train import distributed as D
 from opinbench.train import letters as L
 from opinbench.train.common import (
     Context,
@@ -66,7 +67,12 @@ def _letter_trainer_class() -> type:
 
         def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
             if "loss" in logs and self._mass:
-                logs["letter_mass"] = round(sum(self._mass) / len(self._mass), 6)
+                mass = sum(self._mass) / len(self._mass)
+                if self.args.world_size > 1:  # every rank logs here, as for the loss: average their batches
+                    import torch
+
+                    mass = self.accelerator.reduce(torch.tensor(mass, device=self.args.device), "mean").item()
+                logs["letter_mass"] = round(mass, 6)
                 self._mass = []
             super().log(logs, *args, **kwargs)
 
@@ -88,7 +94,7 @@ def build_letter_examples(ctx: Context, unit: Unit, objective: str) -> None:
     task, max_len = ctx.tdocs.task, ctx.config.max_length
     ties = too_long = 0
     out = []
-    for doc in tqdm(unit.docs, desc="rendering prompts", dynamic_ncols=True):
+    for doc in tqdm(unit.docs, desc="rendering prompts", dynamic_ncols=True, disable=not D.is_main(ctx.config)):
         ex = L.build_example(ctx.renderer, task, doc, objective=objective)
         if ex is None:
             ties += 1
@@ -116,14 +122,19 @@ def build_cot_examples(ctx: Context, unit: Unit, provider: tuple[Any, Any, Any] 
                                                         "test_fraction": config.test_fraction},
         )
     else:
-        prov, identity, cache = provider or R.provider_from_config(config)
-        pairs, stats = R.synthetic_rationales(
-            unit.docs, provider=prov, identity=identity, cache=cache, max_tokens=config.rationale_max_tokens,
-            temperature=config.rationale_temperature, rationalize=config.star_rationalize,
-            max_requests=config.rationale_max_requests, concurrency=config.rationale_concurrency,
-        )
-        notes = {"star": stats.as_dict()}
-        log.info("STaR rationales: %s", stats.as_dict())
+        def star() -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
+            prov, identity, cache = provider or R.provider_from_config(config)
+            pairs, stats = R.synthetic_rationales(
+                unit.docs, provider=prov, identity=identity, cache=cache, max_tokens=config.rationale_max_tokens,
+                temperature=config.rationale_temperature, rationalize=config.star_rationalize,
+                max_requests=config.rationale_max_requests, concurrency=config.rationale_concurrency,
+            )
+            return pairs, stats.as_dict()
+
+        # provider requests cost money and share one cache: the main process asks, every rank trains on its answers
+        pairs, star_stats = D.run_on_main(config, star, "STaR rationales")
+        notes = {"star": star_stats}
+        log.info("STaR rationales: %s", star_stats)
     eos = ctx.tokenizer.eos_token_id
     out, unparsable, too_long = [], 0, 0
     for doc, rationale in pairs:
@@ -163,6 +174,7 @@ def build(ctx: Context, unit: Unit) -> None:
 def _result(trainer: Any, out: Any) -> dict[str, Any]:
     return {
         "model": trainer.model,
+        "trainer": trainer,
         "global_step": trainer.state.global_step,
         "train_loss": finite(getattr(out, "training_loss", None)),
         "log_history": trainer.state.log_history,
