@@ -4,8 +4,10 @@ One run, the same documents (lm-eval's ``--limit N`` per task) on both backends.
 task it reports documents, requests, forward passes per document (hf: rows fed to the model,
 counted by hooks around its forward; vllm: prompts sent to the engine) or generated tokens per
 document (``generate_until`` tasks: the outputs re-tokenised), and the throughput of each
-backend end to end in lm-eval (``lm_eval.simple_evaluate`` on that one task: task build,
-prompts, requests, the model, process_results, aggregations). Each backend also measures the
+backend in lm-eval: the task is built first and timed apart (its data set is read whole
+whatever ``--limit`` is: a fixed cost per task, reported as "build s"), then
+``lm_eval.simple_evaluate`` on it is timed: prompts, requests, lm-eval's batching, the model,
+process_results, aggregations. Each backend also measures the
 model's raw throughput alone, in the same run, on the same loaded model:
 
 * prefill tokens/s: forward passes over batches of random prompt-length token sequences
@@ -95,6 +97,24 @@ def raw_ratio(result: dict[str, Any], raw: dict[str, Any]) -> float | None:
     return task_tokens(result) / seconds / base
 
 
+def best_raw(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The raw measurement taken before the tasks and the one after, merged: the higher
+    throughput of each kind (load from other jobs only ever slows a measurement down), with
+    both kept under ``prefill_tps_runs`` / ``decode_tps_runs``.
+
+    >>> r = best_raw({"prefill_tps": 100.0, "decode_tps": 9.0, "prefill_len": 8},
+    ...              {"prefill_tps": 80.0, "decode_tps": 10.0, "prefill_len": 8})
+    >>> r["prefill_tps"], r["decode_tps"], r["prefill_tps_runs"]
+    (100.0, 10.0, [100.0, 80.0])
+    """
+    out = dict(before)
+    for key in ("prefill_tps", "decode_tps"):
+        runs = [before[key], after[key]]
+        out[key] = max(runs)
+        out[f"{key}_runs"] = runs
+    return out
+
+
 def passes_per_doc(result: dict[str, Any]) -> float | None:
     """Forward rows (hf) or engine prompts (vllm) per document of a loglikelihood task;
     generated tokens per document of a generation task."""
@@ -141,35 +161,37 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The side-by-side table; ``*`` marks a backend that saw other requests or documents than
     counted beforehand, ``failed`` a task the backend could not run, ``–`` a backend not run.
     "in model" is the share of the task's time spent inside the model (hf: its forward passes;
-    vllm: ``LLM.generate``), the rest being lm-eval's and the task's own work.
+    vllm: ``LLM.generate``), the rest being lm-eval's and the task's own work; "build s" the
+    seconds to build the task (its data set, read whole whatever ``--limit`` is), timed apart.
 
     >>> r = {"task": "t", "output_type": "multiple_choice", "documents": 2, "requests": 8,
     ...      "hf": {"passes_per_doc": 1.0, "docs_per_s": 4.0, "ratio_to_raw": 0.9, "model_share": 0.5,
-    ...             "requests_match": True},
+    ...             "build_s": 1.25, "requests_match": True},
     ...      "vllm": None}
     >>> print(markdown_table([r]).splitlines()[-1])
-    | t | 2 | 8 | fwd 1.00 / – | 4.00 | – | 0.90 | – | 50 % / – |
+    | t | 2 | 8 | fwd 1.00 / – | 4.00 | – | 0.90 | – | 50 % / – | 1.2 / – |
     """
     head = ("| task | docs | requests | fwd/doc or gen tok/doc (hf / vllm) | hf docs/s | vllm docs/s "
-            "| hf/raw | vllm/raw | in model (hf / vllm) |\n|---|---:|---:|---|---:|---:|---:|---:|---|")
+            "| hf/raw | vllm/raw | in model (hf / vllm) | build s (hf / vllm) |\n"
+            "|---|---:|---:|---|---:|---:|---:|---:|---|---|")
     lines = [head]
     for r in rows:
         cells = {}
         for b in BACKENDS:
             m = r.get(b)
             if m is None:
-                cells[b] = ("–",) * 4
+                cells[b] = ("–",) * 5
             elif "error" in m:
-                cells[b] = ("failed",) * 4
+                cells[b] = ("failed",) * 5
             else:
                 mark = "" if m.get("requests_match", True) else "*"
                 share = m.get("model_share")
                 cells[b] = (_fmt(m["passes_per_doc"]) + mark, _fmt(m["docs_per_s"]), _fmt(m["ratio_to_raw"]),
-                            "–" if share is None else f"{100 * share:.0f} %")
+                            "–" if share is None else f"{100 * share:.0f} %", _fmt(m.get("build_s"), 1))
         kind = "gen" if r["output_type"] == GENERATION else "fwd"
         lines.append(f"| {r['task']} | {r['documents']} | {r['requests']} | {kind} {cells['hf'][0]} / "
                      f"{cells['vllm'][0]} | {cells['hf'][1]} | {cells['vllm'][1]} | {cells['hf'][2]} | "
-                     f"{cells['vllm'][2]} | {cells['hf'][3]} / {cells['vllm'][3]} |")
+                     f"{cells['vllm'][2]} | {cells['hf'][3]} / {cells['vllm'][3]} | {cells['hf'][4]} / {cells['vllm'][4]} |")
     return "\n".join(lines)
 
 
@@ -234,19 +256,34 @@ def resolve_tasks(args: argparse.Namespace) -> tuple[list[str], dict[str, Any], 
     return list(d.task_names), metadata, int(cap) if cap else None
 
 
+def count_suite(names: Sequence[str], tokenizer: Any, **kw: Any) -> tuple[list[Any], dict[str, str]]:
+    """`count_tasks` name by name, so that a task that cannot be built here (e.g. smartvote
+    without its private answers file) is left out with its error (``{name: error}``) instead of
+    stopping the suite (each call indexes lm-eval's tasks again: ~5 s a name)."""
+    from opinbench.errors import OpinbenchError
+    from opinbench.estimate.counts import count_tasks
+
+    counts, skipped = [], {}
+    for name in names:
+        try:
+            counts += count_tasks([name], tokenizer, **kw)
+        except (OpinbenchError, FileNotFoundError, ValueError, KeyError) as err:
+            skipped[name] = f"{type(err).__name__}: {err}"
+    return counts, skipped
+
+
 def plan(args: argparse.Namespace) -> dict[str, Any]:
     """Count the suite's requests (`count_tasks`) and fix the shapes both workers measure."""
     from transformers import AutoTokenizer
 
-    from opinbench.estimate.counts import count_tasks
     from opinbench.models import resolve
 
     names, metadata, leaderboard_cap = resolve_tasks(args)
     model = str(resolve(args.model))
     tokenizer = AutoTokenizer.from_pretrained(model)
     t0 = time.perf_counter()
-    counts = count_tasks(names, tokenizer, limit=args.limit, apply_chat_template=not args.no_chat,
-                         metadata=metadata)
+    counts, skipped = count_suite(names, tokenizer, limit=args.limit, apply_chat_template=not args.no_chat,
+                                  metadata=metadata)
     counted_s = time.perf_counter() - t0
     ll = [c for c in counts if c.output_type != GENERATION]
     gen = [c for c in counts if c.output_type == GENERATION]
@@ -270,6 +307,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
                     "requests": c.requests, "prompt_tokens": c.prompt_tokens,
                     "generations": c.generations} for c in counts],
         "counted_s": counted_s,
+        "skipped": skipped,
         # raw shapes: the suite's mean request lengths
         "prefill_len": round(sum(c.prompt_tokens for c in ll) / max(1, sum(c.requests for c in ll))) if ll else 256,
         "decode_context": round(sum(c.prompt_tokens for c in gen) / max(1, sum(c.requests for c in gen))) if gen else 256,
@@ -306,7 +344,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     pythons = {"hf": args.hf_python, "vllm": args.vllm_python}
     workers: dict[str, dict[str, Any] | None] = {}
-    notes = []
+    notes = [f"{name}: not run: {err}" for name, err in spec["skipped"].items()]
     t0 = time.perf_counter()
     for backend in BACKENDS:
         if backend in args.skip:
@@ -577,8 +615,12 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
     t0 = time.perf_counter()
     lm = _load_lm(backend, spec, cuda, dtype)
     load_s = time.perf_counter() - t0
-    raw = raw_hf(lm, spec, cuda) if backend == "hf" else raw_vllm(lm, spec)
-    print(f"[{backend}] raw: {raw}", flush=True)
+    def measure_raw() -> dict[str, Any]:
+        raw = raw_hf(lm, spec, cuda) if backend == "hf" else raw_vllm(lm, spec)
+        print(f"[{backend}] raw: {raw}", flush=True)
+        return raw
+
+    raw_before = measure_raw()
     meter = Meter()
     if backend == "hf":
         _hf_hooks(lm.model, meter, cuda)
@@ -591,11 +633,16 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
     for c in spec["counts"]:
         name = c["task"]
         meter.reset()
-        cache0 = prefix_cache_tokens(lm.model) if backend == "vllm" else None
-        t0 = time.perf_counter()
         try:
+            # the task built first, timed apart: its data set is read whole whatever --limit is,
+            # a fixed cost that a full run spreads over all its documents
+            t0 = time.perf_counter()
+            task = tm.load([name])["tasks"][name]
+            build_s = time.perf_counter() - t0
+            cache0 = prefix_cache_tokens(lm.model) if backend == "vllm" else None
+            t0 = time.perf_counter()
             out = simple_evaluate(
-                model=lm, tasks=[name], task_manager=tm, limit=spec["limit"], apply_chat_template=spec["chat"],
+                model=lm, tasks=[task], task_manager=tm, limit=spec["limit"], apply_chat_template=spec["chat"],
                 gen_kwargs={"max_gen_toks": int(cap)} if cap else None, log_samples=False, bootstrap_iters=0,
                 metadata=spec["metadata"] or None,
             )
@@ -617,7 +664,7 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
         results = {k: v for k, v in (out or {}).get("results", {}).get(name, {}).items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
         tasks[name] = {
-            "output_type": c["output_type"], "seconds": seconds, "model_s": meter.model_s,
+            "output_type": c["output_type"], "build_s": build_s, "seconds": seconds, "model_s": meter.model_s,
             "documents": len(docs), "requests": len(meter.requests), "model_rows": meter.rows,
             "model_tokens": meter.tokens, "doc_tokens": sum(per_doc.values()),
             "gen_tokens": sum(n_tokens(lm.tokenizer, o) for o in meter.outputs),
@@ -628,6 +675,8 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
             "results": results,
         }
         print(f"[{backend}] {name}: {json.dumps(tasks[name])}", flush=True)
+    # measured again after the tasks (the meters still count, but nothing reads them any more)
+    raw = best_raw(raw_before, measure_raw())
     model_class = f"{type(lm).__module__}.{type(lm).__name__}"
     try:
         prefix_caching = lm.model.llm_engine.vllm_config.cache_config.enable_prefix_caching if backend == "vllm" else None

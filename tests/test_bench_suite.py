@@ -31,7 +31,7 @@ COUNTS = [
 
 
 def measured(**kw):
-    base = {"seconds": 2.0, "model_s": 1.5, "documents": 4, "requests": 40, "model_rows": 4,
+    base = {"build_s": 3.0, "seconds": 2.0, "model_s": 1.5, "documents": 4, "requests": 40, "model_rows": 4,
             "model_tokens": 600, "doc_tokens": 600, "gen_tokens": 0, "output_type": "multiple_choice"}
     return base | kw
 
@@ -80,11 +80,11 @@ def test_rows_merge_estimate_and_workers(bench):
 
     table = bench.markdown_table(rows).splitlines()
     assert table[0].startswith("| task | docs | requests |")
-    assert table[2] == "| opinionqa_wd | 4 | 40 | fwd 1.00 / 10.00* | 2.00 | 1.00 | 0.30 | 0.07 | 75 % / 75 % |"
-    assert table[3] == "| wom_cot | 4 | 4 | gen failed / 30.00 | failed | 2.00 | failed | 0.60 | failed / 75 % |"
+    assert table[2] == "| opinionqa_wd | 4 | 40 | fwd 1.00 / 10.00* | 2.00 | 1.00 | 0.30 | 0.07 | 75 % / 75 % | 3.0 / 3.0 |"
+    assert table[3] == "| wom_cot | 4 | 4 | gen failed / 30.00 | failed | 2.00 | failed | 0.60 | failed / 75 % | failed / 3.0 |"
 
 
 def test_backend_not_run_shows_dashes(bench):
     rows = bench.suite_rows(COUNTS[:1], {"hf": {"raw": RAW, "tasks": {"opinionqa_wd": measured()}}, "vllm": None})
     assert rows[0]["vllm"] is None
-    assert bench.markdown_table(rows).splitlines()[2].endswith("| 2.00 | – | 0.30 | – | 75 % / – |")
+    assert bench.markdown_table(rows).splitlines()[2].endswith("| 2.00 | – | 0.30 | – | 75 % / – | 3.0 / – |")
