@@ -195,6 +195,26 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def metric_gap(rows: Sequence[dict[str, Any]]) -> tuple[float, str] | None:
+    """The largest |hf - vllm| over the metric values both backends report for the same task
+    (same documents, same prompts: distribution tasks agree to float noise, greedy generation
+    tasks mostly; sampled ones need not), with ``task/metric``; None if no value is shared.
+
+    >>> metric_gap([{"task": "t", "hf": {"results": {"wd,none": 0.25, "kl,none": 1.0}},
+    ...              "vllm": {"results": {"wd,none": 0.2501, "kl,none": 1.0}}}])
+    (0.0001, 't/wd,none')
+    """
+    best: tuple[float, str] | None = None
+    for r in rows:
+        a, b = (r.get(x) or {} for x in BACKENDS)
+        shared = set(a.get("results") or {}) & set(b.get("results") or {})
+        for key in sorted(shared - {"sample_len"}):
+            gap = round(abs(a["results"][key] - b["results"][key]), 12)
+            if best is None or gap > best[0]:
+                best = (gap, f"{r['task']}/{key}")
+    return best
+
+
 def raw_lines(workers: dict[str, dict[str, Any] | None]) -> list[str]:
     """One line per backend: its raw throughput, the shapes measured, and versions."""
     out = []
@@ -222,7 +242,9 @@ def hardware_line(info: dict[str, Any]) -> str:
     """
     gpu = info.get("gpu") or "no GPU"
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items() if v)
-    return f"CPU {info['cpu']}, {info['cores']} cores, {gpu}; {versions}"
+    load = info.get("loadavg")
+    busy = f"; load average {load[0]:.2f} at the start, {load[1]:.2f} at the end" if load else ""
+    return f"CPU {info['cpu']}, {info['cores']} cores, {gpu}; {versions}{busy}"
 
 
 # --------------------------------------------------------------------------- orchestrator
@@ -311,7 +333,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         # raw shapes: the suite's mean request lengths
         "prefill_len": round(sum(c.prompt_tokens for c in ll) / max(1, sum(c.requests for c in ll))) if ll else 256,
         "decode_context": round(sum(c.prompt_tokens for c in gen) / max(1, sum(c.requests for c in gen))) if gen else 256,
-        "decode_tokens": int(cap or task_max_gen),
+        # at least 32: decode tokens/s is (T-token run - 1-token run) / (T-1) tokens, noise below that
+        "decode_tokens": max(32, int(cap or task_max_gen)),
         "gen_requests": max((c.requests for c in gen), default=args.batch_size),
     }
 
@@ -337,6 +360,7 @@ def run_worker(backend: str, python: str, spec: dict[str, Any], workdir: Path) -
 
 
 def orchestrate(args: argparse.Namespace) -> int:
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     spec = plan(args)
     print(f"{len(spec['tasks'])} tasks counted in {spec['counted_s']:.1f} s: {', '.join(spec['tasks'])}",
           file=sys.stderr, flush=True)
@@ -363,6 +387,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     versions = {k: v for w in workers.values() if w and "hardware" in w
                 for k, v in w["hardware"]["versions"].items()}
     hardware = hardware | {"versions": versions}
+    if load_start is not None:  # 1-minute load averages: other jobs on the cores skew every number
+        hardware["loadavg"] = [load_start, os.getloadavg()[0]]
     cap = spec["max_gen_toks"]
     print(f"\n## Suite on {spec['model_name']}, --limit {spec['limit']} per task, "
           f"{'max_gen_toks capped at ' + str(cap) if cap else 'the tasks own max_gen_toks'}, "
@@ -372,6 +398,9 @@ def orchestrate(args: argparse.Namespace) -> int:
         print(f"- {line}")
     print()
     print(markdown_table(rows))
+    gap = metric_gap(rows)
+    if gap:
+        print(f"\nhf vs vllm, same documents: largest metric difference {gap[0]:.2g} ({gap[1]})")
     if any(r[b] and "error" not in r[b] and not r[b]["requests_match"] for r in rows for b in BACKENDS):
         print("\n`*`: that backend saw other requests or documents than counted beforehand (see the JSON).")
     for r in rows:

@@ -4,6 +4,7 @@ the merge of the estimate with the workers' measurements, and the markdown table
 from __future__ import annotations
 
 import doctest
+import json
 import importlib.util
 import sys
 from pathlib import Path
@@ -88,3 +89,41 @@ def test_backend_not_run_shows_dashes(bench):
     rows = bench.suite_rows(COUNTS[:1], {"hf": {"raw": RAW, "tasks": {"opinionqa_wd": measured()}}, "vllm": None})
     assert rows[0]["vllm"] is None
     assert bench.markdown_table(rows).splitlines()[2].endswith("| 2.00 | – | 0.30 | – | 75 % / – | 3.0 / – |")
+
+
+def test_orchestrator_runs_each_worker_once_and_reports(bench, monkeypatch, tmp_path, capsys):
+    """The orchestration without a model: canned plan and workers, the printed report and JSON."""
+    spec = {"model_name": "m", "limit": 4, "max_gen_toks": 64, "batch_size": 16, "counts": COUNTS,
+            "tasks": [c["task"] for c in COUNTS], "counted_s": 1.0,
+            "skipped": {"smartvote_cot": "ConfigError: no answers file"}}
+    hw = {"cpu": "Xeon", "cores": 2, "gpu": None, "versions": {"torch": "2.13.0+cpu"}}
+    raw = RAW | {"prefill_len": 150, "prefill_seqs": 32, "prefill_batch": 16, "decode_batch": 4,
+                 "decode_tokens": 64, "decode_context": 140}
+    calls = []
+
+    def fake_worker(backend, python, spec_, workdir):
+        calls.append((backend, python))
+        tasks = {"opinionqa_wd": measured(results={"wd,none": 0.25 if backend == "hf" else 0.2502}),
+                 "wom_cot": measured(output_type="generate_until", gen_tokens=256, requests=4, doc_tokens=0)}
+        return {"raw": raw, "tasks": tasks, "hardware": hw, "model_class": backend, "device": "cpu",
+                "dtype": "float32", "load_s": 1.0, "prefix_caching": backend == "vllm" or None}
+
+    monkeypatch.setattr(bench, "plan", lambda args: spec)
+    monkeypatch.setattr(bench, "run_worker", fake_worker)
+    args = bench.parse_args(["--vllm-python", "/v/python", "--hf-python", "/h/python",
+                             "--log-dir", str(tmp_path / "logs"), "--json", str(tmp_path / "out.json")])
+    assert bench.orchestrate(args) == 0
+    assert calls == [("hf", "/h/python"), ("vllm", "/v/python")]
+    out = capsys.readouterr().out
+    assert "smartvote_cot: not run: ConfigError: no answers file" in out
+    assert "vllm (vllm, cpu, float32, prefix caching on" in out
+    assert "| wom_cot | 4 | 4 | gen 64.00 / 64.00 |" in out
+    assert "largest metric difference 0.0002 (opinionqa_wd/wd,none)" in out
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["rows"][0]["vllm"]["docs_per_s"] == pytest.approx(2.0)
+
+    # without --vllm-python the vllm side is left out, with a note saying how to get it
+    calls.clear()
+    assert bench.orchestrate(bench.parse_args(["--log-dir", str(tmp_path / "l2")])) == 0
+    assert [c[0] for c in calls] == ["hf"]
+    assert "vllm: not run (no --vllm-python" in capsys.readouterr().out
