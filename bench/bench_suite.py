@@ -262,18 +262,43 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def json_object(text: str | None, flag: str = "--metadata") -> dict[str, Any]:
+    """
+    >>> json_object('{"split": "test"}')
+    {'split': 'test'}
+    >>> json_object("split=test")
+    Traceback (most recent call last):
+    SystemExit: --metadata: expected a JSON object, got 'split=test'
+    """
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise SystemExit(f"{flag}: expected a JSON object, got {text!r}")
+    return value
+
+
+def limit_arg(text: str) -> int | None:
+    """``--limit``: a positive number of documents per task, or ``none`` for whole tasks."""
+    if text.lower() == "none":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or none, got {text!r}")
+    return int(text)
+
+
 def resolve_tasks(args: argparse.Namespace) -> tuple[list[str], dict[str, Any], int | None]:
     """Task names, lm-eval metadata and the leaderboard's max_gen_toks setting (if any)."""
     if args.tasks:
         names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        metadata = json.loads(args.metadata) if args.metadata else {}
-        if not isinstance(metadata, dict):
-            raise SystemExit(f"--metadata: expected a JSON object, got {args.metadata!r}")
-        return names, metadata, None
+        return names, json_object(args.metadata), None
     from opinbench.leaderboard.definition import load_definition
 
     d = load_definition(args.leaderboard)
-    metadata = d.metadata | (json.loads(args.metadata) if args.metadata else {})
+    metadata = d.metadata | json_object(args.metadata)
     cap = d.settings.get("max_gen_toks")
     return list(d.task_names), metadata, int(cap) if cap else None
 
@@ -726,7 +751,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--leaderboard", default="opinbench", help="take the tasks and --metadata of leaderboards/NAME.yaml")
     ap.add_argument("--tasks", help="comma-separated tasks or groups instead of a leaderboard")
     ap.add_argument("--metadata", help="lm-eval --metadata JSON (merged over the leaderboard's)")
-    ap.add_argument("--limit", type=int, default=8, help="documents per task, as lm-eval --limit (default 8)")
+    ap.add_argument("--limit", type=limit_arg, default=8,
+                    help="documents per task, as lm-eval --limit (default 8; none: whole tasks)")
     ap.add_argument("--model", default="smollm2", help="packaged model name or HF folder")
     ap.add_argument("--no-chat", action="store_true", help="without the chat template")
     ap.add_argument("--max-gen-toks", type=int,
