@@ -72,6 +72,13 @@ def test_counts_are_the_requests_lm_eval_builds(shared_data, tok, tmp_path, monk
     assert logged["prompt_tokens"] == c.prompt_tokens and logged["requests"] == c.requests
 
 
+def test_counts_take_the_runs_metadata(shared_data, tok, monkeypatch):
+    # lm-eval --metadata reaches the tasks' dataset hooks, as in a run (a leaderboard's split: test)
+    monkeypatch.setenv("OPINBENCH_DATA_DIR", str(shared_data))
+    with pytest.raises(ConfigError, match="split"):
+        count_tasks(["opinionqa_wd"], tok, limit=1, metadata={"split": "bogus"})
+
+
 def test_judge_load_counts_one_call_per_generation(tok):
     from opinbench.estimate.cost import faithfulness_load, moderation_load
 

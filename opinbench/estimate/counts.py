@@ -50,13 +50,15 @@ class TaskCount:
     judge_docs: list[tuple[str, str, list[str]]] = field(default_factory=list, repr=False)
 
 
-def load_tasks(tasks: Sequence[str], include_path: Path | None = None) -> dict[str, Any]:
-    """``{task name: lm-eval Task}``, groups expanded to their tasks (lm-eval's `TaskManager`)."""
+def load_tasks(tasks: Sequence[str], include_path: Path | None = None,
+               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{task name: lm-eval Task}``, groups expanded to their tasks (lm-eval's `TaskManager`);
+    ``metadata`` is lm-eval's ``--metadata`` (task settings such as a leaderboard's ``split``)."""
     from lm_eval.tasks import TaskManager
 
     from opinbench.paths import tasks_dir
 
-    tm = TaskManager(include_path=str(include_path or tasks_dir()))
+    tm = TaskManager(include_path=str(include_path or tasks_dir()), metadata=metadata or None)
     return dict(tm.load(list(tasks))["tasks"])
 
 
@@ -85,10 +87,12 @@ def count_tasks(
     limit: int | None = None,
     apply_chat_template: bool = True,
     include_path: Path | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> list[TaskCount]:
-    """Build the requests of ``tasks`` (task or group names) and count their tokens."""
+    """Build the requests of ``tasks`` (task or group names) and count their tokens
+    (``metadata``: lm-eval's ``--metadata``, as the run will be given it)."""
     counts = []
-    for name, task in load_tasks(tasks, include_path).items():
+    for name, task in load_tasks(tasks, include_path, metadata).items():
         task.build_all_requests(
             limit=limit,
             apply_chat_template=apply_chat_template,
