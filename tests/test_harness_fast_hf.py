@@ -121,3 +121,16 @@ def test_module_runs_lm_eval_cli_with_the_model_registered(model_dir, release, t
     results = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())
     assert results["config"]["model"] == MODEL_NAME
     assert 0 <= results["results"]["opinionqa_wd"]["wd,none"] <= 1
+
+
+def test_encoding_memo_gives_lm_eval_encodings_as_fresh_lists(model_dir):
+    lm = ContinuationHFLM(pretrained=str(model_dir), batch_size=2, device="cpu", dtype="float32")
+    lm.ENCODE_MEMO_SIZE = 3
+    texts = ["Answer: A", "Question: How safe is it?", "Answer: A", "x y z", "Answer: B", "Question: How safe is it?"]
+    for text in texts:
+        for kw in ({}, {"add_special_tokens": False}, {"left_truncate_len": 2}):
+            first = lm.tok_encode(text, **kw)
+            assert first == HFLM.tok_encode(lm, text, **kw)
+            first.append(-1)  # a caller changing its list changes no one else's
+            assert lm.tok_encode(text, **kw) == HFLM.tok_encode(lm, text, **kw)
+    assert len(lm._encode_memo) == lm.ENCODE_MEMO_SIZE

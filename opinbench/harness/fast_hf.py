@@ -18,7 +18,8 @@ only. Everything else is lm-eval's: tokenisation, the length-sorted batches and
 the one-forward-per-context grouping (``Collator``, ``group_by="contexts"``),
 left truncation, the ``(loglikelihood, is_greedy)`` answers and the cache hook.
 Seq2seq models, and causal models whose ``forward`` has no ``logits_to_keep``,
-keep lm-eval's path unchanged.
+keep lm-eval's path unchanged. It also remembers recent encodings (`tok_encode`):
+lm-eval encodes a prompt again for every answer option.
 
 Why a subclass and not an option of lm-eval: lm-eval 0.4.13 has none, and its
 loop builds the batch and calls ``log_softmax`` in one method, so there is no
@@ -64,6 +65,29 @@ def _accepts_logits_to_keep(model: Any) -> bool:
 
 class ContinuationHFLM(HFLM):
     """lm-eval's ``HFLM`` computing logits and log-probabilities at the continuation positions only."""
+
+    ENCODE_MEMO_SIZE = 4096
+
+    def tok_encode(
+        self, string: str, add_special_tokens: bool | None = None, left_truncate_len: int | None = None, **kwargs
+    ) -> list[int]:
+        """lm-eval's ``tok_encode``, remembering recent strings.
+
+        lm-eval encodes a request's context afresh for every answer option (``_encode_pair``
+        encodes context + option, then the context alone), so a five-option question encodes
+        the same prompt five times. A bounded memo (oldest out first) keeps one encoding;
+        callers get their own copy of the list.
+        """
+        if kwargs:
+            return super().tok_encode(string, add_special_tokens, left_truncate_len, **kwargs)
+        memo: dict[tuple, list[int]] = self.__dict__.setdefault("_encode_memo", {})
+        key = (string, add_special_tokens, left_truncate_len)
+        ids = memo.get(key)
+        if ids is None:
+            ids = memo[key] = super().tok_encode(string, add_special_tokens, left_truncate_len)
+            if len(memo) > self.ENCODE_MEMO_SIZE:
+                memo.pop(next(iter(memo)))
+        return list(ids)
 
     def _loglikelihood_tokens(
         self,
