@@ -142,3 +142,26 @@ def test_register_is_lazy():
     assert model_registry._objs[vllm_model.MODEL_NAME] == vllm_model.TARGET
     with pytest.raises(AttributeError):
         vllm_model.NotAThing  # noqa: B018
+
+
+def test_switches_give_lm_evals_own_behaviour():
+    reqs = letter_requests()
+    model = Model(next_token_scoring=False, merge_repeats=False)
+    assert model._loglikelihood_tokens(reqs) == FakeVLLM()._loglikelihood_tokens(reqs)
+    assert model.reference_calls == len(reqs) and not model.sent
+    sp = SimpleNamespace(n=1, temperature=1.0)
+    model._model_generate([[1], [1]], generate=True, sampling_params=[sp, sp])
+    assert [p for p, _ in model.sent] == [[1], [1]]
+
+
+def test_data_parallel_replicas_get_runs_of_neighbours():
+    from more_itertools import distribute
+
+    model = Model()
+    model.data_parallel_size = 2
+    reqs = letter_requests()[:10]
+    got = model._loglikelihood_tokens(reqs)
+    assert [g[0] for g in got] == pytest.approx([w[0] for w in FakeVLLM()._loglikelihood_tokens(reqs)])
+    sent = [tuple(p) for p, _ in model.sent]
+    first, second = (list(x) for x in distribute(2, sent))  # as lm-eval deals them out
+    assert first + second == sorted(sent)  # each replica: a run of the prompts in token order

@@ -146,9 +146,38 @@ def _is_greedy(params: Any) -> bool:
     return float(getattr(params, "temperature", 1.0) or 0.0) < 1e-5
 
 
+def round_robin_order(n: int, ways: int) -> list[int]:
+    """The order to hand ``n`` sorted items to lm-eval's data-parallel dispatch so that each
+    of its ``ways`` replicas gets a contiguous run of them.
+
+    lm-eval deals requests out like cards (``more_itertools.distribute``: item i to replica
+    i % ways), which would part a prompt from its neighbours in token order, the ones that
+    share its prefix; arranged by this order, replica k gets the k-th run instead.
+
+    >>> round_robin_order(7, 3)
+    [0, 3, 5, 1, 4, 6, 2]
+    """
+    sizes = [len(range(k, n, ways)) for k in range(ways)]
+    starts = [sum(sizes[:k]) for k in range(ways)]
+    return [starts[i % ways] + i // ways for i in range(n)]
+
+
 class OpinbenchVLLMMixin:
     """The two changes, over any class with lm-eval ``VLLM``'s ``_model_generate`` and
-    ``_loglikelihood_tokens`` (tests use a fake one; `OpinbenchVLLM` is the real one)."""
+    ``_loglikelihood_tokens`` (tests use a fake one; `OpinbenchVLLM` is the real one).
+
+    ``next_token_scoring=False`` / ``merge_repeats=False`` in ``--model_args`` turn either
+    change off (lm-eval's own behaviour, for comparisons).
+    """
+
+    next_token_scoring = True
+    merge_repeats = True
+
+    def __init__(self, *args: Any, next_token_scoring: bool = True, merge_repeats: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.next_token_scoring = bool(next_token_scoring)
+        self.merge_repeats = bool(merge_repeats)
 
     def _sampling_params(self, **kwargs: Any) -> Any:
         from vllm import SamplingParams
@@ -160,7 +189,7 @@ class OpinbenchVLLMMixin:
         return int(getattr(self, "model_args", {}).get("max_logprobs") or 20)
 
     def _model_generate(self, requests, generate=False, sampling_params=None):  # type: ignore[no-untyped-def]
-        if not generate or not isinstance(sampling_params, list):
+        if not generate or not isinstance(sampling_params, list) or not self.merge_repeats:
             return super()._model_generate(requests, generate, sampling_params)  # type: ignore[misc]
         groups = group_identical(requests, sampling_params)
         merged = []
@@ -201,8 +230,8 @@ class OpinbenchVLLMMixin:
     def _loglikelihood_tokens(self, requests, disable_tqdm=False):  # type: ignore[no-untyped-def]
         max_len = int(self.max_length) - 1  # type: ignore[attr-defined]
         fast = [i for i, (key, ctx, cont) in enumerate(requests)
-                if key is not None and ctx and 0 < len(cont) <= MAX_SCORED_TOKENS
-                and len(ctx) + len(cont) <= max_len]
+                if self.next_token_scoring and key is not None and ctx
+                and 0 < len(cont) <= MAX_SCORED_TOKENS and len(ctx) + len(cont) <= max_len]
         rest = sorted(set(range(len(requests))) - set(fast))
         result: list[Any] = [None] * len(requests)
         if rest:
@@ -215,6 +244,10 @@ class OpinbenchVLLMMixin:
         plan = plan_scoring([(requests[i][1], requests[i][2]) for i in fast], self._max_logprobs())
         log.info("%d loglikelihood requests scored by %d next-token requests",
                  len(fast), len(plan))
+        ways = int(getattr(self, "data_parallel_size", 1) or 1)
+        if ways > 1:  # each replica a contiguous run of the prompts in token order
+            order = round_robin_order(len(plan), ways)
+            plan = [plan[j] for j in order]
         params = [self._sampling_params(temperature=0.0, max_tokens=1, detokenize=False,
                                         logprob_token_ids=list(tokens)) for _, tokens in plan]
         outputs = self._model_generate(requests=[list(p) for p, _ in plan], generate=True,
