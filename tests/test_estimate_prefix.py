@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -49,6 +50,7 @@ def test_counts_match_brute_force(seed, bs):
     assert r.ideal_tokens == ideal
     assert r.block_tokens == block
     assert r.ideal_tokens <= r.block_tokens <= r.prompt_tokens
+    assert r.longest == max(map(len, seqs))
 
 
 def test_repeats_share_all_but_the_last_block():
@@ -122,3 +124,21 @@ def test_count_tasks_prefix_cache(shared_data, tok, monkeypatch):
     assert sampled.prefix_cache["opinbench-vllm"].requests == s.requests
     # greedy repeats (vk_cot has repeats: 1) are not merged into anything
     assert greedy.prefix_cache["opinbench-vllm"].requests == greedy.documents
+
+
+def test_estimate_command_prints_and_writes_the_prefix_cache(shared_data, tmp_path, monkeypatch, capsys):
+    from opinbench.cli import main
+
+    monkeypatch.setenv("OPINBENCH_DATA_DIR", str(shared_data))
+    out = tmp_path / "e.json"
+    assert main(["estimate", "opinionqa_wd", "--limit", "2", "--prefix-cache", "--block-size", "32",
+                 "--prefill-tps", "100", "--decode-tps", "10", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "blocks of 32 tokens, no eviction" in printed and "opinbench-vllm" in printed
+    data = json.loads(out.read_text())
+    pc = data["tasks"][0]["prefix_cache"]
+    assert pc["vllm"]["prefilled_tokens"] == data["tasks"][0]["prompt_tokens"]  # no cache read
+    assert pc["opinbench-vllm"]["prefilled_tokens"] < pc["vllm"]["prefilled_tokens"]
+    assert data["gpu_hours_prefix_cache"]["opinbench-vllm"] < data["gpu_hours"]
+    assert main(["estimate", "opinionqa_wd", "--prefix-cache", "--block-size", "0"]) == 1
+    assert "--block-size" in capsys.readouterr().err

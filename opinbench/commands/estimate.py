@@ -106,6 +106,9 @@ def print_prefix_cache(counts: list, prefix: Any) -> None:
     for b, (n, p, i, k, f) in tot.items():
         print(f"{'total':28s} {b:15s} {n:9d} {p:12d} {i:12d} {1 - i / max(1, p):6.1%} "
               f"{k:12d} {1 - k / max(1, p):6.1%} {f:12d}")
+    longest = max((c.prefix_cache["vllm"].longest + c.max_gen_tokens // max(1, c.generations)
+                   for c in counts if c.prefix_cache), default=0)
+    print(f"longest prompt plus max_gen_toks: {longest} tokens (vLLM's max_model_len must hold it)")
     print("prefilled: what the backend prefills with prefix caching on. --model vllm asks for "
           "prompt_logprobs on every loglikelihood request, and vLLM does not read the prefix "
           "cache for those; --model opinbench-vllm does (docs/vllm.md).")

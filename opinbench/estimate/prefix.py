@@ -59,6 +59,8 @@ class PrefixCacheCount:
             without eviction ends up holding).
         reads_cache: whether the backend's requests read the prefix cache at all
             (False: every one asks for ``prompt_logprobs``).
+        longest: tokens of the longest sequence (vLLM's ``max_model_len`` must hold it,
+            plus the generated tokens).
     """
 
     requests: int
@@ -69,6 +71,7 @@ class PrefixCacheCount:
     capacity_blocks: int | None
     distinct_blocks: int
     reads_cache: bool = True
+    longest: int = 0
 
     @property
     def prefilled_tokens(self) -> int:
@@ -181,4 +184,5 @@ class PrefixCounter:
                     while len(cache) > self.capacity_blocks:
                         cache.popitem(last=False)
         return PrefixCacheCount(requests, prompt, ideal, block_tokens, bs,
-                                self.capacity_blocks, len(seen), reads_cache)
+                                self.capacity_blocks, len(seen), reads_cache,
+                                max((len(s) for s in seqs.values()), default=0))
