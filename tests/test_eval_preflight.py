@@ -118,6 +118,16 @@ def test_packaged_model_keeps_its_defaults_and_says_so(no_model):
     assert "--no_apply_chat_template" not in argv
 
 
+def test_vllm_backends_keep_lm_evals_auto_batching(no_model):
+    for model in ("vllm", "opinbench-vllm"):
+        argv = evaluate.build_argv(["--model", model, "--model_args", "pretrained=smollm2",
+                                    "--tasks", "opinionqa_wd"])
+        assert argv[argv.index("--batch_size") + 1] == "auto"
+        assert "dtype=float32" in argv[argv.index("--model_args") + 1]
+    argv = evaluate.build_argv(["--model", "vllm", "--model_args", "pretrained=x", "--batch_size", "64"])
+    assert argv[argv.index("--batch_size") + 1] == "64"
+
+
 def test_output_folder_is_named_after_the_packaged_model(no_model):
     from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
 

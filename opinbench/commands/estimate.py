@@ -8,11 +8,17 @@ Examples::
         openai:omni-moderation-latest
     # check the counts against a finished run of the same tasks and --limit
     opinbench estimate vk_cot --limit 4 --model smollm2 --compare-run runs/vk/
+    # prefill tokens a prefix cache saves (vLLM blocks of 16 tokens, no eviction)
+    opinbench estimate opinionqa_steered,vk_cot_sampled --prefix-cache
 
 TASKS is a comma-separated list of tasks and lm-eval groups (``opinbench``,
 ``vk_suite``, ...), or a YAML/JSON file with a ``tasks:`` list (a leaderboard).
 Generated tokens are counted at ``max_gen_toks`` (an upper bound) and, with
-``--compare-run``, at the run's measured mean per generation.
+``--compare-run``, at the run's measured mean per generation. ``--prefix-cache``
+adds, per task, the prompt tokens that must be prefilled with no cache, with an
+ideal prefix cache and with vLLM's automatic prefix caching, for the prompts of
+``--model vllm`` and of ``--model opinbench-vllm`` (opinbench/estimate/prefix.py,
+docs/vllm.md); the model time is then given with prefix caching too.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ def register(sub: Any, name: str, help_: str) -> None:
     p.add_argument("--decode-tps", type=float, help="measured generated tokens/s of the model")
     p.add_argument("--compare-run", type=Path,
                    help="lm-eval --log_samples output of the same tasks: compare its tokens")
+    p.add_argument("--prefix-cache", action="store_true",
+                   help="count the prefill tokens a prefix cache saves (vLLM blocks, ideal)")
+    p.add_argument("--block-size", type=int, default=16,
+                   help="vLLM KV block size in tokens (its GPU default: 16; CPU: 128, or 32)")
+    p.add_argument("--kv-cache-blocks", type=int,
+                   help="prefix cache capacity in blocks, least recently used evicted "
+                        "(default: no eviction)")
     p.add_argument("--json", type=Path, help="also write the estimate as JSON")
     p.set_defaults(func=main)
 
@@ -71,17 +84,55 @@ def task_names(spec: str) -> list[str]:
     return names
 
 
+def print_prefix_cache(counts: list, prefix: Any) -> None:
+    """The prefill table: per task and backend, no cache / ideal / vLLM blocks / prefilled."""
+    from opinbench.estimate.counts import PREFIX_BACKENDS
+
+    evict = (f"{prefix.capacity_blocks} blocks, least recently used evicted"
+             if prefix.capacity_blocks else "no eviction")
+    print(f"\nprompt tokens to prefill with a prefix cache (vLLM APC: blocks of "
+          f"{prefix.block_size} tokens, {evict}; saved: against the backend's no-cache count):")
+    print(f"{'task':28s} {'--model':15s} {'requests':>9s} {'no cache':>12s} {'ideal':>12s} "
+          f"{'saved':>6s} {'vLLM APC':>12s} {'saved':>6s} {'prefilled':>12s} {'APC blocks':>10s}")
+    tot = {b: [0, 0, 0, 0, 0] for b in PREFIX_BACKENDS}
+    for c in counts:
+        for b, pc in c.prefix_cache.items():
+            print(f"{c.task:28s} {b:15s} {pc.requests:9d} {pc.prompt_tokens:12d} "
+                  f"{pc.ideal_tokens:12d} {pc.ideal_saved:6.1%} {pc.block_tokens:12d} "
+                  f"{pc.block_saved:6.1%} {pc.prefilled_tokens:12d} {pc.distinct_blocks:10d}")
+            for i, v in enumerate((pc.requests, pc.prompt_tokens, pc.ideal_tokens,
+                                   pc.block_tokens, pc.prefilled_tokens)):
+                tot[b][i] += v
+    for b, (n, p, i, k, f) in tot.items():
+        print(f"{'total':28s} {b:15s} {n:9d} {p:12d} {i:12d} {1 - i / max(1, p):6.1%} "
+              f"{k:12d} {1 - k / max(1, p):6.1%} {f:12d}")
+    longest = max((c.prefix_cache["vllm"].longest + c.max_gen_tokens // max(1, c.generations)
+                   for c in counts if c.prefix_cache), default=0)
+    print(f"longest prompt plus max_gen_toks: {longest} tokens (vLLM's max_model_len must hold it)")
+    print("prefilled: what the backend prefills with prefix caching on. --model vllm asks for "
+          "prompt_logprobs on every loglikelihood request, and vLLM does not read the prefix "
+          "cache for those; --model opinbench-vllm does (docs/vllm.md).")
+
+
 def main(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from opinbench.estimate import cost
-    from opinbench.estimate.counts import count_tasks, logged_prompt_tokens
+    from opinbench.estimate.counts import PREFIX_BACKENDS
+    from opinbench.estimate.counts import PrefixOptions, count_tasks, logged_prompt_tokens
+    from opinbench.estimate.prefix import PrefixCounter
     from opinbench.estimate.prices import load_prices
     from opinbench.models import resolve
 
     tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
+    try:
+        prefix = PrefixOptions(args.block_size, args.kv_cache_blocks) if args.prefix_cache else None
+        if prefix:
+            PrefixCounter(prefix.block_size, prefix.capacity_blocks)  # checks the numbers
+    except ValueError as err:
+        raise ConfigError(f"--block-size / --kv-cache-blocks: {err}") from None
     counts = count_tasks(task_names(args.tasks), tokenizer, limit=args.limit,
-                         apply_chat_template=not args.no_chat_template)
+                         apply_chat_template=not args.no_chat_template, prefix_cache=prefix)
     measured = logged_prompt_tokens(args.compare_run, tokenizer) if args.compare_run else {}
     typical = {t: m["generated_tokens"] / m["requests"] for t, m in measured.items()
                if m["generated_tokens"] and m["requests"]}
@@ -96,12 +147,17 @@ def main(args: argparse.Namespace) -> int:
               f"{c.max_gen_tokens:12d}" + (f" {typ:12.0f}" if typical else ""))
         row = {k: getattr(c, k) for k in ("task", "output_type", "documents", "requests",
                                           "prompt_tokens", "max_gen_tokens", "generations")}
-        out["tasks"].append({**row, "typical_gen_tokens": typ if c.task in typical else None})
+        out["tasks"].append({**row, "typical_gen_tokens": typ if c.task in typical else None,
+                             **({"prefix_cache": {b: pc.as_dict() for b, pc in
+                                                  c.prefix_cache.items()}}
+                                if c.prefix_cache else {})})
         for k in ("documents", "requests", "prompt_tokens", "max_gen_tokens"):
             tot[k] += getattr(c, k)
         tot["typ"] += typ
     print(f"{'total':28s} {tot['documents']:7d} {tot['requests']:9d} {tot['prompt_tokens']:12d} "
           f"{tot['max_gen_tokens']:12d}" + (f" {tot['typ']:12.0f}" if typical else ""))
+    if prefix:
+        print_prefix_cache(counts, prefix)
     prices = load_prices(args.prices)
     per_gen = {t: typical.get(t, upper[t]) for t in upper}
     loads = []
@@ -126,6 +182,15 @@ def main(args: argparse.Namespace) -> int:
         out["gpu_hours"] = hours
         print(f"model time: {hours:.3f} GPU-hours at {args.prefill_tps:g} prompt and "
               f"{args.decode_tps:g} generated tokens/s")
+        if prefix:
+            out["gpu_hours_prefix_cache"] = {}
+            for backend in PREFIX_BACKENDS:
+                prefill = sum(c.prefix_cache[backend].prefilled_tokens for c in counts)
+                h = cost.gpu_hours(prefill, gen, prefill_tps=args.prefill_tps,
+                                   decode_tps=args.decode_tps)
+                out["gpu_hours_prefix_cache"][backend] = h
+                print(f"  with --model {backend} and prefix caching: {h:.3f} GPU-hours "
+                      f"({prefill} tokens prefilled)")
     else:
         print("model time: pass --prefill-tps and --decode-tps (measured, see bench/README.md)")
     if measured:

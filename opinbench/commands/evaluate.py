@@ -5,6 +5,10 @@ Every argument goes to ``lm_eval run`` unchanged, with these additions:
 * ``--include_path`` is set to `opinbench tasks-dir`;
 * without ``--model``: the embedded default, SmolLM2-135M-Instruct from its PyPI
   package (``--model hf``, ``--apply_chat_template``, ``--batch_size 16``);
+* ``--model opinbench-vllm`` is lm-eval's vllm backend sending fewer requests that
+  share vLLM's prefix cache (`opinbench.harness.vllm_model`, docs/vllm.md); with it
+  and ``--model vllm``, ``--batch_size`` defaults to ``auto`` (lm-eval's default, 1,
+  would hand vLLM one request at a time);
 * ``pretrained=smollm2`` / ``pretrained=gemma3`` in ``--model_args`` name the
   packaged models, with their embedded defaults (``dtype=float32``, ``--batch_size 16``,
   the chat template for the chat model) unless given (``--no_apply_chat_template``
@@ -46,6 +50,8 @@ DEFAULT_LIMIT = "340"
 DEFAULT_BATCH_SIZE = "16"
 DEFAULT_DTYPE = "float32"
 NO_CHAT_TEMPLATE = "--no_apply_chat_template"
+# vLLM schedules its own batches: lm-eval's --batch_size N would cut them into chunks of N.
+VLLM_MODELS = ("vllm", "opinbench-vllm")
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,10 @@ def build_argv(argv: list[str], notes: list[str] | None = None) -> list[str]:
         argv += ["--model", "hf"]
         if _value(argv, "--model_args") is None:
             argv += ["--model_args", f"pretrained={DEFAULT_MODEL}"]
+    if _value(argv, "--model") in VLLM_MODELS and _value(argv, "--batch_size") is None:
+        argv += ["--batch_size", "auto"]
+        notes.append("--batch_size auto: vLLM schedules the batches (lm-eval's default, 1, "
+                     "would send one request at a time)")
     no_template = NO_CHAT_TEMPLATE in argv
     if no_template:
         argv.remove(NO_CHAT_TEMPLATE)
@@ -289,9 +299,10 @@ def run_lm_eval(argv: list[str]) -> int:
     print(shlex.join([*launcher, *lm_argv]), file=sys.stderr)
     from lm_eval.__main__ import cli_evaluate
 
-    from opinbench.harness import quiet_logs
+    from opinbench.harness import quiet_logs, vllm_model
 
     quiet_logs.install()
+    vllm_model.register()  # --model opinbench-vllm (lazily: vLLM is imported only if used)
     _name_packaged_folders()
     folder = output_folder(lm_argv)
     from opinbench import runs

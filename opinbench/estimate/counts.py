@@ -12,15 +12,27 @@ model's own tokenizer counts them the way lm-eval's hf model encodes them
 
 `logged_prompt_tokens` counts the same quantity from a finished run's
 ``--log_samples`` files, to check the estimate against what really ran.
+
+With ``prefix_cache`` (`PrefixOptions`), each task also gets the prefill tokens a
+prefix cache saves (`opinbench.estimate.prefix`) on two sets of token sequences:
+``vllm``, the requests lm-eval's vllm backend sends (a ``loglikelihood`` request as
+lm-eval's ``TemplateLM._encode_pair`` encodes it: the context's trailing whitespace
+moved to the continuation, the context encoded alone, the continuation the rest of
+the whole encoded pair; a generation once per repeat), and ``opinbench-vllm``, the
+prompts `opinbench.harness.vllm_model` sends for the same requests (each distinct
+scoring prefix once; a greedy generation once for all its repeats).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from opinbench.estimate.prefix import Order, PrefixCacheCount, PrefixCounter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,20 @@ class TaskCount:
     max_gen_tokens: int = 0
     generations: int = 0
     judge_docs: list[tuple[str, str, list[str]]] = field(default_factory=list, repr=False)
+    prefix_cache: dict[str, PrefixCacheCount] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrefixOptions:
+    """How `count_tasks` counts prefix caching (`opinbench.estimate.prefix`)."""
+
+    block_size: int = 16
+    capacity_blocks: int | None = None
+
+
+# The backends whose prompts `count_tasks` counts under a prefix cache, and the order
+# each sends them in (`PrefixCounter.finish`).
+PREFIX_BACKENDS: dict[str, Order] = {"vllm": "lm-eval", "opinbench-vllm": "tokens"}
 
 
 def load_tasks(tasks: Sequence[str], include_path: Path | None = None,
@@ -76,8 +102,37 @@ def chat_template_fn(tokenizer: Any) -> Any:
     return apply
 
 
+def encode(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
 def n_tokens(tokenizer: Any, text: str) -> int:
-    return len(tokenizer.encode(text, add_special_tokens=False))
+    return len(encode(tokenizer, text))
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str,
+                encode_context: Callable[[str], list[int]] | None = None,
+                ) -> tuple[list[int], list[int]]:
+    """lm-eval's ``TemplateLM._encode_pair`` for a causal model (context, continuation)."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole = encode(tokenizer, context + continuation)
+    context_enc = (encode_context or (lambda t: encode(tokenizer, t)))(context)
+    return context_enc, whole[len(context_enc):]
+
+
+def is_greedy(gen_kwargs: dict[str, Any]) -> bool:
+    """Whether lm-eval decodes greedily with these ``generation_kwargs``: as
+    ``lm_eval.models.utils.normalize_gen_kwargs`` reads them, ``do_sample`` false or a
+    temperature of 0 (its default when none is given).
+
+    >>> is_greedy({"do_sample": False, "temperature": 1.0}), is_greedy({"temperature": 0.7})
+    (True, False)
+    >>> is_greedy({"do_sample": True})
+    True
+    """
+    return not gen_kwargs.get("do_sample", True) or float(gen_kwargs.get("temperature", 0.0)) == 0.0
 
 
 def count_tasks(
@@ -88,6 +143,7 @@ def count_tasks(
     apply_chat_template: bool = True,
     include_path: Path | None = None,
     metadata: dict[str, Any] | None = None,
+    prefix_cache: PrefixOptions | None = None,
 ) -> list[TaskCount]:
     """Build the requests of ``tasks`` (task or group names) and count their tokens
     (``metadata``: lm-eval's ``--metadata``, as the run will be given it)."""
@@ -102,12 +158,20 @@ def count_tasks(
         )
         c = TaskCount(name, task.OUTPUT_TYPE)
         c.documents = len({inst.doc_id for inst in task.instances})
+        counters = {b: PrefixCounter(prefix_cache.block_size, prefix_cache.capacity_blocks)
+                    for b in PREFIX_BACKENDS} if prefix_cache else {}
+        # A document's choices share its context: encode it once, not once per choice.
+        encode_context = functools.lru_cache(maxsize=64)(lambda text: encode(tokenizer, text))
         for inst in task.instances:
             repeats = int(getattr(inst, "repeats", 1) or 1)
             if inst.request_type == "generate_until":
                 context, gen_kwargs = inst.args[0], inst.args[1]
+                ids = encode(tokenizer, context)
                 c.requests += repeats
-                c.prompt_tokens += repeats * n_tokens(tokenizer, context)
+                c.prompt_tokens += repeats * len(ids)
+                if counters:
+                    counters["vllm"].add(ids, repeats)
+                    counters["opinbench-vllm"].add(ids, 1 if is_greedy(gen_kwargs) else repeats)
                 c.max_gen_tokens += repeats * int(gen_kwargs.get("max_gen_toks", 256))
                 c.generations += repeats
                 doc = inst.doc if isinstance(inst.doc, dict) else {}
@@ -119,7 +183,23 @@ def count_tasks(
             else:
                 context, continuation = inst.args[0], inst.args[1]
                 c.requests += 1
-                c.prompt_tokens += n_tokens(tokenizer, context + continuation)
+                if not counters:
+                    c.prompt_tokens += n_tokens(tokenizer, context + continuation)
+                    continue
+                context_enc, continuation_enc = encode_pair(tokenizer, context, continuation,
+                                                            encode_context)
+                ids = context_enc + continuation_enc
+                c.prompt_tokens += len(ids)
+                counters["vllm"].add(ids)
+                # opinbench-vllm scores each continuation token from the next-token
+                # logprobs of the prefix before it, each distinct prefix once.
+                for j in range(len(continuation_enc)):
+                    counters["opinbench-vllm"].add(context_enc + continuation_enc[:j], once=True)
+        # lm-eval's vllm backend asks for prompt_logprobs on every loglikelihood request,
+        # and vLLM does not read the prefix cache for those (skip_reading_prefix_cache).
+        reads = {"vllm": task.OUTPUT_TYPE == "generate_until", "opinbench-vllm": True}
+        c.prefix_cache = {b: counters[b].finish(PREFIX_BACKENDS[b], reads_cache=reads[b])
+                          for b in counters}
         counts.append(c)
         log.info("%s: %d documents, %d requests, %d prompt tokens", name, c.documents,
                  c.requests, c.prompt_tokens)
