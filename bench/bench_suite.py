@@ -348,6 +348,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "dtype": args.dtype,
         "hf_model": args.hf_model,
+        "vllm_model": args.vllm_model,
         "vllm_args": args.vllm_args or "",
         "raw_seconds": args.raw_seconds,
         "counts": [{"task": c.task, "output_type": c.output_type, "documents": c.documents,
@@ -417,7 +418,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     cap = spec["max_gen_toks"]
     print(f"\n## Suite on {spec['model_name']}, --limit {spec['limit']} per task, "
           f"{'max_gen_toks capped at ' + str(cap) if cap else 'the tasks own max_gen_toks'}, "
-          f"batch size {spec['batch_size']} (hf)\n")
+          f"batch size {spec['batch_size']} (hf); lm-eval models: hf = `{spec.get('hf_model', 'hf')}`, "
+          f"vllm = `{spec.get('vllm_model', 'vllm')}`\n")
     print(hardware_line(hardware) + "\n")
     for line in raw_lines(workers) + notes:
         print(f"- {line}")
@@ -647,7 +649,11 @@ def _load_lm(backend: str, spec: dict[str, Any], cuda: bool, dtype: str) -> Any:
     from lm_eval.utils import simple_parse_args_string  # lm-eval's own --model_args parser (types too)
 
     kwargs |= simple_parse_args_string(spec["vllm_args"]) if spec["vllm_args"] else {}
-    return get_model("vllm")(**kwargs)
+    if spec.get("vllm_model", "vllm") == "opinbench-vllm":
+        from opinbench.harness import vllm_model
+
+        vllm_model.register()
+    return get_model(spec.get("vllm_model", "vllm"))(**kwargs)
 
 
 def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
@@ -764,6 +770,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--hf-model", default="hf",
                     help="lm-eval registered model name for the hf side (e.g. opinbench-hf; "
                          "opinbench.harness.fast_hf is imported when present)")
+    ap.add_argument("--vllm-model", default="vllm", choices=("vllm", "opinbench-vllm"),
+                    help="lm-eval model for the vllm side (opinbench-vllm: opinbench.harness.vllm_model)")
     ap.add_argument("--hf-python", default=sys.executable, help="python for the hf worker (default: this one)")
     ap.add_argument("--vllm-python", help="python of a venv with vLLM and lm-eval (vllm is skipped without it)")
     ap.add_argument("--vllm-args", help="extra vllm model_args, k=v,k=v (e.g. enable_prefix_caching=False)")
