@@ -385,6 +385,21 @@ def run_worker(backend: str, python: str, spec: dict[str, Any], workdir: Path) -
     return out
 
 
+def merged_versions(per_backend: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One version per package; where the backends' environments differ, each one named.
+
+    >>> merged_versions({"hf": {"torch": "2.13", "transformers": "5.24"},
+    ...                  "vllm": {"torch": "2.13", "transformers": "5.19", "vllm": "0.32"}})
+    {'torch': '2.13', 'transformers': '5.24 (hf) / 5.19 (vllm)', 'vllm': '0.32'}
+    """
+    out: dict[str, Any] = {}
+    for pkg in dict.fromkeys(k for v in per_backend.values() for k in v):
+        seen = {b: v[pkg] for b, v in per_backend.items() if pkg in v}
+        values = set(seen.values())
+        out[pkg] = values.pop() if len(values) == 1 else " / ".join(f"{v} ({b})" for b, v in seen.items())
+    return out
+
+
 def orchestrate(args: argparse.Namespace) -> int:
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     spec = plan(args)
@@ -410,8 +425,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     rows = suite_rows(spec["counts"], workers)
     hardware = next((w["hardware"] for w in workers.values() if w and "hardware" in w),
                     {"cpu": cpu_name(), "cores": os.cpu_count(), "gpu": None, "versions": {}})
-    versions = {k: v for w in workers.values() if w and "hardware" in w
-                for k, v in w["hardware"]["versions"].items()}
+    versions = merged_versions({b: w["hardware"]["versions"] for b, w in workers.items() if w and "hardware" in w})
     hardware = hardware | {"versions": versions}
     if load_start is not None:  # 1-minute load averages: other jobs on the cores skew every number
         hardware["loadavg"] = [load_start, os.getloadavg()[0]]
