@@ -46,7 +46,7 @@ def random_requests(n: int, vocab: int, seed: int = 0) -> list:
 
 
 @pytest.mark.parametrize("max_length", [None, 40], ids=["fits", "left-truncated"])
-def test_same_loglikelihoods_and_greedy_flags_as_lm_eval(model_dir, max_length):
+def test_same_loglikelihoods_and_greedy_flags_as_lm_eval(model_dir, max_length, caplog):
     kwargs = {"max_length": max_length} if max_length else {}
     lm = ContinuationHFLM(pretrained=str(model_dir), batch_size=5, device="cpu", dtype="float32", **kwargs)
     reqs = random_requests(60, lm.tokenizer.vocab_size)
@@ -56,6 +56,8 @@ def test_same_loglikelihoods_and_greedy_flags_as_lm_eval(model_dir, max_length):
     for (a, ga), (b, gb) in zip(ours, theirs):
         assert a == pytest.approx(b, abs=1e-5)
         assert ga == gb
+    truncated = [r.getMessage() for r in caplog.records if "truncated from the left" in r.getMessage()]
+    assert bool(truncated) == bool(max_length)
     # the random model is not flat (tiny_models scales lm_head): some continuations are greedy
     assert len({round(x, 3) for x, _ in ours}) > 30
 

@@ -40,6 +40,7 @@ opinbench.harness.fast_hf`` (or by passing a `ContinuationHFLM` to
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 from typing import Any
 
@@ -52,6 +53,8 @@ from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
 MODEL_NAME = "opinbench-hf"
+# lm-eval gives only its own "lm_eval" logger a handler (at --verbosity): a model of lm-eval's logs there.
+log = logging.getLogger("lm_eval.models.opinbench_hf")
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
@@ -113,10 +116,12 @@ class ContinuationHFLM(HFLM):
         batch_size = override_bs if override_bs is not None else self.batch_size
         pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="Running loglikelihood requests")
         res: list[tuple[float, bool]] = []
+        truncated = 0
         for chunk in re_ord.get_batched(n=batch_size, batch_fn=None):
             inps, spans = [], []
             for _, context_enc, continuation_enc in chunk:
                 assert context_enc and continuation_enc and len(continuation_enc) <= self.max_length
+                truncated += len(context_enc) + len(continuation_enc) > self.max_length + 1
                 # as lm-eval: left-truncate to max_length + 1 tokens, then drop the last one
                 inp = (context_enc + continuation_enc)[-(self.max_length + 1) :][:-1]
                 inps.append(torch.tensor(inp, dtype=torch.long, device=self.device))
@@ -142,6 +147,9 @@ class ContinuationHFLM(HFLM):
                         self.cache_hook.add_partial("loglikelihood", request_str_, answer)
                     pbar.update(1)
         pbar.close()
+        if truncated:  # lm-eval warns once per request; once per call says the same
+            log.warning("%d of %d requests were longer than the model's maximum length (%d tokens) "
+                        "and were truncated from the left, as lm-eval does", truncated, len(requests), self.max_length)
         return re_ord.get_original(res)
 
     def _continuation_logits(self, inps: torch.Tensor, positions: torch.Tensor, keep_supported: bool) -> torch.Tensor:
