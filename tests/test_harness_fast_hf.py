@@ -136,3 +136,17 @@ def test_encoding_memo_gives_lm_eval_encodings_as_fresh_lists(model_dir):
             first.append(-1)  # a caller changing its list changes no one else's
             assert lm.tok_encode(text, **kw) == HFLM.tok_encode(lm, text, **kw)
     assert len(lm._encode_memo) == lm.ENCODE_MEMO_SIZE
+
+
+def test_opinbench_eval_prints_a_command_line_that_registers_the_model(model_dir, release, tmp_path, monkeypatch, capsys):
+    """The echoed line must run as printed: opinbench's models through their registering module."""
+    from opinbench.commands import evaluate
+    from opinbench.harness import vllm_model
+
+    assert evaluate.LAUNCHERS == {MODEL_NAME: "opinbench.harness.fast_hf", vllm_model.MODEL_NAME: "opinbench.harness.vllm_model"}
+    monkeypatch.setattr("lm_eval.__main__.cli_evaluate", lambda: None)
+    argv = ["--model", MODEL_NAME, "--model_args", f"pretrained={model_dir}", "--tasks", "opinionqa_wd",
+            "--metadata", json.dumps({"source": str(release)}), "--output_path", str(tmp_path)]
+    assert evaluate.run_lm_eval(argv) == 0
+    echoed = [line for line in capsys.readouterr().err.splitlines() if "--include_path" in line]
+    assert echoed and echoed[-1].startswith("python -m opinbench.harness.fast_hf ")

@@ -46,6 +46,8 @@ from opinbench.paths import tasks_dir
 DEFAULT_TASK = "opinionqa_wd"
 # `opinbench.harness.fast_hf.MODEL_NAME`, named here so that argument handling needs no torch import
 FAST_HF = "opinbench-hf"
+# opinbench's lm-eval models -> the module whose `python -m` is lm-eval's CLI with the model registered
+LAUNCHERS = {FAST_HF: "opinbench.harness.fast_hf", "opinbench-vllm": "opinbench.harness.vllm_model"}
 DEFAULT_LIMIT = "340"
 DEFAULT_BATCH_SIZE = "16"
 DEFAULT_DTYPE = "float32"
@@ -291,11 +293,12 @@ def run_lm_eval(argv: list[str]) -> int:
         return 2
     for note in notes:
         print(f"opinbench eval: {note}", file=sys.stderr)
-    fast = _value(lm_argv, "--model") == FAST_HF
-    if fast:  # registers the model with lm-eval; plain `lm_eval` has no way to import it
+    model = _value(lm_argv, "--model")
+    if model == FAST_HF:  # registers the model with lm-eval; plain `lm_eval` has no way to import it
         import opinbench.harness.fast_hf  # noqa: F401
-    # Quoted, so that the line can be pasted back into a shell.
-    launcher = ["python", "-m", "opinbench.harness.fast_hf"] if fast else ["lm_eval"]
+    # Quoted, so that the line can be pasted back into a shell; opinbench's models through the
+    # module that registers them.
+    launcher = ["python", "-m", LAUNCHERS[model]] if model in LAUNCHERS else ["lm_eval"]
     print(shlex.join([*launcher, *lm_argv]), file=sys.stderr)
     from lm_eval.__main__ import cli_evaluate
 
