@@ -165,3 +165,19 @@ def test_data_parallel_replicas_get_runs_of_neighbours():
     sent = [tuple(p) for p, _ in model.sent]
     first, second = (list(x) for x in distribute(2, sent))  # as lm-eval deals them out
     assert first + second == sorted(sent)  # each replica: a run of the prompts in token order
+
+
+def test_registering_keeps_lm_evals_own_models_in_a_fresh_process():
+    """`opinbench eval` registers opinbench-vllm before lm-eval has loaded its registry: `hf` must stay."""
+    import subprocess
+    import sys
+
+    code = (
+        "from opinbench.harness import vllm_model; vllm_model.register()\n"
+        "from lm_eval.api.registry import get_model, model_registry\n"
+        "assert 'opinbench-vllm' in model_registry\n"
+        "print(get_model('hf').__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("HFLM")

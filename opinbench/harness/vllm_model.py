@@ -52,6 +52,10 @@ MAX_SCORED_TOKENS = 8
 
 def register() -> None:
     """Name `OpinbenchVLLM` in lm-eval's model registry, lazily (no import of vLLM now)."""
+    # lm-eval fills its registry with its own models (lazily too) when `lm_eval.models` is first
+    # imported, and `get_model` imports it only while the registry is empty: an entry added
+    # before that would hide every built-in model ("no model for this name found: hf").
+    import lm_eval.models  # noqa: F401
     from lm_eval.api.registry import model_registry
 
     if MODEL_NAME not in model_registry:
