@@ -646,14 +646,11 @@ def _hardware(backend: str, cuda: bool) -> dict[str, Any]:
 def _load_lm(backend: str, spec: dict[str, Any], cuda: bool, dtype: str) -> Any:
     from lm_eval.api.registry import get_model
 
+    from opinbench.harness import lm_models
+
+    lm_models.register()  # opinbench-hf, opinbench-vllm
     if backend == "hf":
-        name = spec["hf_model"]
-        try:  # registers opinbench's faster hf model (`opinbench-hf`) where this checkout has it
-            import opinbench.harness.fast_hf  # noqa: F401
-        except ModuleNotFoundError as err:
-            if err.name != "opinbench.harness.fast_hf":
-                raise
-        return get_model(name)(pretrained=spec["model"], batch_size=spec["batch_size"],
+        return get_model(spec["hf_model"])(pretrained=spec["model"], batch_size=spec["batch_size"],
                                device="cuda" if cuda else "cpu", dtype=dtype)
     # disable_log_stats=False: the engine then counts its prefix-cache hits (prefix_cache_tokens)
     kwargs: dict[str, Any] = {"pretrained": spec["model"], "dtype": dtype, "batch_size": "auto", "seed": 1234,
@@ -663,10 +660,6 @@ def _load_lm(backend: str, spec: dict[str, Any], cuda: bool, dtype: str) -> Any:
     from lm_eval.utils import simple_parse_args_string  # lm-eval's own --model_args parser (types too)
 
     kwargs |= simple_parse_args_string(spec["vllm_args"]) if spec["vllm_args"] else {}
-    if spec.get("vllm_model", "vllm") == "opinbench-vllm":
-        from opinbench.harness import vllm_model
-
-        vllm_model.register()
     return get_model(spec.get("vllm_model", "vllm"))(**kwargs)
 
 
@@ -782,8 +775,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--dtype", help="model dtype (default: bfloat16 on CUDA, float32 on the CPU)")
     ap.add_argument("--hf-model", default="hf",
-                    help="lm-eval registered model name for the hf side (e.g. opinbench-hf; "
-                         "opinbench.harness.fast_hf is imported when present)")
+                    help="lm-eval model for the hf side (opinbench-hf: opinbench.harness.fast_hf)")
     ap.add_argument("--vllm-model", default="vllm", choices=("vllm", "opinbench-vllm"),
                     help="lm-eval model for the vllm side (opinbench-vllm: opinbench.harness.vllm_model)")
     ap.add_argument("--hf-python", default=sys.executable, help="python for the hf worker (default: this one)")

@@ -104,8 +104,9 @@ def test_opinionqa_wd_scores_equal_hf(model_dir, release, chat):
 def test_registered_under_the_name_opinbench_eval_uses():
     from lm_eval.api.registry import get_model
 
-    from opinbench.commands.evaluate import FAST_HF
+    from opinbench.harness.lm_models import FAST_HF, register
 
+    register()
     assert FAST_HF == MODEL_NAME
     assert get_model(MODEL_NAME) is ContinuationHFLM
 
@@ -141,9 +142,9 @@ def test_encoding_memo_gives_lm_eval_encodings_as_fresh_lists(model_dir):
 def test_opinbench_eval_prints_a_command_line_that_registers_the_model(model_dir, release, tmp_path, monkeypatch, capsys):
     """The echoed line must run as printed: opinbench's models through their registering module."""
     from opinbench.commands import evaluate
-    from opinbench.harness import vllm_model
+    from opinbench.harness import lm_models, vllm_model
 
-    assert evaluate.LAUNCHERS == {MODEL_NAME: "opinbench.harness.fast_hf", vllm_model.MODEL_NAME: "opinbench.harness.vllm_model"}
+    assert lm_models.MODULES == {MODEL_NAME: "opinbench.harness.fast_hf", vllm_model.MODEL_NAME: "opinbench.harness.vllm_model"}
     monkeypatch.setattr("lm_eval.__main__.cli_evaluate", lambda: None)
     argv = ["--model", MODEL_NAME, "--model_args", f"pretrained={model_dir}", "--tasks", "opinionqa_wd",
             "--metadata", json.dumps({"source": str(release)}), "--output_path", str(tmp_path)]

@@ -137,9 +137,11 @@ def test_scatter_refuses_a_wrong_number_of_completions():
 def test_register_is_lazy():
     from lm_eval.api.registry import model_registry
 
-    vllm_model.register()
-    vllm_model.register()  # twice is fine
-    assert model_registry._objs[vllm_model.MODEL_NAME] == vllm_model.TARGET
+    from opinbench.harness import lm_models
+
+    lm_models.register()
+    lm_models.register()  # twice is fine
+    assert model_registry._objs[vllm_model.MODEL_NAME] == "opinbench.harness.vllm_model:OpinbenchVLLM"
     with pytest.raises(AttributeError):
         vllm_model.NotAThing  # noqa: B018
 
@@ -173,7 +175,7 @@ def test_registering_keeps_lm_evals_own_models_in_a_fresh_process():
     import sys
 
     code = (
-        "from opinbench.harness import vllm_model; vllm_model.register()\n"
+        "from opinbench.harness import lm_models; lm_models.register()\n"
         "from lm_eval.api.registry import get_model, model_registry\n"
         "assert 'opinbench-vllm' in model_registry\n"
         "print(get_model('hf').__name__)\n"

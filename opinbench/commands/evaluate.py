@@ -44,10 +44,6 @@ from pathlib import Path
 from opinbench.paths import tasks_dir
 
 DEFAULT_TASK = "opinionqa_wd"
-# `opinbench.harness.fast_hf.MODEL_NAME`, named here so that argument handling needs no torch import
-FAST_HF = "opinbench-hf"
-# opinbench's lm-eval models -> the module whose `python -m` is lm-eval's CLI with the model registered
-LAUNCHERS = {FAST_HF: "opinbench.harness.fast_hf", "opinbench-vllm": "opinbench.harness.vllm_model"}
 DEFAULT_LIMIT = "340"
 DEFAULT_BATCH_SIZE = "16"
 DEFAULT_DTYPE = "float32"
@@ -293,19 +289,17 @@ def run_lm_eval(argv: list[str]) -> int:
         return 2
     for note in notes:
         print(f"opinbench eval: {note}", file=sys.stderr)
-    model = _value(lm_argv, "--model")
-    if model == FAST_HF:  # registers the model with lm-eval; plain `lm_eval` has no way to import it
-        import opinbench.harness.fast_hf  # noqa: F401
+    from opinbench.harness import lm_models
+
     # Quoted, so that the line can be pasted back into a shell; opinbench's models through the
     # module that registers them.
-    launcher = ["python", "-m", LAUNCHERS[model]] if model in LAUNCHERS else ["lm_eval"]
-    print(shlex.join([*launcher, *lm_argv]), file=sys.stderr)
+    print(shlex.join([*lm_models.launcher(_value(lm_argv, "--model")), *lm_argv]), file=sys.stderr)
     from lm_eval.__main__ import cli_evaluate
 
-    from opinbench.harness import quiet_logs, vllm_model
+    from opinbench.harness import quiet_logs
 
     quiet_logs.install()
-    vllm_model.register()  # --model opinbench-vllm (lazily: vLLM is imported only if used)
+    lm_models.register()  # --model opinbench-hf / opinbench-vllm (lazily: imported only if used)
     _name_packaged_folders()
     folder = output_folder(lm_argv)
     from opinbench import runs

@@ -28,31 +28,27 @@ normalise); until then the loop below is lm-eval's, minus the padded positions.
 Results are the same numbers (tests/test_harness_fast_hf.py checks them against
 ``hf`` to 1e-5 on the real tasks' requests).
 
-lm-eval finds a model by name in its registry, filled by imports in the running
-process, and plain ``lm_eval`` imports nothing of opinbench before it builds the
-model. So ``--model opinbench-hf`` works through ``opinbench eval --model
-opinbench-hf ...``, through ``python -m opinbench.harness.fast_hf ARGS`` (lm-eval's
-own CLI with this module imported), and in Python after ``import
-opinbench.harness.fast_hf`` (or by passing a `ContinuationHFLM` to
-``simple_evaluate``).
+``--model opinbench-hf`` runs through ``opinbench eval``, ``python -m
+opinbench.harness.fast_hf ARGS`` (lm-eval's CLI with the model registered), or in Python
+after `opinbench.harness.lm_models.register` (or by passing a `ContinuationHFLM` to
+``simple_evaluate``); see `opinbench.harness.lm_models`.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import sys
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import Collator
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
-MODEL_NAME = "opinbench-hf"
+from opinbench.harness.lm_models import FAST_HF as MODEL_NAME
+from opinbench.harness.lm_models import cli_main as main
 # lm-eval gives only its own "lm_eval" logger a handler (at --verbosity): a model of lm-eval's logs there.
 log = logging.getLogger("lm_eval.models.opinbench_hf")
 
@@ -167,17 +163,5 @@ class ContinuationHFLM(HFLM):
             return self.model(inps).logits.index_select(1, positions)
 
 
-def main() -> None:
-    """``python -m opinbench.harness.fast_hf ARGS``: lm-eval's CLI with ``opinbench-hf`` registered."""
-    from lm_eval.__main__ import cli_evaluate
-
-    sys.exit(cli_evaluate())
-
-
 if __name__ == "__main__":
-    # Run as ``python -m``: this file is ``__main__`` here; register the importable module's class.
-    from opinbench.harness.fast_hf import main as run
-
-    run()
-else:
-    register_model(MODEL_NAME)(ContinuationHFLM)
+    main()

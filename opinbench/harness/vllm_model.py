@@ -25,7 +25,7 @@ changes, the results otherwise the same:
   the N children apart) where lm-eval's backend would return one sample N times.
 
 Importing this module needs neither vLLM nor lm-eval's vllm module: the class is built by
-`__getattr__` on first use, and `register` puts a lazy entry in lm-eval's model registry
+`__getattr__` on first use, and `opinbench.harness.lm_models.register` puts a lazy entry in lm-eval's model registry
 (``opinbench eval`` calls it). A plain ``lm_eval`` has no way to load a model from
 another package (0.4.13 reads no entry points for models); run it through this module
 instead: ``python -m opinbench.harness.vllm_model run --model opinbench-vllm ...``.
@@ -38,28 +38,16 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from opinbench.harness.lm_models import VLLM as MODEL_NAME  # noqa: F401  (its lm-eval name)
+from opinbench.harness.lm_models import cli_main as main
+
 # A model of lm-eval's: its messages go where lm-eval's own backends' go (lm-eval gives
 # only its "lm_eval" logger a handler, at --verbosity).
 log = logging.getLogger("lm_eval.models.opinbench_vllm")
 
-MODEL_NAME = "opinbench-vllm"
-# Spelled out, not f"{__name__}:...": under `python -m` this module is `__main__`.
-TARGET = "opinbench.harness.vllm_model:OpinbenchVLLM"
 # Each scored continuation token costs one (cached) request: fine for answer letters,
 # not for the thousands of tokens of a rolling-loglikelihood window.
 MAX_SCORED_TOKENS = 8
-
-
-def register() -> None:
-    """Name `OpinbenchVLLM` in lm-eval's model registry, lazily (no import of vLLM now)."""
-    # lm-eval fills its registry with its own models (lazily too) when `lm_eval.models` is first
-    # imported, and `get_model` imports it only while the registry is empty: an entry added
-    # before that would hide every built-in model ("no model for this name found: hf").
-    import lm_eval.models  # noqa: F401
-    from lm_eval.api.registry import model_registry
-
-    if MODEL_NAME not in model_registry:
-        model_registry.register(MODEL_NAME, target=TARGET)
 
 
 def group_identical(prompts: Sequence[Sequence[int]], params: Sequence[Any]) -> list[list[int]]:
@@ -282,14 +270,6 @@ def __getattr__(name: str) -> Any:
                                                                "__doc__": __doc__})
     globals()["OpinbenchVLLM"] = cls
     return cls
-
-
-def main() -> None:
-    """``python -m opinbench.harness.vllm_model ARGS``: ``lm_eval ARGS`` with the model registered."""
-    from lm_eval.__main__ import cli_evaluate
-
-    register()
-    cli_evaluate()
 
 
 if __name__ == "__main__":

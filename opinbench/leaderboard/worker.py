@@ -51,9 +51,10 @@ def command_line(definition: Definition, request: dict[str, Any], backend: str =
 
     s = definition.settings
     margs = ",".join(f"{k}={v}" for k, v in model_args(request, backend).items())
-    # opinbench-hf is registered by importing opinbench.harness.fast_hf, which plain lm_eval does not do
-    launcher = ["python", "-m", "opinbench.harness.fast_hf"] if backend == "opinbench-hf" else ["lm_eval"]
-    parts = [*launcher, "--model", backend, "--model_args", margs, "--include_path", str(tasks_dir()),
+    from opinbench.harness import lm_models
+
+    # opinbench's models through the module that registers them: plain lm_eval cannot load them
+    parts = [*lm_models.launcher(backend), "--model", backend, "--model_args", margs, "--include_path", str(tasks_dir()),
              "--tasks", ",".join(definition.task_names), "--num_fewshot", str(s.get("num_fewshot", 0)),
              "--seed", ",".join(str(s.get(k, d)) for k, d in (("random_seed", 0), ("numpy_random_seed", 1234),
                                                                ("torch_random_seed", 1234),
@@ -81,8 +82,9 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
 
     from opinbench.paths import tasks_dir
 
-    if backend == "opinbench-hf":
-        import opinbench.harness.fast_hf  # noqa: F401  (registers the model with lm-eval)
+    from opinbench.harness import lm_models
+
+    lm_models.register()  # --backend opinbench-hf
     s = definition.settings
     metadata = definition.metadata
     # include_defaults=False: lm-eval's own few thousand tasks are not needed and take long to index.
