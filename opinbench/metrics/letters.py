@@ -37,6 +37,25 @@ def probabilities(doc: dict[str, Any], results: Sequence[Any]) -> np.ndarray:
     return letter_probabilities(lls, len(doc["letters"]))
 
 
+def logged_loglikelihoods(row: dict[str, Any]) -> list[float]:
+    """The logged loglikelihoods of a multiple-choice row, one per choice, as floats.
+
+    lm-eval writes ``filtered_resps`` as ``[[ll, is_greedy], ...]`` and ``resps`` as
+    ``[[[ll, is_greedy]], ...]``, the numbers as strings.
+
+    >>> logged_loglikelihoods({"filtered_resps": [["-0.5", "True"], ["-2.0", "False"]]})
+    [-0.5, -2.0]
+    >>> logged_loglikelihoods({"resps": [[["-0.5", "True"]], [["-2.0", "False"]]]})
+    [-0.5, -2.0]
+    """
+    out = []
+    for r in row.get("filtered_resps") or row.get("resps") or []:
+        x = r[0] if isinstance(r, list) and r and isinstance(r[0], list) else r  # resps: [[ll, greedy]]
+        x = x[0] if isinstance(x, list) else x
+        out.append(float(x))
+    return out
+
+
 def is_finite(probs: np.ndarray) -> bool:
     """Whether every letter probability is a finite number.
 
