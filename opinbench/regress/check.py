@@ -46,7 +46,7 @@ from opinbench.metrics.answer_tasks import self_consistency
 from opinbench.metrics.significance import mcnemar_exact
 from opinbench.regress import stats
 from opinbench.regress.judge_values import settings_difference
-from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
+from opinbench.regress.values import DISTRIBUTION, RunValues, TaskValues
 from opinbench.scoring import registry
 
 # The metrics regress tests: the objects with a paired test (`opinbench.scoring`) -> (task kind,
