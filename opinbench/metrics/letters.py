@@ -79,31 +79,20 @@ def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
 # --------------------------------------------------------------------------- aggregations (task YAMLs name them)
 
 
-def _share(items: list[float]) -> float:
-    return float(np.mean(items)) if items else float("nan")
-
-
 def share_nonfinite(items: list[float]) -> float:
     """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
-    share = _share(items)
+    share = float(np.mean(items)) if items else float("nan")
     if share > 0:
-        log.warning(
-            "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
-            "check the model's dtype (fp16 overflows) and backend",
-            int(round(share * len(items))),
-            len(items),
-        )
+        log.warning("%d of %d documents got a NaN or infinite loglikelihood and were not scored: check the "
+                    "model's dtype (fp16 overflows) and backend", int(round(share * len(items))), len(items))
     return share
 
 
 def share_low_mass(items: list[float]) -> float:
-    """Share of documents with little probability on the option letters; warns when high."""
-    share = _share(items)
+    """Share of documents with little probability on the option letters; warns when any."""
+    share = float(np.mean(items)) if items else float("nan")
     if share > 0:
-        log.warning(
-            "%.1f%% of documents put less than mass_threshold (default %.2f) probability on the "
-            "option letters: check the prompt template, --apply_chat_template and the tokenizer",
-            100 * share,
-            DEFAULT_MASS_THRESHOLD,
-        )
+        log.warning("%.1f%% of documents put less than mass_threshold (default %.2f) probability on the option "
+                    "letters: check the prompt template, --apply_chat_template and the tokenizer", 100 * share,
+                    DEFAULT_MASS_THRESHOLD)
     return share
