@@ -38,15 +38,13 @@ ENV = "OPINBENCH_LM_EVAL_PLUGIN"
 _OFF = {"0", "false", "no", "off"}
 
 
-def enabled() -> bool:
-    """Whether ``$OPINBENCH_LM_EVAL_PLUGIN`` leaves the hook on (anything but 0/false/no/off).
+def enabled(environ: Any = os.environ) -> bool:
+    """Whether ``$OPINBENCH_LM_EVAL_PLUGIN`` leaves the hook on (unset, or anything but 0/false/no/off).
 
-    >>> os.environ[ENV] = "0"; enabled()
-    False
-    >>> del os.environ[ENV]; enabled()
-    True
+    >>> enabled({ENV: "0"}), enabled({ENV: " Off"}), enabled({}), enabled({ENV: "1"})
+    (False, False, True, True)
     """
-    return os.environ.get(ENV, "1").strip().lower() not in _OFF
+    return environ.get(ENV, "1").strip().lower() not in _OFF
 
 
 def activate() -> None:
@@ -107,7 +105,7 @@ class _ThenLoader:
 def _run(action: Callable[[ModuleType], None], module: ModuleType) -> None:
     try:
         action(module)
-    except Exception as err:  # lm-eval must keep working without opinbench
+    except Exception as err:  # noqa: BLE001 - lm-eval must keep working without opinbench
         import logging
 
         logging.getLogger(__name__).warning(

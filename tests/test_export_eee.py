@@ -66,7 +66,7 @@ def test_a_leaderboard_entry_is_exported_and_linked_from_its_page(smoke_run, tmp
     assert main(["export", "eee", "leaderboard:1", "--store", url, "--out", str(tmp_path / "x")]) == 0
     eee_files.validate(_aggregate(tmp_path / "x"), tmp_path / "x")
     assert main(["export", "eee", "leaderboard:2", "--store", url, "--out", str(tmp_path / "y")]) == 2
-    assert "leaderboard:2" in capsys.readouterr().err
+    assert "leaderboard:2: no request 2" in capsys.readouterr().err
     site = tmp_path / "site"
     assert main(["leaderboard", "build", "smoke", "--store", url, "--out", str(site)]) == 0
     page = (site / "entries" / "1.html").read_text()

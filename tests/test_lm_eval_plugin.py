@@ -11,20 +11,21 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import subprocess
 import sys
-import tomllib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from opinbench import lm_eval_plugin as plugin
+from opinbench.export import eee
 from opinbench.harness import lm_models
 from opinbench.paths import tasks_dir
+from opinbench.runs import find_runs
 from tests.conftest import REPO
-from tests.helpers import wheel_venv
+from tests.helpers import eee_files, wheel_venv
 
 # ---------------------------------------------------------------- declarations
 
@@ -196,7 +197,7 @@ def smollm2():
 
 
 def _results(folder: Path) -> dict:
-    (results,) = folder.glob("*/results_*.json")
+    (results,) = folder.glob("*/results_*.json")  # one model folder, one lm_eval call
     return json.loads(results.read_text())
 
 
@@ -213,6 +214,12 @@ def test_stock_lm_eval_runs_opinionqa_wd(venv, shared_data, smollm2, tmp_path, m
     assert 0.0 <= wd <= 1.0
     source = Path(results["configs"]["opinionqa_wd"]["metadata"]["config_source"])
     assert source.is_relative_to(venv.site_packages)  # the wheel's task folder
+    # the real SmolLM2 run, exported in the Every Eval Ever schema, validates against it
+    out = tmp_path / "eee"
+    (run,) = find_runs(tmp_path)
+    record, _ = eee_files.validate(eee.export_run(run, out, source=eee.Source()), out)
+    assert {r["evaluation_result_id"]: r["score_details"]["score"] for r in record["evaluation_results"]}[
+        "opinionqa_wd/wd,none"] == wd
 
 
 def test_switched_off_lm_eval_answers_as_stock(venv, tmp_path):

@@ -91,9 +91,9 @@ def _strings(d: dict[str, Any]) -> dict[str, str]:
 
 def _metrics(task: str, values: dict[str, Any], higher: dict[str, Any]) -> list[Metric]:
     out = []
-    for key in values:
+    for key, value in values.items():
         name, _, filt = key.partition(",")
-        if name in _NOT_METRICS or name.endswith("_stderr") or _finite(values[key]) is None:
+        if name in _NOT_METRICS or name.endswith("_stderr") or _finite(value) is None:
             continue
         better = higher.get(name, higher.get(name.split("|")[0]))
         if not isinstance(better, bool):
