@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,12 +244,10 @@ print(json.dumps({{"config": json.dumps(cfg, sort_keys=True, default=name), "ind
 
 def test_lm_eval_builtin_tasks_are_untouched(venv, tmp_path):
     bare = wheel_venv.make(tmp_path, install=None)  # opinbench not installed at all
-    seen = {
-        "installed": venv.python(DESCRIBE_BUILTINS),
-        "switched off": venv.python(DESCRIBE_BUILTINS, switch_off=True),
-        "not installed": bare.python(DESCRIBE_BUILTINS),
-    }
-    got = {k: json.loads(p.stdout.splitlines()[-1]) for k, p in seen.items()}
+    runs = {"installed": (venv, False), "switched off": (venv, True), "not installed": (bare, False)}
+    with ThreadPoolExecutor(len(runs)) as pool:  # three processes, each indexing lm-eval's ~15k tasks
+        seen = {k: pool.submit(env.python, DESCRIBE_BUILTINS, switch_off=off) for k, (env, off) in runs.items()}
+        got = {k: json.loads(p.result().stdout.splitlines()[-1]) for k, p in seen.items()}
     stock = got["not installed"]
     assert "opinionqa_wd" not in stock["index"] and "opinionqa_wd" in got["installed"]["index"]
     assert got["switched off"] == stock
