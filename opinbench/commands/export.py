@@ -1,7 +1,9 @@
 """``opinbench export eee RUN_DIR|leaderboard:ID``: a run in the Every Eval Ever schema.
 
 Writes, per model folder of the run, ``<uuid>.json`` (aggregate results) and
-``<uuid>_samples.jsonl`` (per-instance records) into ``--out`` (see `opinbench.export.eee`).
+``<uuid>_samples.jsonl`` (per-instance records) under ``--out``, laid out as that project's
+datastore (``data/opinbench/<developer>/<model>/``; see `opinbench.export.eee`); prints the
+aggregate files.
 ``leaderboard:ID`` reads a finished leaderboard entry's stored lm-eval files, as
 ``opinbench regress leaderboard:ID`` does. lm-eval's own files stay the primary format.
 """
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
         for found in find_runs(folder):
             print(eee.export_run(found, args.out, source=source))
     except (ConfigError, DataError) as err:
-        print(f"opinbench export: {args.run}: {err}", file=sys.stderr)
+        where = "" if args.run in str(err) else f"{args.run}: "
+        print(f"opinbench export: {where}{err}", file=sys.stderr)
         return 2
     return 0
 
