@@ -80,9 +80,12 @@ def _doc(i, group="Democrat"):
     return wd_doc(f"Q{i}", "q?", ["Yes", "No", "Refused"], [1.0, 2.0], "POLPARTY", group, [0.5, 0.5])
 
 
+ARGS = {f"gen_args_{i}": {"arg_0": "Question?", "arg_1": c} for i, c in enumerate([" A", " B", " C", "A", "B", "C"])}
+
+
 def test_non_finite_values_are_left_out(tmp_path):
-    rows = [{"doc": _doc(0), "filtered_resps": mc_resps([0.6, 0.3, 0.1]), "metrics": ["wd"], "wd": 0.1},
-            {"doc": _doc(1), "filtered_resps": mc_resps([0.6, 0.3, 0.1]), "metrics": ["wd"], "wd": math.nan}]
+    rows = [{"doc": _doc(0), "filtered_resps": mc_resps([0.3, 0.6, 0.1]), "wd": 0.1, "arguments": ARGS},
+            {"doc": _doc(1), "filtered_resps": mc_resps([0.6, 0.3, 0.1]), "wd": math.nan, "arguments": ARGS}]
     folder = write_run(tmp_path / "run", {"opinionqa_wd": rows})
     results = json.loads(next(folder.glob("results_*.json")).read_text())
     results["results"]["opinionqa_wd"] |= {"wd,none": 0.1, "wd_stderr,none": "N/A", "kl,none": math.nan}
@@ -91,9 +94,10 @@ def test_non_finite_values_are_left_out(tmp_path):
     (run,) = find_runs(folder)
     record, rows = eee_files.validate(eee.export_run(run, tmp_path / "out", source=eee.Source()), tmp_path / "out")
     assert [r["evaluation_result_id"] for r in record["evaluation_results"]] == ["opinionqa_wd/wd,none"]
-    assert "uncertainty" not in record["evaluation_results"][0]["score_details"]
+    assert "standard_error" not in record["evaluation_results"][0]["score_details"].get("uncertainty", {})  # 'N/A'
     assert [r["evaluation"]["score"] for r in rows] == [0.1]
-    assert rows[0]["answer_attribution"][0]["extracted_value"] == rows[0]["input"]["choices"][0]
+    assert rows[0]["input"]["choices"] == [" A", " B", " C", "A", "B", "C"]
+    assert rows[0]["answer_attribution"][0]["extracted_value"] == " B"  # the likeliest option
 
 
 def test_bad_input_is_one_clear_error(tmp_path):
