@@ -6,7 +6,7 @@ folder, ``lm_eval.models`` names the model classes). lm-eval 0.4.13 reads neithe
 module does their job for opinbench alone, until lm-eval does (docs/lm_eval_plugins.md):
 
 * the wheel puts ``opinbench_lm_eval.pth`` in site-packages; its one line calls `activate`
-  at interpreter start, which only appends a finder to ``sys.meta_path`` (no lm-eval, no
+  at interpreter start, which only puts a finder first in ``sys.meta_path`` (no lm-eval, no
   opinbench module beyond this one, nothing read from disk);
 * when ``lm_eval.api.registry`` is imported, `opinbench.harness.lm_models.register` names
   opinbench's models in it (lazily: no torch) unless this lm-eval reads ``lm_eval.models``
