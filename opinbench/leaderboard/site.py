@@ -124,6 +124,25 @@ def fig_title(task: str, groups: dict[str, Any]) -> str:
     return f"{task}: {m.display} per group{against}"
 
 
+def _eee_export(store: Store, entry_id: int, out: Path) -> dict[str, str]:
+    """The entry's stored lm-eval files written in the Every Eval Ever schema under ``out/eee/<id>/``:
+    ``{"aggregate": ..., "samples": ...}`` relative to ``out``, empty when the entry has no such files."""
+    import tempfile
+
+    from opinbench.errors import OpinbenchError
+    from opinbench.export import eee
+    from opinbench.runs import find_runs
+
+    with tempfile.TemporaryDirectory(prefix=f"opinbench-entry-{entry_id}-") as tmp:
+        try:
+            (run,) = find_runs(store.export_files(entry_id, tmp))
+            path = eee.export_run(run, out / "eee" / str(entry_id), source=eee.Source(origin=f"leaderboard:{entry_id}"))
+        except (OpinbenchError, ValueError):  # no lm-eval files stored (or several runs): no export
+            return {}
+    samples = path.with_name(path.stem + "_samples.jsonl")
+    return {"aggregate": path.relative_to(out).as_posix(), "samples": samples.relative_to(out).as_posix()}
+
+
 def build_site(store: Store, name: str, out: str | Path) -> Path:
     """Write the site of leaderboard ``name`` into ``out``; returns the index page."""
     definition = load_definition(name)
@@ -145,6 +164,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
         **common, name=definition.name, version=definition.version, description=definition.description,
         groups=groups, entries=entries, failed=failed))
     for e in entries:
+        e["eee"] = _eee_export(store, e["id"], out)
         jrows = _judge_rows(e, definition)
         write_text(out / e["page"], env.get_template("entry.html.j2").render(
             **(common | {"title": f"{e['model']} | {definition.title}"}), lb_title=definition.title, e=e,
@@ -152,7 +172,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
             "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
-                                           "headline", "warnings", "scores", "command")} for e in entries],
+                                           "headline", "warnings", "scores", "command", "eee")} for e in entries],
             "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
