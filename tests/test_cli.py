@@ -52,7 +52,7 @@ def test_export_strict_fails_with_location(release, tmp_path, capsys):
     data = release / "American_Trends_Panel_W7" / "SEX_data.json"
     data.write_text(data.read_text().replace('"Not": 2', '"Nope": 2'))
     code, _, err = run_cli(capsys, "data", "export", "opinionqa", "--source", str(release), "--out", str(tmp_path / "x.jsonl"), "--strict")
-    assert code == 1
+    assert code == 2
     assert "SEX_data.json: Q1_W7: Female: count for option 'Nope'" in err
     assert not (tmp_path / "x.jsonl").exists()  # nothing half-written
 
@@ -117,8 +117,7 @@ def test_tasks_dir_prints_the_yaml_folder(capsys):
 
 
 def test_unknown_dataset_is_a_clear_error(capsys):
-    with pytest.raises(SystemExit):
-        main(["data", "export", "nope", "--out", "x"])
+    assert main(["data", "export", "nope", "--out", "x"]) == 2
     assert "invalid choice" in capsys.readouterr().err
 
 
