@@ -84,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     # A command that hands its arguments on (``train sft|grpo`` to TRL's parser) sets takes_extra_args.
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and not getattr(args, "takes_extra_args", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as stop:  # --help, or a usage error already printed as one line
         return stop.code if isinstance(stop.code, int) else 2
+    command = " ".join(a for a in (args.command, getattr(args, f"{args.command}_command", None)) if a)
+    if extra and not getattr(args, "takes_extra_args", False):
+        print(f"opinbench {command}: error: unrecognized arguments: {' '.join(extra)} "
+              f"(see opinbench {command} --help)", file=sys.stderr)
+        return 2
     args.extra_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -96,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    command = " ".join(a for a in (args.command, getattr(args, f"{args.command}_command", None)) if a)
     return run_guarded(command, lambda: args.func(args), debug=debug or args.debug)
 
 
