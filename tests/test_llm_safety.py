@@ -130,7 +130,16 @@ def test_database_is_locked_while_switching_to_wal_is_retried(tmp_path, monkeypa
     assert raised
 
 
-def _read_until(stream, needle: str, timeout: float = 60.0) -> str:
+def _wait_in_flight(srv, proc, n: int, limit: float = 600.0) -> None:
+    """Until ``n`` requests reached the server; the child ending first fails at once. The limit
+    only bounds a hung run: a child that takes minutes to start on a loaded machine is waited for."""
+    deadline = time.monotonic() + limit
+    while srv.wait_for_requests(n, timeout=1.0) < n:
+        assert proc.poll() is None, f"the child ended before sending {n} requests:\n{proc.communicate()}"
+        assert time.monotonic() < deadline, f"{srv.count()} of {n} requests after {limit} s"
+
+
+def _read_until(stream, needle: str, timeout: float = 600.0) -> str:
     """Lines of ``stream`` up to the first holding ``needle`` (a thread reads: no blocking forever)."""
     seen: list[str] = []
     found = threading.Event()
@@ -155,13 +164,14 @@ def test_ctrl_c_stores_every_reply_in_flight(tmp_path):
         srv.hold()
         proc = _runner(srv, tmp_path / "c.sqlite", 12, concurrency=4)
         try:
-            assert srv.wait_for_requests(4) == 4, proc.stderr  # four in flight, none answered
+            _wait_in_flight(srv, proc, 4)
+            assert srv.count() == 4  # four in flight, none answered
             proc.send_signal(signal.SIGINT)
             seen = _read_until(proc.stderr, "waiting for 4 request(s) in flight")
             assert "waiting for 4 request(s) in flight" in seen, seen
             assert srv.count() == 4  # no new request after Ctrl-C
             srv.release()
-            out, err = proc.communicate(timeout=60)
+            out, err = proc.communicate(timeout=600)
         finally:
             if proc.poll() is None:
                 proc.kill()
