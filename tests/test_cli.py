@@ -110,6 +110,19 @@ def test_bounds_names_groups_as_the_results_do():
     assert len({x.index("0.2") for x in lines[2:]}) == 1
 
 
+def test_task_descriptions_are_whole_sentences():
+    # `opinbench tasks` cut vk_cot's at the option letters: "... (A."
+    from opinbench.harness.catalog import _description
+
+    assert _description(tasks_dir() / "vk" / "vk_cot.yaml") == (
+        "Value Kaleidoscope: does the value/right/duty support or oppose the situation, or either?"
+    )
+    for path in tasks_dir().rglob("*.yaml"):
+        text = _description(path)
+        if text:
+            assert text[-1] in ".?!" and text.count("(") == text.count(")"), (path.name, text)
+
+
 def test_tasks_dir_prints_the_yaml_folder(capsys):
     code, stdout, _ = run_cli(capsys, "tasks-dir")
     assert code == 0 and Path(stdout.strip()) == tasks_dir()
