@@ -121,7 +121,7 @@ def run_guarded(command: str, run: Callable[[], int | None], *, debug: bool = Fa
 
 
 def describe_error(err: BaseException) -> tuple[str, int]:
-    """One line for ``err`` and the exit status: 2 for bad input or set-up, 1 for a bug."""
+    """One line for ``err`` and the exit status: 2 for bad input or set-up, 1 for anything else."""
     if isinstance(err, OpinbenchError):
         return _one_line(str(err)), 2
     if isinstance(err, ImportError):
@@ -132,7 +132,8 @@ def describe_error(err: BaseException) -> tuple[str, int]:
         return _one_line(str(err)), 2
     if isinstance(err, OSError):
         return _os_error(err), 2
-    hint = f"this is a bug in opinbench: rerun with --debug (or {DEBUG_ENV}=1) for the traceback"
+    # Not an error opinbench raises on purpose: a bug, or a library's error opinbench should name.
+    hint = f"unexpected; rerun with --debug (or {DEBUG_ENV}=1) for the traceback"
     return f"{type(err).__name__}: {_one_line(str(err))} ({hint})", 1
 
 
@@ -142,9 +143,8 @@ def _short(value: object, limit: int = 120) -> str:
 
 
 def _one_line(text: str) -> str:
-    """The first line of a message, capped: a 5,000-character value must not flood the terminal."""
-    first = text.strip().splitlines()[0] if text.strip() else text
-    return _short(first, 500)
+    """A message on one line, capped: a 5,000-character value must not flood the terminal."""
+    return _short(" ".join(line.strip() for line in text.splitlines() if line.strip()), 1000)
 
 
 def _os_error(err: OSError) -> str:

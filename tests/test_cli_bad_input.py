@@ -205,7 +205,7 @@ def check_one_line(capsys, argv: list[str], expected: str) -> str:
     assert "Traceback" not in err + out, shown
     assert code == 2 and len(lines) == 1, shown
     assert expected in lines[0], shown
-    assert len(lines[0]) < 1000, shown  # a 5,000-character value is cut, not echoed whole
+    assert len(lines[0]) < 1200, shown  # a 5,000-character value is cut, not echoed whole
     return lines[0]
 
 
