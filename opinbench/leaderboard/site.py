@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from opinbench.errors import ConfigError
 from opinbench.io import write_json, write_text
 from opinbench.leaderboard.definition import Definition, load_definition
 from opinbench.leaderboard.store import FAILED, FINISHED, Store
@@ -190,8 +191,18 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
 
 
 def serve(folder: str | Path, port: int = 8000) -> None:  # pragma: no cover - interactive
-    """Preview a built site at http://127.0.0.1:PORT/ (standard library server, local only)."""
+    """Preview a built site at http://127.0.0.1:PORT/ (standard library server, local only).
+
+    A folder without a built site, or a port in use, is refused before anything is served:
+    a server that starts and answers 404 looks like a broken site."""
+    if not (Path(folder) / "index.html").is_file():
+        raise ConfigError(f"{folder}: no built site here (no index.html); "
+                          f"write one with `opinbench leaderboard build NAME --out {folder}`")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as err:
+        raise ConfigError(f"port {port}: {err.strerror or err}; choose another with --port") from None
+    with server as httpd:
         print(f"serving {folder} at http://127.0.0.1:{port}/ (Ctrl-C stops)")
         httpd.serve_forever()
