@@ -68,6 +68,12 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["{missing}", "--out", "{dir}/r"], "no such file or directory"),
         (["{dir}", "--out", "{dir}/r"], "no samples_*.jsonl"),
     ],
+    "export": [
+        (["eee", "{missing}", "--out", "{dir}/e"], "no such file or directory"),
+        (["eee", "{dir}", "--out", "{dir}/e"], "no samples_*.jsonl"),
+        (["eee", "{huge}", "--out", "{dir}/e"], "File name too long"),
+        (["eee", "leaderboard:x", "--out", "{dir}/e"], "leaderboard:ID"),
+    ],
     "regress": [
         (["{missing}", "{missing}"], "no such file or directory"),
         (["{file}", "{dir}"], "not JSON"),
