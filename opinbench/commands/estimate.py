@@ -161,12 +161,10 @@ def main(args: argparse.Namespace) -> int:
     prices = load_prices(args.prices)
     per_gen = {t: typical.get(t, upper[t]) for t in upper}
     loads = []
-    if args.judge:
-        loads.append(cost.faithfulness_load(counts, tokenizer, args.judge,
-                                            gen_tokens_per_task=per_gen,
-                                            control=not args.no_control))
-    if args.moderator:
-        loads.append(cost.moderation_load(counts, args.moderator, per_gen))
+    for kind, model in (("faithfulness", args.judge), ("moderation", args.moderator)):
+        if model:
+            loads.append(cost.judge_load(kind, counts, tokenizer, model,
+                                         gen_tokens_per_task=per_gen, control=not args.no_control))
     for load in loads:
         cost.price(load, prices)
         money = ("not in the price table (--prices)" if load.cost_live is None else

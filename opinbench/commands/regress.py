@@ -57,8 +57,6 @@ def load_side(path: str | Path) -> RunValues:
 
 
 ENTRY_PREFIX = "leaderboard:"
-# Judges of a leaderboard definition -> the judge metric regress tests for them.
-_JUDGE_METRICS = {"faithfulness": "cot_faithfulness", "moderation": "cot_offensive_rate"}
 
 
 def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]:
@@ -88,11 +86,12 @@ def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]
 
 def definition_tolerances(name: str) -> dict[str, float]:
     """The ``tolerance`` of each metric of leaderboard ``name`` that regress tests, by regress's metric name."""
+    from opinbench.judging.registry import JUDGES
     from opinbench.leaderboard.definition import load_definition
 
     out: dict[str, float] = {}
     for m in load_definition(name).metrics:
-        key = _JUDGE_METRICS.get(m.judge or "", m.metric)
+        key = JUDGES[m.judge].metric if m.judge in JUDGES else m.metric  # a judge's: regress's name
         if m.tolerance is not None and key in check.METRICS:
             out[key] = m.tolerance
     return out

@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 
 from opinbench.errors import ConfigError
+from opinbench.judging.registry import JUDGES
 from opinbench.metrics.significance import mcnemar_exact
 from opinbench.regress import stats
-from opinbench.regress.judge_values import JUDGES, settings_difference
+from opinbench.regress.judge_values import settings_difference
 from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
 
 JUDGE = "judge"
@@ -55,7 +56,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "kl": (DISTRIBUTION, True),
     "acc": (ANSWER, False),
     "macro_f1": (ANSWER, False),
-    **{metric: (JUDGE, lower) for metric, _, lower in JUDGES.values()},
+    **{j.metric: (JUDGE, j.lower_is_better) for j in JUDGES.values()},
 }
 
 # Worsening that is never flagged, per metric (absolute, in the metric's units).
