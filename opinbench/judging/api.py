@@ -93,7 +93,9 @@ def run_judge(kind: str, options: JudgeOptions) -> JudgeOutcome:
 
     entry = registry.get(kind)
     if not isinstance(options, entry.options):
-        raise ConfigError(f"judge {kind} takes {entry.options.__name__}, not {type(options).__name__}")
+        raise ConfigError(
+            f"judge {kind} takes {entry.options.__name__}, not {type(options).__name__}"
+        )
     judge = entry.judge(options)
     samples, files = _load(options)
     defaults = judge.prepare(samples)

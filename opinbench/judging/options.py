@@ -1,4 +1,4 @@
-"""A judge run's settings as dataclasses: one definition for the flags, the YAML keys and the checks.
+"""A judge run's settings as dataclasses: one definition for flags, YAML keys and checks.
 
 `JudgeOptions` holds what every judge kind takes (samples, budget, retries, cache...);
 each kind subclasses it with its own fields (`FaithfulnessOptions`, `ModerationOptions`).
