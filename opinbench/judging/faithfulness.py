@@ -47,7 +47,7 @@ from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.llm.providers import ChatRequest, Provider
-from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_provider_jobs
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +203,8 @@ def run_faithfulness(
         overrides: command-line overrides of max tokens / temperature.
     """
     jobs, plan = _plan(samples, control, provider, settings, control_settings, overrides)
-    outcomes, stats = run_jobs(
-        jobs,
-        cache=cache,
-        provider=provider.spec.provider,
-        model=provider.spec.model,
-        options=options,
-        budget=budget,
-        max_concurrency=provider.max_concurrency,
-        desc=f"faithfulness {provider.spec}",
-    )
+    outcomes, stats = run_provider_jobs(jobs, provider, cache=cache, options=options,
+                                        budget=budget, desc=f"faithfulness {provider.spec}")
     out = FaithfulnessRun(stats=stats)
     for kind, item, req, key, extra in plan:
         outcome = outcomes.get(key or "")

@@ -42,7 +42,7 @@ from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.llm.providers import ChatRequest, Provider, moderation_request_json
-from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_provider_jobs
 
 PROMPT_MODES = ("auto", "native", "template")
 _CODE = re.compile(r"^S\d{1,2}$", re.I)
@@ -148,16 +148,8 @@ def run_moderation(
         jobs.append(Job(key, rj, call))
         plan.append((s, key, sha256_text(canonical_json(rj))))
 
-    outcomes, stats = run_jobs(
-        jobs,
-        cache=cache,
-        provider=provider.spec.provider,
-        model=provider.spec.model,
-        options=options,
-        budget=budget,
-        max_concurrency=provider.max_concurrency,
-        desc=f"moderation {provider.spec}",
-    )
+    outcomes, stats = run_provider_jobs(jobs, provider, cache=cache, options=options,
+                                        budget=budget, desc=f"moderation {provider.spec}")
     run = ModerationRun(stats=stats, mode=resolved)
     seen: dict[str, None] = {} if use_endpoint else dict.fromkeys(names.values())
     for s, key, phash in plan:

@@ -49,6 +49,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -68,7 +69,7 @@ from opinbench.llm.jobs import (
 )
 from opinbench.llm.replies import Reply
 
-__all__ = ["Budget", "Job", "Outcome", "RunOptions", "RunStats", "run_jobs"]
+__all__ = ["Budget", "Job", "Outcome", "RunOptions", "RunStats", "run_jobs", "run_provider_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,17 @@ def run_jobs(
     run = _LiveRun(jobs, cache, provider, model, options, budget, desc)
     workers = max(1, min(options.concurrency, max_concurrency or options.concurrency))
     return run.run(workers)
+
+
+def run_provider_jobs(
+    jobs: Sequence[Job], provider: Any, *, cache: ReplyCache, options: RunOptions, budget: Budget,
+    desc: str,
+) -> tuple[dict[str, Outcome], RunStats]:
+    """`run_jobs` for the jobs of one `opinbench.llm.providers.Provider`: its name, model and
+    concurrency cap."""
+    return run_jobs(jobs, cache=cache, provider=provider.spec.provider, model=provider.spec.model,
+                    options=options, budget=budget, max_concurrency=provider.max_concurrency,
+                    desc=desc)
 
 
 _STOPPED = Outcome(None, "skipped", 0, "run stopped", "stopped")
