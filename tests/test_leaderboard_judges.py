@@ -106,6 +106,24 @@ def test_judge_options_map_settings_onto_the_commands_dataclass():
                       Path("run"))
 
 
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"max_tokenz": 64}, "judges.faithfulness.settings: unknown judge setting 'max_tokenz'"),
+    ({"concurrency": 0}, "judges.faithfulness.settings: concurrency must be at least 1, not 0"),
+    ({"no_control": "yes"}, "judges.faithfulness.settings: no_control must be true or false, not 'yes'"),
+])
+def test_a_definitions_judge_settings_are_checked_when_it_loads(settings, message):
+    from opinbench.leaderboard.definition import parse_definition
+
+    raw = yaml.safe_load(definition_path("smoke").read_text())
+    raw["judges"]["faithfulness"]["settings"] = settings
+    with pytest.raises(ConfigError, match=message):
+        parse_definition(raw, "smoke.yaml")
+    raw["judges"]["style"] = {"provider": "openai", "model": "m"}
+    raw["judges"]["faithfulness"]["settings"] = {}
+    with pytest.raises(ConfigError, match="smoke.yaml: judges.style: no judge named 'style'"):
+        parse_definition(raw, "smoke.yaml")
+
+
 def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path, monkeypatch):
     import opinbench.leaderboard.site as site
     import opinbench.leaderboard.worker as worker
