@@ -174,3 +174,12 @@ def test_an_unwritable_output_dir_is_one_line_and_exit_2(run_dir, server, tmp_pa
     assert len(err) == 1 and err[0].startswith(
         f"opinbench judge faithfulness: error: cannot write results into {out}: "), err
     assert server.count() == 0
+
+
+def test_a_moderation_endpoint_is_not_billed_by_tokens_so_a_token_cap_lets_it_run(run_dir, server,
+                                                                                tmp_path):
+    argv = ["judge", "moderation", "--samples", str(run_dir), "--moderator",
+            "openai:omni-moderation-latest", "--base-url", server.openai_url, "--cache",
+            str(tmp_path / "cache.sqlite"), "--max-tokens-budget", "1000", "--no-progress"]
+    assert main(argv) == 0
+    assert server.count("/v1/moderations") == N

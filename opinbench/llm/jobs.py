@@ -121,10 +121,11 @@ class Budget:
     def spend(self, reply: Reply) -> None:
         """Charge a reply's tokens.
 
-        A reply without usable usage (none, or negative counts) under a token cap spends
-        the cap: what it cost is unknown, and sending on could spend any amount. (Estimating
-        tokens from the text instead would let a server that never reports usage run
-        through the whole budget unchecked on a guess.)
+        A chat reply (text) without usable usage (none, or negative counts) under a token
+        cap spends the cap: what it cost is unknown, and sending on could spend any amount.
+        (Estimating tokens from the text instead would let a server that never reports usage
+        run through the whole budget unchecked on a guess.) A moderation endpoint's result
+        (a JSON object) is not billed by tokens and leaves the cap as it is.
         """
         with self._lock:
             if reply.metered:
@@ -132,7 +133,8 @@ class Budget:
                 self.output_tokens += reply.output_tokens or 0
             else:
                 self.unmetered += 1
-                self.unmeasured = self.max_tokens is not None
+                if self.max_tokens is not None and isinstance(reply.value, str):
+                    self.unmeasured = True
 
     @property
     def exhausted(self) -> bool:
