@@ -29,12 +29,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "opinbench"
 # ARCHITECTURE.md say: `runs.py` is the one reader of lm-eval folders that metrics
 # (`metrics/logged_answers.py`) and judging already read, so it sits with the data readers;
 # `answers.py` (the one answer extractor) and `models.py` (packaged model folders) are
-# leaves; analysis, train and reports sit beside judging and harness; estimate beside regress.
+# leaves; `scoring` (the metric objects) sits right above `metrics`, as its docstring says;
+# analysis, train and reports sit beside judging and harness; estimate beside regress.
 LAYERS: list[set[str]] = [
     {"opinbench", "errors", "io", "paths"},
     {"data", "runs", "answers", "models"},
     {"prompts"},
     {"metrics", "evaluate_metrics"},
+    {"scoring"},
     {"llm"},
     {"judging", "harness", "analysis", "train", "reports"},
     {"regress", "estimate"},

@@ -74,8 +74,9 @@ def test_the_registry_is_what_regress_and_the_leaderboard_read():
     from opinbench.regress.check import METRICS
 
     for entry in registry.JUDGES.values():
-        assert METRICS[entry.metric] == ("judge", entry.lower_is_better)
-        assert registry.by_metric(entry.metric) is entry
+        assert entry.metric.judge == entry.kind  # the scoring layer's metric object of this judge
+        assert METRICS[entry.metric.key] == ("judge", not entry.metric.higher_is_better)
+        assert registry.by_metric(entry.metric.key) is entry
         assert f"--{entry.role}" in _flags(entry.options)
 
 

@@ -91,7 +91,7 @@ def definition_tolerances(name: str) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for m in load_definition(name).metrics:
-        key = JUDGES[m.judge].metric if m.judge in JUDGES else m.metric  # a judge's: regress's name
+        key = JUDGES[m.judge].metric.key if m.judge in JUDGES else m.metric  # a judge's: regress's name
         if m.tolerance is not None and key in check.METRICS:
             out[key] = m.tolerance
     return out

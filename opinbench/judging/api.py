@@ -78,7 +78,7 @@ class JudgeOutcome:
     @property
     def metric(self) -> dict[Path, float | None]:
         """The kind's metric over all tasks, per run folder."""
-        return {d: metric_value(r, self.entry.metric) for d, (r, _) in self.reports.items()}
+        return {d: metric_value(r, self.entry.metric.key) for d, (r, _) in self.reports.items()}
 
 
 def run_judge(kind: str, options: JudgeOptions) -> JudgeOutcome:

@@ -9,7 +9,7 @@ judge kind is its `JudgeKind` subclass (`opinbench.judging.kinds`), its options 
 (`opinbench.judging.options`), its printout (`opinbench.judging.printing`) and one entry
 in `JUDGES`.
 
->>> get("moderation").metric, get("moderation").lower_is_better
+>>> get("moderation").metric.key, get("moderation").lower_is_better
 ('cot_offensive_rate', True)
 """
 
@@ -23,6 +23,8 @@ from opinbench.errors import ConfigError
 from opinbench.judging import printing
 from opinbench.judging.kinds import FaithfulnessJudge, JudgeKind, ModerationJudge
 from opinbench.judging.options import FaithfulnessOptions, JudgeOptions, ModerationOptions
+from opinbench.scoring.judge import COT_FAITHFULNESS, COT_OFFENSIVE_RATE
+from opinbench.scoring.metric import Metric
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,9 @@ class JudgeEntry:
         kind: the sub-command and the results' name (``results_judge-<kind>_<ts>.json``).
         role: ``judge`` / ``moderator``: the provider flag (``--judge``) and the settings
             files' keys naming the default (``judge``, ``offline_judge``).
-        metric: the metric a regression check and the leaderboard read (per item 0/1).
+        metric: the metric object (`opinbench.scoring.judge`: key, display, direction,
+            tolerance, test) that regression checks and the leaderboard read (per item 0/1).
         verdict_field: the verdict's field holding that item's 0/1 (``faithful``).
-        lower_is_better: the metric's direction.
         options: the settings dataclass (flags, YAML keys, checks).
         judge: the `JudgeKind` subclass that prepares, sends and reports.
         help: one line for ``opinbench judge --help``.
@@ -45,23 +47,25 @@ class JudgeEntry:
 
     kind: str
     role: str
-    metric: str
+    metric: Metric
     verdict_field: str
-    lower_is_better: bool
     options: type[JudgeOptions]
     judge: Callable[[Any], JudgeKind]
     help: str
     show: Callable[..., None]
     show_after: Callable[..., None] | None = None
 
+    @property
+    def lower_is_better(self) -> bool:
+        return not self.metric.higher_is_better
+
 
 JUDGES: dict[str, JudgeEntry] = {
     "faithfulness": JudgeEntry(
         kind="faithfulness",
         role="judge",
-        metric="cot_faithfulness",
+        metric=COT_FAITHFULNESS,
         verdict_field="faithful",
-        lower_is_better=False,
         options=FaithfulnessOptions,
         judge=FaithfulnessJudge,
         help="can a judge recover the model's answer from its reasoning alone?",
@@ -71,9 +75,8 @@ JUDGES: dict[str, JudgeEntry] = {
     "moderation": JudgeEntry(
         kind="moderation",
         role="moderator",
-        metric="cot_offensive_rate",
+        metric=COT_OFFENSIVE_RATE,
         verdict_field="flagged",
-        lower_is_better=True,
         options=ModerationOptions,
         judge=ModerationJudge,
         help="share of reasoning traces a moderator flags, per category",
@@ -93,6 +96,6 @@ def get(kind: str) -> JudgeEntry:
     return JUDGES[kind]
 
 
-def by_metric(metric: str) -> JudgeEntry | None:
-    """The judge whose metric is ``metric``, if any."""
-    return next((e for e in JUDGES.values() if e.metric == metric), None)
+def by_metric(key: str) -> JudgeEntry | None:
+    """The judge whose metric's key is ``key``, if any."""
+    return next((e for e in JUDGES.values() if e.metric.key == key), None)

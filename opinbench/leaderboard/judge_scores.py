@@ -91,7 +91,7 @@ def judge_score(m: MetricSpec, definition: Definition, run: Run, doc_keys: Mappi
     if kind not in JUDGES:
         errors.append(f"{where}: cannot recompute the metrics of judge {kind!r}")
         return base | {"missing": f"judge {kind} cannot be recomputed"}
-    result_metric = JUDGES[kind].metric
+    result_metric = JUDGES[kind].metric.key
     try:
         jv = read_judge(run, files, doc_keys)
         assert jv is not None  # kind in JUDGES

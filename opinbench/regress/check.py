@@ -56,7 +56,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "kl": (DISTRIBUTION, True),
     "acc": (ANSWER, False),
     "macro_f1": (ANSWER, False),
-    **{j.metric: (JUDGE, j.lower_is_better) for j in JUDGES.values()},
+    **{j.metric.key: (JUDGE, j.lower_is_better) for j in JUDGES.values()},
 }
 
 # Worsening that is never flagged, per metric (absolute, in the metric's units).

@@ -120,7 +120,7 @@ def read_judge(run: Run, files: JudgeFiles, doc_keys: Mapping[str, Mapping[str, 
     if entry is None:
         log.info("%s: judge %s has no regression metric, left out", files.verdicts, files.kind)
         return None
-    metric, value_field = entry.metric, entry.verdict_field
+    metric, value_field = entry.metric.key, entry.verdict_field
     if files.results is None:
         raise DataError(
             f"no results_judge-{files.kind}_<timestamp>.json of the same timestamp beside it: "
