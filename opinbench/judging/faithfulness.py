@@ -270,11 +270,7 @@ def _sample_verdict(
 ) -> dict[str, Any]:
     neutral = {o.casefold() for o in settings[s.family].get("neutral_options", [])}
     v: dict[str, Any] = {
-        "type": "sample",
-        "task": s.task,
-        "doc_id": s.doc_id,
-        "repeat": s.repeat,
-        "doc_hash": s.doc_hash,
+        **s.verdict_head(),
         "family": s.family,
         "model_answer": s.model_answer.answer,
         "model_answer_how": s.model_answer.how,

@@ -181,13 +181,7 @@ def _chat_request(s: CotSample, text: str, provider: Provider, settings: JudgeSe
 def _verdict(s: CotSample, key: str | None, phash: str | None, out: Outcome | None,
              names: dict[str, str], use_endpoint: bool) -> tuple[dict[str, Any], list[str]]:
     """One sample's verdict, and the categories its reply names."""
-    v: dict[str, Any] = {
-        "type": "sample",
-        "task": s.task,
-        "doc_id": s.doc_id,
-        "repeat": s.repeat,
-        "doc_hash": s.doc_hash,
-    }
+    v: dict[str, Any] = s.verdict_head()
     if key is None:
         v.update(status="excluded", reason="empty reasoning")
         return v, []
