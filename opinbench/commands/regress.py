@@ -86,14 +86,12 @@ def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]
 
 def definition_tolerances(name: str) -> dict[str, float]:
     """The ``tolerance`` of each metric of leaderboard ``name`` that regress tests, by regress's metric name."""
-    from opinbench.judging.registry import JUDGES
     from opinbench.leaderboard.definition import load_definition
 
     out: dict[str, float] = {}
     for m in load_definition(name).metrics:
-        key = JUDGES[m.judge].metric.key if m.judge in JUDGES else m.metric  # a judge's: regress's name
-        if m.tolerance is not None and key in check.METRICS:
-            out[key] = m.tolerance
+        if m.tolerance is not None and m.metric in check.METRICS:  # judge rows name their judge's metric
+            out[m.metric] = m.tolerance
     return out
 
 
