@@ -17,8 +17,8 @@ import pytest
 
 from opinbench.cli import main
 from opinbench.judging import api as judge_api
-from opinbench.judging.options import FaithfulnessOptions
 from opinbench.judging.faithfulness import build_request
+from opinbench.judging.options import FaithfulnessOptions
 from opinbench.judging.settings import faithfulness_settings, judges_dir
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import (

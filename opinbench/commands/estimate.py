@@ -24,7 +24,6 @@ docs/vllm.md); the model time is then given with prefix caching too.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any

@@ -21,9 +21,9 @@ sends a request.
 
 from opinbench.llm.cache import ReplyCache, default_cache_path, request_key
 from opinbench.llm.errors import AuthError, LLMError, RequestError
+from opinbench.llm.jobs import Budget, Job, Outcome, RunOptions, RunStats
 from opinbench.llm.providers import ChatRequest, Provider, ProviderSpec, make_provider
 from opinbench.llm.replies import Reply
-from opinbench.llm.jobs import Budget, Job, Outcome, RunOptions, RunStats
 from opinbench.llm.runner import run_jobs
 
 __all__ = [
