@@ -120,15 +120,15 @@ def test_self_reported_run_is_ingested_validated_and_shown_as_such(tmp_path, smo
 
 
 def test_tampered_stored_sample_fails_naming_the_document(tmp_path, smoke_run):
+    def tamper(rows):
+        rows[1]["filtered_resps"][0][0] = "0.0"  # the model "put" all its mass on A
+        return rows
+
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     rid = st.submit(_fields())
-    stored = st.put_files(rid, smoke_run)
-    path = next(p for p in stored if "samples_opinionqa_wd" in p)
-    lines = (smoke_run / path).read_text().splitlines()
-    row = json.loads(lines[1])
-    row["filtered_resps"][0][0] = "0.0"  # the model "put" all its mass on A
-    lines[1] = json.dumps(row, ensure_ascii=False)
-    st.replace_blob(stored[path], ("\n".join(lines) + "\n").encode())
+    # the stored files are what revalidation reads: store a tampered copy of the run
+    st.put_files(rid, _edit(smoke_run, tmp_path, "opinionqa_wd", tamper))
+    row = json.loads(next(smoke_run.rglob("samples_opinionqa_wd_*.jsonl")).read_text().splitlines()[1])
     errors = revalidate(st, rid)["errors"]
     assert any(f"document {row['doc']['id']} (doc_id 1): logged wd does not match" in e for e in errors), errors
 

@@ -230,6 +230,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
     for jname, j in judges.items():
         for key in ("provider", "model"):
             _need(j or {}, key, f"{source}: judges.{jname}")
+        _judge_settings(jname, j, f"{source}: judges.{jname}")
     task_names = {t.name for t in tasks}
     metrics, seen = [], set()
     for i, m in enumerate(_need(raw, "metrics", source)):
@@ -268,6 +269,19 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
         warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
     )
+
+
+def _judge_settings(name: str, judge: dict[str, Any], where: str) -> None:
+    """A pinned judge's ``settings:`` read as its options dataclass (`opinbench.judging.options`),
+    so that an unknown judge, key or value is refused when the definition loads, not at judging."""
+    from opinbench.judging.registry import JUDGES
+
+    if name not in JUDGES:
+        raise ConfigError(f"{where}: no judge named {name!r} (known: {', '.join(JUDGES)})")
+    settings = judge.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: settings must be a mapping")
+    JUDGES[name].options.from_mapping({**settings, "samples": ["-"]}, where=f"{where}.settings")
 
 
 def load_definition(name_or_path: str | Path) -> Definition:

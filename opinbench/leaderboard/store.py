@@ -335,7 +335,3 @@ class Store:
             target.write_bytes(zlib.decompress(r.data))
         return dest
 
-    def replace_blob(self, digest: str, data: bytes) -> None:
-        """Overwrite a blob's content in place (only for tests that tamper with a stored file)."""
-        with self._tx() as conn:
-            conn.execute(sa.update(blobs).where(blobs.c.sha256 == digest).values(data=zlib.compress(data)))

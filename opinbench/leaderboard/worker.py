@@ -110,68 +110,61 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
     return Path(out_dir)
 
 
-def judge_argv(name: str, spec: dict[str, Any], run_dir: Path) -> list[str]:
-    """``opinbench judge`` arguments that judge ``run_dir`` with a pinned judge ``spec``
-    ({provider, model, settings}): each setting is the judge command's flag of that name
-    (``max_tokens: 512`` -> ``--max-tokens 512``; ``true`` -> the bare flag, ``false``/``null`` -> left out).
+def judge_options(name: str, spec: dict[str, Any], run_dir: Path) -> Any:
+    """The options of the judge ``name`` that judge ``run_dir`` as a definition pins it
+    (``spec``: {provider, model, settings}); each setting is the options dataclass's field of
+    that name, as the flag of the same name would set it (`opinbench.judging.options`).
 
-    >>> judge_argv("faithfulness", {"provider": "anthropic", "model": "m",
-    ...            "settings": {"max_tokens": 512, "no_control": False}}, Path("r"))[4:]
-    ['--judge', 'anthropic:m', '--no-progress', '--max-tokens', '512']
+    >>> o = judge_options("faithfulness", {"provider": "anthropic", "model": "m",
+    ...                   "settings": {"max_tokens": 512, "no_control": False}}, Path("r"))
+    >>> o.judge, o.max_tokens, o.no_control, o.no_progress, o.samples
+    ('anthropic:m', 512, False, True, ['r'])
+
+    Raises:
+        ConfigError: no judge of that name, or a setting it does not take (named).
     """
-    from opinbench.judging.cli import JUDGE_COMMANDS
+    from opinbench.judging import registry
 
-    roles = {c.kind: c.role for c in JUDGE_COMMANDS}
-    if name not in roles:
-        raise ValueError(f"no judge named {name!r} (known: {sorted(roles)})")
-    argv = ["judge", name, "--samples", str(run_dir), f"--{roles[name]}", f"{spec['provider']}:{spec['model']}",
-            "--no-progress"]
-    for key, value in (spec.get("settings") or {}).items():
-        flag = "--" + str(key).replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:
-            argv += [flag, str(value)]
-    return argv
+    entry = registry.get(name)
+    return entry.options.from_mapping(
+        {**(spec.get("settings") or {}), "samples": [str(run_dir)],
+         entry.role: f"{spec['provider']}:{spec['model']}", "no_progress": True},
+        where=f"judge {name}",
+    )
 
 
 def run_judges(definition: Definition, run_dir: Path) -> dict[str, str]:
     """Judge the run with the definition's pinned judges; returns ``{judge: why it was skipped}``.
 
-    Each judge is the ``opinbench judge <name>`` command (`opinbench.judging.cli`) run in process
-    on the lm-eval folder, so it writes ``results_judge-<name>_<ts>.json`` and its verdicts beside
-    the samples, exactly as a user running it would; its printout goes to the log (the log tail).
+    Each judge runs in process through `opinbench.judging.api.run_judge`, as ``opinbench judge
+    <name>`` does, so it writes ``results_judge-<name>_<ts>.json`` and its verdicts beside the
+    samples, exactly as a user running it would; its outcome goes to the log (the log tail).
     Judging needs a provider (API key or local server) that a worker may not have: without one,
-    or when the judge command fails or leaves requests unanswered, the judge is skipped with the
+    or when the judge fails or leaves requests unanswered, the judge is skipped with the
     reason recorded beside the entry, never silently.
     """
-    import contextlib
-    import io
     import os
 
-    from opinbench.cli import main
+    from opinbench.judging.api import run_judge
 
     skipped: dict[str, str] = {}
     for name, spec in definition.judges.items():
-        provider = spec["provider"]
+        provider, judge = spec["provider"], f"{spec['provider']}:{spec['model']}"
         key = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider)
         if key and not os.environ.get(key):
             skipped[name] = f"not judged: no {provider} provider configured (${key} is not set)"
             continue
-        out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                rc = main(judge_argv(name, spec, run_dir))
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - a judge failure is a skipped judge, with why
-            rc, out = None, io.StringIO(f"{type(err).__name__}: {err}")
-        log.info("judge %s (%s:%s):\n%s", name, provider, spec["model"], out.getvalue().rstrip())
-        if rc == 0:
+            outcome = run_judge(name, judge_options(name, spec, run_dir))
+        except Exception as err:  # noqa: BLE001 - a judge failure is a skipped judge, with why
+            log.info("judge %s (%s): %s: %s", name, judge, type(err).__name__, err)
+            skipped[name] = f"not judged: the judge failed ({judge}: {type(err).__name__}: {err})"[:400]
             continue
-        last = (out.getvalue().strip().splitlines() or [""])[-1][:300]
-        if rc == 3:  # INCOMPLETE_EXIT: partial results were written; validation refuses to publish them
-            skipped[name] = f"not judged: the judge left requests unanswered ({provider}:{spec['model']})"
-        else:
-            skipped[name] = f"not judged: the judge failed ({provider}:{spec['model']}: {last or f'exit {rc}'})"
+        log.info("judge %s (%s): %s; %s", name, judge, outcome.status, outcome.stats.summary())
+        if outcome.status == "incomplete":  # partial results were written; validation refuses them
+            skipped[name] = f"not judged: the judge left requests unanswered ({judge})"
+        elif outcome.status == "failed":
+            skipped[name] = f"not judged: the judge failed ({judge}: {outcome.why})"[:400]
     return skipped
 
 
