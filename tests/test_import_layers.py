@@ -30,7 +30,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "opinbench"
 # (`metrics/logged_answers.py`) and judging already read, so it sits with the data readers;
 # `answers.py` (the one answer extractor) and `models.py` (packaged model folders) are
 # leaves; `scoring` (the metric objects) sits right above `metrics`, as its docstring says;
-# analysis, train and reports sit beside judging and harness; estimate beside regress.
+# analysis, train, reports and export (a run written in another schema) sit beside judging
+# and harness, and so does lm_eval_plugin (the import hook that registers the harness's
+# models and task folder); estimate beside regress.
 LAYERS: list[set[str]] = [
     {"opinbench", "errors", "io", "paths"},
     {"data", "runs", "answers", "models"},
@@ -38,7 +40,7 @@ LAYERS: list[set[str]] = [
     {"metrics", "evaluate_metrics"},
     {"scoring"},
     {"llm"},
-    {"judging", "harness", "analysis", "train", "reports"},
+    {"judging", "harness", "lm_eval_plugin", "analysis", "train", "reports", "export"},
     {"regress", "estimate"},
     {"leaderboard"},
     {"commands"},
