@@ -92,16 +92,15 @@ def test_judge_argv_maps_settings_to_the_commands_flags():
 
 def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path, monkeypatch):
     import opinbench.leaderboard.site as site
-    import opinbench.leaderboard.worker as worker
 
     definition = load_definition(_definition(tmp_path))
-    for module in (site, worker):  # "smoke" is the judged definition here
-        monkeypatch.setattr(module, "load_definition", lambda name: definition)
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": 1}
-    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity,
-                     "model": "tiny", "dtype": "float32", "chat_template": True})
-    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)) == 1
+    assert st.define(definition)  # in this store, "smoke" is the judged definition
+    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": definition.version}
+    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": definition.version, "identity": identity,
+                     "model": "tiny", "dtype": "float32", "chat_template": True,
+                     "definition_digest": definition.digest})
+    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)).finished == 1
     row = st.get(rid)
     assert row["state"] == S.FINISHED, (row.get("reason"), row.get("log_tail"))
     score = row["result"]["scores"]["cot_faithfulness"]
