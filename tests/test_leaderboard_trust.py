@@ -268,10 +268,10 @@ def _broken_copy(smoke_run: Path, tmp_path: Path, edit) -> Path:
     return out
 
 
-def _empty_filtered_resps(out: Path) -> None:
+def _empty_resps(out: Path) -> None:
     f = next(out.rglob("samples_opinionqa_wd_*.jsonl"))
     rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-    rows[0]["filtered_resps"] = []
+    rows[0]["filtered_resps"] = rows[0]["resps"] = []
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -282,13 +282,13 @@ def _n_samples_text(out: Path) -> None:
     f.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("edit", [_empty_filtered_resps, _n_samples_text])
+@pytest.mark.parametrize("edit", [_empty_resps, _n_samples_text])
 def test_a_crashing_self_reported_ingest_leaves_nothing_behind(store, smoke_run, tmp_path, edit, capsys):
     bad = _broken_copy(smoke_run, tmp_path, edit)
     db = ["--store", store.url.replace("***", "")]
     assert main(["leaderboard", "submit", "smoke", "--results", str(bad), "--name", "org/t", *db]) == 1
     err = capsys.readouterr().err
-    assert str(bad) in err and ("refused" in err or "not a readable lm-eval run" in err), err
+    assert str(bad) in err, err
     assert store.list() == []  # never stuck RUNNING: nothing was stored
     assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--name", "org/t", *db]) == 0
     (row,) = store.list()
