@@ -71,9 +71,9 @@ def _answering_run(smoke_run: Path, out: Path) -> Path:
     res_file = next(p for p in out.rglob("results_*.json") if "judge" not in p.name)
     res = json.loads(res_file.read_text())
     t = V._Task(find_runs(out)[0], "wom_cot")
-    # the answers changed: publish what they give (validation recomputes the value and its stderr)
-    res["results"]["wom_cot"]["macro_f1,none"], res["results"]["wom_cot"]["macro_f1_stderr,none"] = \
-        V._recompute(t, "macro_f1")
+    value, stderr = V._recompute(t, "macro_f1")  # the published number and its stderr, consistently
+    res["results"]["wom_cot"]["macro_f1,none"] = value
+    res["results"]["wom_cot"]["macro_f1_stderr,none"] = stderr
     res_file.write_text(json.dumps(res))
     return out
 
@@ -128,16 +128,15 @@ def test_a_definitions_judge_settings_are_checked_when_it_loads(settings, messag
 
 def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path, monkeypatch):
     import opinbench.leaderboard.site as site
-    import opinbench.leaderboard.worker as worker
 
     definition = load_definition(_definition(tmp_path))
-    for module in (site, worker):  # "smoke" is the judged definition here
-        monkeypatch.setattr(module, "load_definition", lambda name: definition)
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": 1}
-    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity,
-                     "model": "tiny", "dtype": "float32", "chat_template": True})
-    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)) == 1
+    assert st.define(definition)  # in this store, "smoke" is the judged definition
+    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": definition.version}
+    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": definition.version, "identity": identity,
+                     "model": "tiny", "dtype": "float32", "chat_template": True,
+                     "definition_digest": definition.digest})
+    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)).finished == 1
     row = st.get(rid)
     assert row["state"] == S.FINISHED, (row.get("reason"), row.get("log_tail"))
     score = row["result"]["scores"]["cot_faithfulness"]
