@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from opinbench.metrics import clustered
 from opinbench.answers import extract_doc_answer
 from opinbench.harness import answer_docs, settings
 from opinbench.metrics.answer_tasks import doc_metrics
@@ -55,6 +56,7 @@ def generations(results: Sequence[Any]) -> list[str]:
     return out
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     parsed = [extract_doc_answer(doc, g) for g in generations(results)]
     # The extractor's reason goes into the logged samples beside each invalid answer.

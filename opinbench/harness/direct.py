@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from opinbench.metrics import clustered
 from opinbench.harness import answer_docs, settings
 from opinbench.harness.distribution import doc_to_choice as doc_to_choice  # " A".. then "A"..
 from opinbench.harness.distribution import share_low_mass
@@ -45,5 +46,6 @@ def doc_to_target(doc: dict[str, Any]) -> int:
     return doc["letters"].index(doc["answer_letter"])
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     return direct_doc_metrics(doc, probabilities(doc, results))

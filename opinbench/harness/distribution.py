@@ -29,7 +29,7 @@ from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.harness import settings
-from opinbench.metrics import distribution_tasks
+from opinbench.metrics import clustered, distribution_tasks
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 from opinbench.prompts.render import render_distribution_prompt
@@ -151,6 +151,7 @@ def doc_to_target(doc: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     return distribution_tasks.doc_metrics(doc, probabilities(doc, results))
 
@@ -162,6 +163,7 @@ def _share(items: list[float]) -> float:
     return float(np.mean(items)) if items else float("nan")
 
 
+@clustered.with_stderr(clustered.clustered_mean_stderr)
 def share_nonfinite(items: list[float]) -> float:
     """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
     share = _share(items)
@@ -175,6 +177,7 @@ def share_nonfinite(items: list[float]) -> float:
     return share
 
 
+@clustered.with_stderr(clustered.clustered_mean_stderr)
 def share_low_mass(items: list[float]) -> float:
     """Share of documents with little probability on the option letters; warns when high."""
     share = _share(items)
