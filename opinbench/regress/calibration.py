@@ -127,7 +127,7 @@ def simulate(
         world = make_world(setting, rng)
         base, cand = draw(world, rng), draw(world, rng, eps=eps, flip=flip)
         out.append(check.regress(
-            base, cand, tolerances=tolerances, min_docs=1, seed=i, n_resamples=n_resamples, n_boot=n_boot,
+            base, cand, tolerances=tolerances, min_questions=1, allow_underpowered=True, seed=i, n_resamples=n_resamples, n_boot=n_boot,
         ))
     return out
 
