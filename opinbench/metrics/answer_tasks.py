@@ -278,7 +278,8 @@ def acc_binary_excl_either(items: Sequence[dict[str, Any]]) -> float:
     return right / total if total else float("nan")
 
 
-acc_binary_excl_either = clustered.with_stderr(clustered.clustered_bootstrap(acc_binary_excl_either))(acc_binary_excl_either)
+acc_binary_excl_either_stderr = clustered.clustered_bootstrap(acc_binary_excl_either)
+acc_binary_excl_either = clustered.with_stderr(acc_binary_excl_either_stderr)(acc_binary_excl_either)
 
 
 def individual_scores(items: Sequence[dict[str, Any]]) -> dict[str, float]:

@@ -62,28 +62,23 @@ from typing import Any
 import numpy as np
 
 from opinbench.errors import ConfigError
+from opinbench import scoring
 from opinbench.metrics import clustered
 from opinbench.regress import stats
-from opinbench.regress.judge_values import JUDGES, settings_difference
-from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
+from opinbench.regress.judge_values import settings_difference
+from opinbench.regress.values import DISTRIBUTION, RunValues, TaskValues
+from opinbench.scoring import Metric
 
 JUDGE = "judge"
 
+# The metrics regress tests and how, read from their objects (`opinbench.scoring`): every
+# metric with a paired ``test``; its task kind, direction and default tolerance (absolute, in
+# the metric's units: worsening never flagged). A leaderboard definition may supply its own
+# tolerances: pass them as `tolerances`.
+TESTED: dict[str, Metric] = {m.key: m for m in scoring.registry().values() if m.test is not None}
 # metric -> (task kind, lower is better)
-METRICS: dict[str, tuple[str, bool]] = {
-    "wd": (DISTRIBUTION, True),
-    "kl": (DISTRIBUTION, True),
-    "nonfinite": (DISTRIBUTION, True),
-    "acc": (ANSWER, False),
-    "macro_f1": (ANSWER, False),
-    **{metric: (JUDGE, lower) for metric, _, lower in JUDGES.values()},
-}
-
-# Worsening that is never flagged, per metric (absolute, in the metric's units).
-# A leaderboard definition may supply its own: pass them as `tolerances`.
-DEFAULT_TOLERANCES: dict[str, float] = {
-    "wd": 0.005, "kl": 0.02, "nonfinite": 0.0, "acc": 0.01, "macro_f1": 0.01, "cot_faithfulness": 0.02, "cot_offensive_rate": 0.01,
-}
+METRICS: dict[str, tuple[str, bool]] = {k: (m.kinds[0], not m.higher_is_better) for k, m in TESTED.items()}
+DEFAULT_TOLERANCES: dict[str, float] = {k: float(m.tolerance or 0.0) for k, m in TESTED.items()}
 DEFAULT_ALPHA = 0.05
 # Fewest shared questions per task: with fewer, a sign-flip test cannot reach alpha after
 # Holm's correction over a handful of metrics (2^(1-Q) must be under alpha / tests).
@@ -297,7 +292,7 @@ def _sign_flip(task: str, metric: str, a: np.ndarray, b: np.ndarray, questions: 
     d = b - a
     p = stats.sign_flip_pvalue(d, questions, n_resamples=n_resamples, seed=seed)
     se = clustered.cluster_mean_stderr(d, questions) if d.size else float("nan")
-    return _Row(task, metric, f"sign-flip over questions ({what})", int(d.size), len(set(questions)),
+    return _Row(task, metric, f"{TESTED[metric].test} ({what})", int(d.size), len(set(questions)),
                 float(a.mean()) if a.size else float("nan"), float(b.mean()) if b.size else float("nan"), p, se)
 
 
@@ -336,7 +331,7 @@ def _answer_rows(task: str, base: TaskValues, cand: TaskValues, keys: list[str],
     cells_a = stats.macro_f1_codes([base.docs[k]["gold"] for k in keys], [base.docs[k]["pred"] for k in keys], labels)
     cells_b = stats.macro_f1_codes([cand.docs[k]["gold"] for k in keys], [cand.docs[k]["pred"] for k in keys], labels)
     f_a, f_b, p, se = stats.bootstrap_macro_f1_pvalue(cells_a, cells_b, len(labels), questions, n_boot=n_boot, seed=seed)
-    yield _Row(task, "macro_f1", "paired bootstrap over questions", len(keys), len(set(questions)), f_a, f_b, p, se)
+    yield _Row(task, "macro_f1", str(TESTED["macro_f1"].test), len(keys), len(set(questions)), f_a, f_b, p, se)
 
 
 def _judge_rows(kind: str, base: RunValues, cand: RunValues, shared: dict[str, list[str]], notes: list[str],
