@@ -60,7 +60,7 @@ def test_lm_eval_publishes_the_clustered_stderr():
 
     import opinbench.harness  # noqa: F401  (installs the wrapper)
     import lm_eval.evaluator_utils as eu
-    from opinbench.harness import distribution as hd
+    from opinbench.metrics import letters as hd
     from opinbench.metrics import answer_tasks
 
     values = [clustered.with_cluster(v, f"q{i // 17}") for i, v in enumerate(np.random.default_rng(2).normal(size=68))]
