@@ -23,7 +23,7 @@ from opinbench.leaderboard.definition import Definition, load_definition
 from opinbench.leaderboard.store import FAILED, FINISHED, Store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing")
+SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing", "per_question")
 
 
 def fmt(x: Any) -> str:
@@ -117,6 +117,30 @@ def fig_title(task: str, groups: dict[str, Any]) -> str:
                           if "wd" in next(iter(groups.values())) else "macro-F1 per ideology group")
 
 
+def _rank_intervals(entries: list[dict[str, Any]], definition: Definition) -> None:
+    """``rank`` (position), ``rank_text`` ("2–4") and ``headline_ci`` of each entry, from the paired
+    bootstrap over questions of `opinbench.leaderboard.ranks` (fixed at the published normalised
+    score where a metric has no per-question values)."""
+    from opinbench.leaderboard.ranks import MetricValues, rank_intervals
+
+    values = {}
+    for e in entries:
+        ms = {}
+        for m in definition.metrics:
+            s = e["scores"][m.id]
+            if s.get("per_question") and s.get("floor") is not None and s.get("ceiling") is not None:
+                ms[m.id] = MetricValues(m.task, s["per_question"], s["floor"], s["ceiling"])
+            elif s.get("normalised") is not None:
+                ms[m.id] = MetricValues(m.task, {}, 0.0, 1.0, fixed=s["normalised"])
+        values[str(e["id"])] = ms
+    intervals = rank_intervals(values) if entries else {}
+    for i, e in enumerate(entries, 1):
+        r = intervals.get(str(e["id"]))
+        e["rank"] = i
+        e["rank_text"] = r.rank_text if r and e["headline"] is not None else str(i)
+        e["headline_ci"] = list(r.headline_ci) if r and e["headline"] is not None else None
+
+
 def build_site(store: Store, name: str, out: str | Path) -> Path:
     """Write the site of leaderboard ``name`` into ``out``; returns the index page."""
     definition = load_definition(name)
@@ -125,8 +149,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     rows = [r for r in store.list(definition.name) if r["leaderboard_version"] == definition.version]
     entries = [_entry(r, definition) for r in rows if r["state"] == FINISHED]
     entries.sort(key=lambda e: (e["headline"] is None, -(e["headline"] or 0.0), e["id"]))
-    for i, e in enumerate(entries, 1):
-        e["rank"] = i
+    _rank_intervals(entries, definition)
     failed = [{"id": r["id"], "model": r["model"], "reason": r.get("reason")} for r in rows if r["state"] == FAILED]
     groups = [{"id": g, "display": d, "metrics": [m for m in definition.metrics if m.group == g]}
               for g, d in definition.groups]
@@ -144,8 +167,9 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
             metrics=definition.metrics, figures=_figures(e, out / "entries"), judges=jrows))
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
-            "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
-                                           "headline", "warnings", "scores", "command")} for e in entries],
+            "entries": [{k: e[k] for k in ("rank", "rank_text", "id", "model", "submitter", "adapter", "self_reported",
+                                           "rerun_of", "headline", "headline_ci", "warnings", "scores", "command")}
+                        for e in entries],
             "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -158,7 +182,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
                 s = e["scores"][m.id]
                 ci = s["ci"] or [None, None]
                 cells += [s["raw"], ci[0], ci[1], s["normalised"]]
-            w.writerow([e["rank"], e["id"], e["model"], e["submitter"], e["self_reported"], e["headline"]] + cells)
+            w.writerow([e["rank_text"], e["id"], e["model"], e["submitter"], e["self_reported"], e["headline"]] + cells)
     return index
 
 

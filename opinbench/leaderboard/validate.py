@@ -39,7 +39,7 @@ import numpy as np
 from opinbench.errors import DataError
 from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
 from opinbench.leaderboard.judge_scores import judge_score
-from opinbench.metrics import answer_tasks
+from opinbench.metrics import answer_tasks, clustered
 from opinbench.metrics.distribution_tasks import doc_bounds
 from opinbench.regress import values as V
 from opinbench.runs import Run, find_runs, task_results
@@ -108,7 +108,8 @@ class _Task:
         for i in sorted(self.rows):
             doc = self.rows[i]["doc"]
             vals = self.values.docs[str(doc.get("id", i))]
-            out.append(answer_tasks.item(doc, vals["pred"], vals["labels"]))
+            out.append(clustered.with_cluster(answer_tasks.item(doc, vals["pred"], vals["labels"]),
+                                              clustered.sampling_unit(doc)))
         return out
 
 
@@ -123,8 +124,9 @@ def _recompute(t: _Task, metric: str) -> tuple[float, float | None]:
             x = np.array([b[0] if metric == "wd_uniform" else b[1] for b in bounds], dtype=np.float64)
         else:
             raise DataError(f"cannot recompute {metric!r} of a distribution task")
-        # lm-eval's mean and mean_stderr (sample std / sqrt(n))
-        return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None)
+        # lm-eval's mean and the published stderr: CR1 clustered by question (docs/statistics.md)
+        se = clustered.cluster_mean_stderr(x, [clustered.sampling_unit(d) for d in docs])
+        return float(x.mean()), (se if math.isfinite(se) else None)
     items = t.items()
     if metric == "macro_f1":
         return answer_tasks.macro_f1(items), answer_tasks.macro_f1_stderr_boot(items)
@@ -135,6 +137,18 @@ def _recompute(t: _Task, metric: str) -> tuple[float, float | None]:
     if metric == "invalid":
         return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items])), None
     raise DataError(f"cannot recompute {metric!r} of an answer task")
+
+
+def _per_question(t: _Task, metric: str) -> dict[str, float] | None:
+    """Mean of a distribution task's per-document ``wd``/``kl`` per question, for the site's paired
+    bootstrap over questions (`opinbench.leaderboard.ranks`); None for other metrics."""
+    if t.values.kind != V.DISTRIBUTION or metric not in ("wd", "kl"):
+        return None
+    by: dict[str, list[float]] = {}
+    for d in t.values.docs.values():
+        if d.get(metric) is not None and math.isfinite(d[metric]):
+            by.setdefault(str(d["question"]), []).append(float(d[metric]))
+    return {q: float(np.mean(v)) for q, v in sorted(by.items())}
 
 
 def _baseline(t: _Task, kind: str) -> float:
@@ -331,8 +345,7 @@ def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], 
     except (DataError, ValueError, KeyError) as err:
         errors.append(f"{m.id}: cannot recompute {m.metric} of {m.task}: {err}")
         return base | {"missing": str(err)}
-    checks = [(m.key, raw), (f"{m.metric}_stderr_boot,{m.filter}" if t.values.kind == V.ANSWER
-                             else f"{m.metric}_stderr,{m.filter}", stderr)]
+    checks = [(m.key, raw), (f"{m.metric}_stderr,{m.filter}", stderr)]
     for b, v in ((m.floor, floor), (m.ceiling, ceiling)):
         if b.kind == "metric":
             checks.append((f"{b.value},{m.filter}", v))
@@ -349,6 +362,7 @@ def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], 
     span = (ceiling - floor) if ceiling != floor else None
     return base | {
         "raw": raw, "stderr": stderr, "ci": [raw - half, raw + half] if half is not None else None,
+        "per_question": _per_question(t, m.metric),
         "floor": floor, "ceiling": ceiling, "normalised": norm,
         "normalised_ci": (sorted([(raw - half - floor) / span, (raw + half - floor) / span]) if half is not None and span
                           else None),
