@@ -75,6 +75,7 @@ def test_catastrophe_on_two_questions_is_not_a_pass(tmp_path, capsys):
         rc, out, err = _regress(capsys, base, cand, *flags)
         assert rc == 2, (flags, out, err)
     assert "underpowered: opinionqa_wd/wd" in err and "questions needed" in err
+    assert "| ∞ ⚠ |" in out and "opinbench regress: underpowered" in out
     rc, out, _ = _regress(capsys, base, cand, "--min-questions", "1", "--allow-underpowered")
     assert rc == 0 and "accepted (--allow-underpowered)" in out
 

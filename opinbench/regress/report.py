@@ -32,6 +32,12 @@ def _p(x: Any) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
+def _mde(row: dict[str, Any]) -> str:
+    """The minimum detectable effect (∞ where no test could reach the level), ⚠ when underpowered."""
+    text = "∞" if row.get("mde") is None else _num(row["mde"])
+    return text + (" ⚠" if row.get("underpowered") else "")
+
+
 def _direction(row: dict[str, Any]) -> str:
     return "lower is better" if row["lower_is_better"] else "higher is better"
 
@@ -59,7 +65,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {r['task']} | {r['metric']} ({'↓' if r['lower_is_better'] else '↑'}) | {r['n_docs']} ({r['n_questions']}) "
             f"| {_num(r['baseline'])} | {_num(r['candidate'])} | {_signed(r['delta'])} | {r['tolerance']:g} "
-            f"| {_p(r['pvalue'])} | {_p(r['pvalue_holm'])} | {_MARK.get(r['verdict'], 'ok')} |"
+            f"| {_mde(r)} | {_p(r['pvalue'])} | {_p(r['pvalue_holm'])} | {_MARK.get(r['verdict'], 'ok')} |"
         )
     lines.append("")
     lines.append(
@@ -102,7 +108,7 @@ def junit(report: dict[str, Any]) -> str:
                 ET.SubElement(case, "failure", message=f"{task}/{r['metric']} regressed", type="regression").text = summary
             elif r.get("underpowered") and report["exit_code"] == 2:
                 ET.SubElement(case, "error", message=f"{task}/{r['metric']} underpowered", type="underpowered").text = (
-                    f"{summary}; minimum detectable effect {_num(r.get('mde')) if r.get('mde') is not None else '∞'} "
+                    f"{summary}; minimum detectable effect {_mde(r)} "
                     f"exceeds the tolerance; about {r.get('questions_needed')} questions needed")
             else:
                 ET.SubElement(case, "system-out").text = summary
