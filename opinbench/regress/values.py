@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.errors import ConfigError, DataError
-from opinbench.metrics import distribution_tasks
 from opinbench.metrics.answer_tasks import pred_labels
 from opinbench.metrics.letters import probabilities
 from opinbench.metrics.logged_answers import logged_answers, logged_loglikelihoods
 from opinbench.regress.judge_values import JudgeValues, read_judges
+from opinbench.scoring.distribution import doc_values as distribution_doc_values
 from opinbench.runs import Run, find_runs, task_results
 
 log = logging.getLogger("opinbench.regress")
@@ -94,7 +94,7 @@ def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str,
         probs = probabilities(doc, logged_loglikelihoods(row))
         # The human bootstrap bound does not depend on the model and costs 1000
         # resamples per document: ask for the model's values only.
-        m = distribution_tasks.doc_metrics({**doc, "n": None}, probs)
+        m = distribution_doc_values(doc, probs, with_bounds=False)
         # non-finite loglikelihoods: the task counts the document in ``nonfinite`` and scores no WD
         return {"wd": m.get("wd"), "kl": m.get("kl")}
     # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
