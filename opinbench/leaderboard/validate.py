@@ -128,12 +128,11 @@ def _recompute(t: _Task, metric: str) -> tuple[float, float | None]:
         se = clustered.cluster_mean_stderr(x, [clustered.sampling_unit(d) for d in docs])
         return float(x.mean()), (se if math.isfinite(se) else None)
     items = t.items()
-    if metric == "macro_f1":
-        return answer_tasks.macro_f1(items), answer_tasks.macro_f1_stderr_boot(items)
-    if metric == "balanced_acc":
-        return answer_tasks.balanced_acc(items), answer_tasks.balanced_acc_stderr_boot(items)
-    if metric == "macro_f1_individual":
-        return answer_tasks.macro_f1_individual(items), answer_tasks.macro_f1_individual_stderr_boot(items)
+    stderrs = {"macro_f1": answer_tasks.macro_f1_stderr_boot, "balanced_acc": answer_tasks.balanced_acc_stderr_boot,
+               "macro_f1_individual": answer_tasks.macro_f1_individual_stderr_boot}
+    if metric in stderrs:
+        se = stderrs[metric](items)  # a bootstrap over the sampling units: undefined (None) with one
+        return getattr(answer_tasks, metric)(items), (se if math.isfinite(se) else None)
     if metric == "invalid":
         return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items])), None
     raise DataError(f"cannot recompute {metric!r} of an answer task")
