@@ -31,7 +31,7 @@ them in the ± column of their metric (`lm_eval.utils.make_table` pairs ``X_stde
 with ``X``). lm-eval also writes its own "N/A" under that key; `doc_metrics` returns
 each ``X_stderr`` after its ``X``, so the bootstrap value, computed later, is the one kept.
 With a single individual the stderr over individuals is undefined: "N/A", as lm-eval
-writes it (the README's metric table says why), never NaN. Corpus metrics with repeats are computed
+writes it (docs/metrics.md's table says why), never NaN. Corpus metrics with repeats are computed
 per repeat and averaged; the bootstrap resamples documents with all their
 repeats. The per-document value of a custom metric is a small JSON dict
 (`item`), so ``--log_samples`` keeps everything needed to recompute them.
@@ -150,6 +150,18 @@ def direct_doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]
     out["letter_mass"] = mass
     out["low_letter_mass"] = low_letter_mass(doc, mass)
     return out
+
+
+def self_consistency(preds: Sequence[Any]) -> Any:
+    """The most frequent valid answer over repeats (ties: the first given), None if all are invalid.
+
+    >>> self_consistency(["Yes", None, "No", "No"]), self_consistency(["Yes", "No"]), self_consistency([None])
+    ('No', 'Yes', None)
+    """
+    valid = [p for p in preds if p is not None]
+    if not valid:
+        return None
+    return max(valid, key=lambda p: (valid.count(p), -valid.index(p)))
 
 
 # --------------------------------------------------------------------------- aggregations

@@ -64,6 +64,7 @@ import numpy as np
 from opinbench.errors import ConfigError
 from opinbench import scoring
 from opinbench.metrics import clustered
+from opinbench.metrics.answer_tasks import self_consistency
 from opinbench.regress import stats
 from opinbench.regress.judge_values import settings_difference
 from opinbench.regress.values import DISTRIBUTION, RunValues, TaskValues
@@ -262,14 +263,6 @@ def check_judges(base: RunValues, cand: RunValues) -> list[str]:
 
 
 # --------------------------------------------------------------------------- tests
-
-
-def self_consistency(preds: list[Any]) -> Any:
-    """The most frequent valid label over repeats (ties: the first given), None if all invalid."""
-    valid = [p for p in preds if p is not None]
-    if not valid:
-        return None
-    return max(valid, key=lambda p: (valid.count(p), -valid.index(p)))
 
 
 @dataclass(frozen=True)
