@@ -100,7 +100,7 @@ class Definition:
     warnings: dict[str, float]
     source: str = ""  # the file it was read from
     # `opinbench regress leaderboard:ID`: the fewest shared documents per task (None: regress's default).
-    regress_min_docs: int | None = None
+    regress_min_questions: int | None = None
     # The reproduction audit of a self-reported entry: documents re-run per task.
     audit_documents: int = 5
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the parsed YAML
@@ -294,7 +294,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         metrics=tuple(metrics), judges=judges, settings=dict(raw.get("settings") or {}),
         headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
         warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
-        regress_min_docs=_min_docs((raw.get("regress") or {}).get("min_docs"), f"{source}: regress.min_docs"),
+        regress_min_questions=_min_docs((raw.get("regress") or {}).get("min_questions"), f"{source}: regress.min_questions"),
         audit_documents=_min_docs((raw.get("audit") or {}).get("documents"), f"{source}: audit.documents") or 5,
     )
 
