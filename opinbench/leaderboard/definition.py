@@ -159,7 +159,9 @@ def shipped_names() -> list[str]:
 
 def definition_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
+    if p.suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such file or directory")
         return p
     cand = leaderboards_dir() / f"{name_or_path}.yaml"
     if cand.is_file():
