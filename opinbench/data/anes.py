@@ -79,10 +79,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.files import csv_rows
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import ConfigError, DataError, SkipLog
 
@@ -412,11 +412,14 @@ def find_csvs(source: str | Path) -> tuple[list[Path], Path]:
 
 
 def _read(csv: Path, mapping: ReleaseMapping) -> dict[str, list[str]]:
-    """The columns the mapping needs, as text, ``{column: values}`` in file order."""
-    try:
-        header = list(pd.read_csv(csv, nrows=0, encoding="utf-8-sig").columns)
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read the CSV header ({exc})", file=csv) from None
+    """The columns the mapping needs, as text, ``{column: values}`` in file order.
+
+    Read by the shared CSV reader (`opinbench.data.files.csv_rows`): values arrive
+    exactly as written ("-1", "1.0", ""), and a row whose field count differs from
+    the header's (a truncated file) is a `DataError` naming it, never a partial
+    respondent.
+    """
+    header, rows = csv_rows(csv)
     by_name = {str(c).strip(): c for c in header}
     wanted = {mapping.respondent_id: "respondent_id"}
     if mapping.weight:
@@ -432,18 +435,11 @@ def _read(csv: Path, mapping: ReleaseMapping) -> dict[str, list[str]]:
                 f"column {col!r} named in {mapping.path.name} is not in the file",
                 file=csv, key=key, field=col,
             )
-    try:
-        # dtype=str and no NA parsing: "-1", "1.0" and "" arrive exactly as written.
-        df = pd.read_csv(
-            csv,
-            usecols=[by_name[c] for c in mapping.columns],
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read the CSV ({exc})", file=csv) from None
-    return {c: df[by_name[c]].tolist() for c in mapping.columns}
+    out: dict[str, list[str]] = {c: [] for c in mapping.columns}
+    for _, row in rows:
+        for c in mapping.columns:
+            out[c].append(row[by_name[c]])
+    return out
 
 
 # --------------------------------------------------------------------------- records
@@ -578,9 +574,10 @@ def iter_release(
                 skips.note(f"{mapping.release}: leaning answer left out ({scheme} scheme)")
                 continue
             n += 1
-            yield AnswerRecord(
-                id=f"{DATASET}:{subject}:{q.key}",
-                dataset=DATASET,
+            yield make_record(
+                AnswerRecord,
+                DATASET,
+                (subject, q.key),
                 subject=subject,
                 subject_group=group,
                 question_key=q.key,

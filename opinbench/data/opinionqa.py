@@ -39,7 +39,7 @@ from typing import Any
 
 from opinbench.data.files import read_csv, read_json
 from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, require_records
+from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, make_record, require_records
 from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
 from opinbench.errors import DataError, SkipLog
 
@@ -199,9 +199,9 @@ def _record(
         raise DataError(
             "empty distribution: no respondent chose an ordinal option", file=file, key=key, field=f"{group}"
         )
-    return DistributionRecord(
-        id=f"{DATASET}:{key}:{attribute}:{group}",
-        dataset=DATASET,
+    return make_record(
+        DistributionRecord,
+        DATASET,
         question_key=key,
         question=question,
         options=references,
@@ -451,9 +451,9 @@ def load_opinionqa_steerable(
                 distribution = [p / sum(dist) for p in dist]
                 opts = options
             records.append(
-                DistributionRecord(
-                    id=f"{DATASET}:{key}:{attribute}:{group}",
-                    dataset=DATASET,
+                make_record(
+                    DistributionRecord,
+                    DATASET,
                     question_key=key,
                     question=question,
                     options=tuple(opts),
@@ -511,9 +511,10 @@ def opinionqa_answer_records(
         subject = _subject(r)
         out.append(
             (
-                AnswerRecord(
-                    id=f"{OPINIONQA_ANSWER_DATASET}:{r.question_key}:{r.attribute}:{r.group}",
-                    dataset=OPINIONQA_ANSWER_DATASET,
+                make_record(
+                    AnswerRecord,
+                    OPINIONQA_ANSWER_DATASET,
+                    (r.question_key, r.attribute, r.group),
                     subject=subject,
                     subject_group=None,
                     question_key=r.question_key,

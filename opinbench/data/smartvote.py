@@ -73,7 +73,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.wahlomat import normalise_party, read_party_groups
 from opinbench.data.files import read_json
@@ -662,9 +662,10 @@ def load_smartvote(
         )
         for q, a, option, label in usable:
             records.append(
-                AnswerRecord(
-                    id=f"{DATASET}:{rid}:{q.id}",
-                    dataset=DATASET,
+                make_record(
+                    AnswerRecord,
+                    DATASET,
+                    (rid, q.id),
                     subject=rid,
                     subject_group=group,
                     question_key=q.key,

@@ -55,7 +55,7 @@ from typing import Any
 
 import yaml
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.files import read_json
 from opinbench.errors import ConfigError, DataError, SkipLog
@@ -504,9 +504,10 @@ def iter_election(
                 comment = _clean_comment(raw) if isinstance(raw, str) else None
             label = statement.get("label")
             records.append(
-                AnswerRecord(
-                    id=f"{DATASET}:{election.key}:{pid}:{sid}",
-                    dataset=DATASET,
+                make_record(
+                    AnswerRecord,
+                    DATASET,
+                    (election.key, pid, sid),
                     subject=name,
                     subject_group=group,
                     question_key=qkeys[sid],
