@@ -45,8 +45,10 @@ def faithfulness_load(
     *,
     gen_tokens_per_task: dict[str, float],
     control: bool = True,
+    max_tokens: int | None = None,
 ) -> JudgeLoad:
-    """Calls and tokens of ``opinbench judge faithfulness`` over the generations in ``counts``."""
+    """Calls and tokens of ``opinbench judge faithfulness`` over the generations in ``counts``
+    (``max_tokens``: the judge's ``--max-tokens``, over the judge settings' own)."""
     from opinbench.judging.faithfulness import build_request
     from opinbench.judging.settings import FAMILIES, faithfulness_settings
 
@@ -71,7 +73,7 @@ def faithfulness_load(
                 prompt_cache[key] = prompt_tokens(family, question, options, "")
             load.calls += 1
             load.input_tokens += prompt_cache[key] + int(round(per_gen))
-            load.output_tokens += int(settings[family].get("max_tokens", 64))
+            load.output_tokens += int(max_tokens or settings[family].get("max_tokens", 64))
     if control and load.calls:
         try:
             from opinbench.judging.control import load_control
@@ -80,7 +82,7 @@ def faithfulness_load(
             for item in load_control(None, vk.get("control") or {}, seed=0):
                 load.control_calls += 1
                 load.input_tokens += prompt_tokens("vk", item.question, item.options, item.reasoning)
-                load.output_tokens += int(vk.get("max_tokens", 64))
+                load.output_tokens += int(max_tokens or vk.get("max_tokens", 64))
         except Exception as err:  # noqa: BLE001 (no VK data here: the control set is left out, said)
             log.warning("judge control set not counted: %s", err)
     return load

@@ -78,17 +78,14 @@ def evaluate(definition: Definition, request: dict[str, Any], out_dir: str | Pat
     """Run the definition's tasks on the request's model; returns the lm-eval output folder."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
-
-    from opinbench.paths import tasks_dir
 
     from opinbench.harness import lm_models
+    from opinbench.harness.tasks import task_manager
 
     lm_models.register()  # --backend opinbench-hf
     s = definition.settings
     metadata = definition.metadata
-    # include_defaults=False: lm-eval's own few thousand tasks are not needed and take long to index.
-    tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
+    tm = task_manager(metadata)  # opinbench's folder only (opinbench.harness.tasks)
     tracker = EvaluationTracker(output_path=str(out_dir))
     results = lm_eval.simple_evaluate(
         model=backend, model_args=model_args(request, backend), tasks=definition.task_names,
