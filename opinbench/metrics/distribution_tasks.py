@@ -1,22 +1,10 @@
-"""Per-document scoring of the first-token distribution tasks (``opinionqa_wd``, ``subpop_*_wd``).
+"""Bounds of the first-token distribution tasks (``opinionqa_wd``, ``subpop_*_wd``), per document.
 
-One document is one (question, subpopulation). `doc_metrics` turns the model's
-option-letter probabilities (`opinbench.metrics.letters`) into its
-distribution over the ordinal options (renormalised over their letters) and
-scores it against the group's distribution with `opinbench.metrics.distribution`:
-
-* ``wd``: normalised 1-D Wasserstein distance (lower is better),
-* ``kl``: forward KL(human || model), ``onehot``: argmax agreement,
-* ``wd_uniform``: WD of the uniform distribution (upper bound to beat),
-* ``wd_human``: human bootstrap WD (lower bound; only where counts are known),
-* ``letter_mass``: probability the model put on any option letter at all, and
-  ``low_letter_mass``: 1 where that mass is under ``mass_threshold``,
-* ``nonfinite``: 1 where a letter's loglikelihood was NaN or infinite; such a
-  document gets no other value (it is left out of every mean, never scored),
-* ``wd_gap_closed``: (wd, wd_uniform, wd_human), aggregated by `gap_closed`
-  into the share of the uniform-to-human gap the model closes,
-* ``wd|ATTR`` and ``wd|ATTR=Group``: the per-attribute and per-group breakdown
-  (commas in group names dropped: `opinbench.metrics.keys.key_part`).
+`doc_bounds` gives a document's uniform WD (the upper bound to beat) and its human
+bootstrap WD (the lower bound, where counts are known); `gap_closed` aggregates
+``(wd, wd_uniform, wd_human)`` triples into the share of the uniform-to-human gap the
+model closes. The per-document metrics themselves are metric objects in
+`opinbench.scoring.distribution`.
 
 Documents are the plain dicts the ``*_wd`` tasks build (``ordinal``, ``distribution``,
 ``n``, ``n_ordinal``, ``attribute``, ``group``, ...).
@@ -30,8 +18,6 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import distribution as M
-from opinbench.metrics.keys import key_part
-from opinbench.metrics.letters import is_finite, low_letter_mass
 
 # Resamples of the human bootstrap bound unless a document says otherwise.
 DEFAULT_HUMAN_RESAMPLES = 1000
@@ -53,36 +39,6 @@ def doc_bounds(doc: dict[str, Any]) -> tuple[float, float | None]:
         n_resamples=int(doc.get("human_resamples", DEFAULT_HUMAN_RESAMPLES)), seed=int(doc.get("seed", 0)), keys=[doc["id"]],
     )[0]
     return uniform, (None if math.isnan(h) else float(h))
-
-
-def doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]:
-    """Per-document lm-eval values from the option-letter probabilities (see the module docstring)."""
-    if not is_finite(probs):
-        return {"nonfinite": 1.0}
-    k = doc["n_ordinal"]
-    mass = float(probs.sum())
-    ordinal = np.asarray(doc["ordinal"], dtype=np.float64)[None, :]
-    human = np.asarray(doc["distribution"], dtype=np.float64)[None, :]
-    model = probs[None, :k]
-    if model.sum() <= 0:  # every letter underflowed: treat as uniform, visible in letter_mass
-        model = np.ones_like(model)
-    wd = float(M.wasserstein(model, human, ordinal)[0])
-    wd_uniform, wd_human = doc_bounds(doc)
-    out: dict[str, Any] = {
-        "wd": wd,
-        "kl": float(M.kl_divergence(human, model, ordinal)[0]),
-        "onehot": float(M.onehot_agreement(human, model, ordinal)[0]),
-        "wd_uniform": wd_uniform,
-        "letter_mass": mass,
-        "low_letter_mass": low_letter_mass(doc, mass),
-        "nonfinite": 0.0,
-        f"wd|{key_part(doc['attribute'])}": wd,
-        f"wd|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
-    }
-    if wd_human is not None:
-        out["wd_human"] = wd_human
-        out["wd_gap_closed"] = (wd, wd_uniform, wd_human)
-    return out
 
 
 def gap_closed(items: list[tuple[float, float, float]]) -> float:
