@@ -154,7 +154,7 @@ def tok_dir(tok, tmp_path_factory):
 
 
 def test_estimate_a_leaderboard_counts_its_definition_and_prices_its_judge(shared_data, tok_dir, tmp_path,
-                                                                           monkeypatch, capsys):
+                                                                           monkeypatch, capsys, index_calls):
     # Before: `estimate smoke` ended in a KeyError traceback and `estimate leaderboards/smoke.yaml`
     # in "expected a `tasks:` list"; a task list counted wom_cot at its YAML's max_gen_toks (1,536
     # a generation, the definition allows 16) and the pinned judge was "not in the price table".
@@ -177,12 +177,33 @@ def test_estimate_a_leaderboard_counts_its_definition_and_prices_its_judge(share
     assert main(["estimate", str(bundled("leaderboards") / "smoke.yaml"), "--model", str(tok_dir),
                  "--json", str(out2)]) == 0
     assert json.loads(out2.read_text())["tasks"] == est["tasks"]
+    assert index_calls and not any(index_calls)  # opinbench's tasks: lm-eval's own never indexed
 
 
-def test_estimate_an_unknown_name_is_one_line(tok_dir, capsys):
+@pytest.fixture
+def index_calls(monkeypatch):
+    """Which task folders `opinbench.harness.tasks` indexes: ``include_defaults`` per manager built.
+
+    lm-eval's own tasks are not really indexed here (~2 min on a busy 2-core machine)."""
+    from opinbench.harness import tasks
+
+    calls: list[bool] = []
+    real = tasks.task_manager
+
+    def spy(metadata=None, *, include_path=None, include_defaults=False):
+        calls.append(include_defaults)
+        return real(metadata, include_path=include_path)
+
+    monkeypatch.setattr(tasks, "task_manager", spy)
+    return calls
+
+
+def test_estimate_an_unknown_name_is_one_line(tok_dir, capsys, index_calls):
+    # Before: a 20-line KeyError traceback, after indexing all of lm-eval's tasks.
     from opinbench.cli import main
 
     assert main(["estimate", "opinionqa_wdx", "--model", str(tok_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown task or group 'opinionqa_wdx'" in err
     assert "did you mean opinionqa_wd" in err
+    assert index_calls == [False, True]  # opinbench's folder first, lm-eval's only for the missing name
