@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("opinbench.commands.compare", "paired significance tests between two lm-eval runs"),
     "report": ("opinbench.commands.report", "figures and an HTML page of the OpinionQA/SubPOP analyses of lm-eval runs"),
     "regress": ("opinbench.commands.regress", "fail when a candidate run is measurably worse than a baseline"),
+    "export": ("opinbench.commands.export", "write a run in another schema (eee: Every Eval Ever)"),
     "judge": ("opinbench.judging.cli", "LLM-judge faithfulness and moderation of CoT reasoning"),
     "estimate": ("opinbench.commands.estimate", "documents, tokens, judge cost and GPU-hours of tasks"),
     "train": ("opinbench.train.cli", "SFT and GRPO training"),

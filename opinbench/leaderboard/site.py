@@ -21,6 +21,7 @@ import jinja2
 from opinbench.io import write_json, write_text
 from opinbench.leaderboard.definition import Definition, load_definition
 from opinbench.leaderboard.store import FAILED, FINISHED, Store
+from opinbench.scoring import Metric, registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing")
@@ -89,8 +90,16 @@ def _version(pkg: str) -> str | None:
         return None
 
 
+def _breakdown_metric(groups: dict[str, Any]) -> Metric:
+    """The metric a task's per-group breakdown shows: the one registered metric key of its rows
+    (validation writes ``wd`` with its ``uniform``/``human`` bounds, or ``macro_f1_individual``)."""
+    row = next(iter(groups.values()))
+    known = registry()
+    return next(known[k] for k in row if k in known)
+
+
 def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
-    """Per-group WD bars against the uniform and human bounds, and per-ideology macro-F1 bars."""
+    """Per-group bars of each task's breakdown metric, against its bounds where it has them."""
     from opinbench.reports import figures
 
     out = []
@@ -99,22 +108,39 @@ def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
         if not groups:
             continue
         labels = list(groups)
-        if "wd" in next(iter(groups.values())):
-            fig = figures.group_bars(labels, {"model": [groups[g]["wd"] for g in labels]},
-                                     title=f"{task}: WD per group", xlabel="Wasserstein distance (lower is better)",
-                                     bounds={"uniform": [groups[g]["uniform"] for g in labels],
-                                             "human": [groups[g]["human"] for g in labels]})
-        else:
-            fig = figures.group_bars(labels, {"model": [groups[g]["macro_f1_individual"] for g in labels]},
-                                     title=f"{task}: macro-F1 per ideology group", xlabel="macro-F1", xlim=(0, 1))
+        m = _breakdown_metric(groups)
+        bounds = {b: [groups[g].get(b) for g in labels] for b in ("uniform", "human") if b in groups[labels[0]]}
+        fig = figures.group_bars(labels, {"model": [groups[g][m.key] for g in labels]}, title=fig_title(task, groups),
+                                 xlabel=f"{m.display} ({'higher' if m.higher_is_better else 'lower'} is better)",
+                                 bounds=bounds or None, xlim=None if bounds else (0, 1))
         _, png = figures.save(fig, folder, f"{entry['id']}-{task}")
         out.append({"title": fig_title(task, groups), "png": png.name})
     return out
 
 
 def fig_title(task: str, groups: dict[str, Any]) -> str:
-    return f"{task}: " + ("WD per group against the uniform and human bounds"
-                          if "wd" in next(iter(groups.values())) else "macro-F1 per ideology group")
+    m = _breakdown_metric(groups)
+    against = " against the uniform and human bounds" if "uniform" in next(iter(groups.values())) else ""
+    return f"{task}: {m.display} per group{against}"
+
+
+def _eee_export(store: Store, entry_id: int, out: Path) -> dict[str, str]:
+    """The entry's stored lm-eval files written in the Every Eval Ever schema under ``out/eee/<id>/``:
+    ``{"aggregate": ..., "samples": ...}`` relative to ``out``, empty when the entry has no such files."""
+    import tempfile
+
+    from opinbench.errors import OpinbenchError
+    from opinbench.export import eee
+    from opinbench.runs import find_runs
+
+    with tempfile.TemporaryDirectory(prefix=f"opinbench-entry-{entry_id}-") as tmp:
+        try:
+            (run,) = find_runs(store.export_files(entry_id, tmp))
+            path = eee.export_run(run, out / "eee" / str(entry_id), source=eee.Source(origin=f"leaderboard:{entry_id}"))
+        except (OpinbenchError, ValueError):  # no lm-eval files stored (or several runs): no export
+            return {}
+    samples = path.with_name(path.stem + "_samples.jsonl")
+    return {"aggregate": path.relative_to(out).as_posix(), "samples": samples.relative_to(out).as_posix()}
 
 
 def build_site(store: Store, name: str, out: str | Path) -> Path:
@@ -138,6 +164,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
         **common, name=definition.name, version=definition.version, description=definition.description,
         groups=groups, entries=entries, failed=failed))
     for e in entries:
+        e["eee"] = _eee_export(store, e["id"], out)
         jrows = _judge_rows(e, definition)
         write_text(out / e["page"], env.get_template("entry.html.j2").render(
             **(common | {"title": f"{e['model']} | {definition.title}"}), lb_title=definition.title, e=e,
@@ -145,7 +172,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
             "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
-                                           "headline", "warnings", "scores", "command")} for e in entries],
+                                           "headline", "warnings", "scores", "command", "eee")} for e in entries],
             "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
