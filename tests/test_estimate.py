@@ -80,17 +80,18 @@ def test_counts_take_the_runs_metadata(shared_data, tok, monkeypatch):
 
 
 def test_judge_load_counts_one_call_per_generation(tok):
-    from opinbench.estimate.cost import faithfulness_load, moderation_load
+    from opinbench.estimate.cost import judge_load
 
     c = TaskCount("vk_cot", "generate_until", documents=2, requests=2, generations=2,
                   max_gen_tokens=1024,
                   judge_docs=[("vk", "Lying to a friend", ["Supports", "Opposes", "Either"])] * 2)
-    load = faithfulness_load([c], tok, "anthropic:claude-haiku-4-5",
-                             gen_tokens_per_task={"vk_cot": 100}, control=False)
+    load = judge_load("faithfulness", [c], tok, "anthropic:claude-haiku-4-5",
+                      gen_tokens_per_task={"vk_cot": 100}, control=False)
     assert load.calls == 2 and load.control_calls == 0
     assert load.output_tokens == 2 * 64  # the settings' max_tokens, an upper bound
     assert load.input_tokens > 2 * 100 + 2 * n_tokens(tok, "Lying to a friend")
-    mod = moderation_load([c], "openai:omni-moderation-latest", {"vk_cot": 100})
+    mod = judge_load("moderation", [c], tok, "openai:omni-moderation-latest",
+                     gen_tokens_per_task={"vk_cot": 100})
     assert mod.calls == 2 and mod.input_tokens == 200
     assert price(mod, load_prices()).cost_live == 0.0
 
@@ -120,17 +121,30 @@ def test_dated_snapshot_is_priced_by_its_undated_row(tmp_path):
     assert load_prices(own).get("anthropic:claude-sonnet-4-5-20250929").input == 1.0
 
 
-def test_plan_of_a_leaderboard_name_or_file():
-    from opinbench.commands.estimate import plan
+def smoke_with_max_gen_toks(tmp_path, n: int = 16):
+    """The smoke definition with ``settings.max_gen_toks: n``, as a file."""
     from opinbench.paths import bundled
 
+    text = (bundled("leaderboards") / "smoke.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "smoke16.yaml"
+    path.write_text(text.replace("settings:\n", f"settings:\n  max_gen_toks: {n}\n", 1), encoding="utf-8")
+    return path
+
+
+def test_plan_of_a_leaderboard_name_or_file(tmp_path):
+    from opinbench.commands.estimate import plan
+    from opinbench.leaderboard.definition import load_definition
+    from opinbench.paths import bundled
+
+    cap = load_definition("smoke").settings.get("max_gen_toks")
     for spec in ("smoke", str(bundled("leaderboards") / "smoke.yaml")):
         p = plan(spec)
         assert p.tasks == ["opinionqa_wd", "wom_cot"]
         assert p.metadata == {"split": "test"}
         assert p.samples == {"opinionqa_wd": [0, 1, 2], "wom_cot": [0, 1, 2]}
-        assert p.gen_kwargs == {"max_gen_toks": 16}
+        assert p.gen_kwargs == ({"max_gen_toks": int(cap)} if cap else None)
         assert p.judges["faithfulness"]["model"] == "claude-sonnet-4-5-20250929"
+    assert plan(str(smoke_with_max_gen_toks(tmp_path))).gen_kwargs == {"max_gen_toks": 16}
     # a group of that name wins over the leaderboard opinbench.yaml; its file reaches the leaderboard
     assert plan("opinbench").tasks == ["opinbench"] and plan("opinbench").source is None
     assert plan(str(bundled("leaderboards") / "opinbench.yaml")).source
@@ -139,8 +153,7 @@ def test_plan_of_a_leaderboard_name_or_file():
 def test_estimate_help_is_plain_text(capsys):
     from opinbench.cli import main
 
-    with pytest.raises(SystemExit):
-        main(["estimate", "--help"])
+    assert main(["estimate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "LEADERBOARD_OR_TASKS" in out and "Examples:" in out
     assert "``" not in out and "::" not in out
@@ -168,7 +181,7 @@ def test_estimate_a_leaderboard_counts_its_definition_and_prices_its_judge(share
     rows = {t["task"]: t for t in est["tasks"]}
     assert set(rows) == {"opinionqa_wd", "wom_cot"}
     assert rows["opinionqa_wd"]["documents"] == 3 and rows["wom_cot"]["documents"] == 3
-    assert rows["wom_cot"]["generations"] == 3 and rows["wom_cot"]["max_gen_tokens"] == 3 * 16
+    assert rows["wom_cot"]["generations"] == 3
     (judge,) = est["judges"]
     assert judge["model"] == "anthropic:claude-sonnet-4-5-20250929" and judge["calls"] == 3
     assert judge["cost_live"] > 0
@@ -177,6 +190,12 @@ def test_estimate_a_leaderboard_counts_its_definition_and_prices_its_judge(share
     assert main(["estimate", str(bundled("leaderboards") / "smoke.yaml"), "--model", str(tok_dir),
                  "--json", str(out2)]) == 0
     assert json.loads(out2.read_text())["tasks"] == est["tasks"]
+    # a definition's max_gen_toks caps the generations, as its worker's --gen_kwargs does
+    out3 = tmp_path / "g.json"
+    assert main(["estimate", str(smoke_with_max_gen_toks(tmp_path)), "--model", str(tok_dir),
+                 "--json", str(out3)]) == 0
+    rows16 = {t["task"]: t for t in json.loads(out3.read_text())["tasks"]}
+    assert rows16["wom_cot"]["max_gen_tokens"] == 3 * 16 < rows["wom_cot"]["max_gen_tokens"]
     assert index_calls and not any(index_calls)  # opinbench's tasks: lm-eval's own never indexed
 
 
@@ -202,7 +221,7 @@ def test_estimate_an_unknown_name_is_one_line(tok_dir, capsys, index_calls):
     # Before: a 20-line KeyError traceback, after indexing all of lm-eval's tasks.
     from opinbench.cli import main
 
-    assert main(["estimate", "opinionqa_wdx", "--model", str(tok_dir)]) == 1
+    assert main(["estimate", "opinionqa_wdx", "--model", str(tok_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown task or group 'opinionqa_wdx'" in err
     assert "did you mean opinionqa_wd" in err

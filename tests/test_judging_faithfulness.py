@@ -8,7 +8,6 @@ answered entirely from the cache, and the API key must appear nowhere.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -17,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from opinbench.cli import main
-from opinbench.judging import cli as judge_cli
+from opinbench.judging import api as judge_api
 from opinbench.judging.faithfulness import build_request
+from opinbench.judging.options import FaithfulnessOptions
 from opinbench.judging.settings import faithfulness_settings, judges_dir
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import (
@@ -47,7 +47,7 @@ def run_dir(tmp_path, shared_data):
 def server(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    with FakeAPIServer(SECRET, judge=keyword_judge, retry_after="0.2", slow_seconds=1.0) as srv:
+    with FakeAPIServer(SECRET, judge=keyword_judge, retry_after="0.2") as srv:
         yield srv
 
 
@@ -69,8 +69,10 @@ def _argv(out, srv, tmp_path, shared_data, *extra):
         str(N_CONTROL),
         "--backoff",
         "0.01",
+        # The "slow" fault never answers: this timeout is what the run waits for it. It is
+        # long enough that no other request times out on a loaded machine (0.5 s did once).
         "--timeout",
-        "0.5",
+        "5",
         "--concurrency",
         "3",
         *extra,
@@ -189,7 +191,7 @@ def test_rejected_key_stops_with_a_clear_error(
     run_dir, server, tmp_path, shared_data, capsys, monkeypatch
 ):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-not-the-right-one-42")
-    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 1
+    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 2
     err = capsys.readouterr().err
     assert (
         "$ANTHROPIC_API_KEY was rejected (HTTP 401" in err and "sk-not-the-right-one-42" not in err
@@ -201,7 +203,7 @@ def test_missing_key_with_explicit_judge(
     run_dir, server, tmp_path, shared_data, capsys, monkeypatch
 ):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 1
+    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 2
     assert "no API key: set $ANTHROPIC_API_KEY" in capsys.readouterr().err
     assert server.count() == 0
 
@@ -269,16 +271,13 @@ def test_limit_and_output_dir(run_dir, server, tmp_path, shared_data):
 
 
 def test_default_judge_falls_back_offline_without_a_key(monkeypatch, caplog):
-    args = argparse.Namespace(base_url=None, api_key_env=None, timeout=5.0)
+    options = FaithfulnessOptions(samples=["run"], timeout=5.0)
+    defaults = {"judge": "anthropic:claude-sonnet-4-6", "offline_judge": "local:smollm2"}
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    spec, why = judge_cli._choose(
-        None, "anthropic:claude-sonnet-4-6", "local:smollm2", args, "judge"
-    )
+    spec, why = judge_api._choose(options, "judge", defaults)
     assert str(spec) == "local:smollm2" and "$ANTHROPIC_API_KEY is not set" in why
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k" * 10)
-    spec, why = judge_cli._choose(
-        None, "anthropic:claude-sonnet-4-6", "local:smollm2", args, "judge"
-    )
+    spec, why = judge_api._choose(options, "judge", defaults)
     assert str(spec) == "anthropic:claude-sonnet-4-6" and why is None
 
 
@@ -334,7 +333,7 @@ def test_judge_without_subcommand_and_bad_local_model(tmp_path, capsys):
         "--no-cache",
         "--no-progress",
     ]
-    assert main(argv) == 1
+    assert main(argv) == 2  # bad input: one line, exit 2 (issue 21)
     assert "not a packaged model name nor a folder" in capsys.readouterr().err
 
 

@@ -217,21 +217,18 @@ def print_counts(counts: list, typical: dict[str, float], out: dict[str, Any]) -
 def judge_loads(args: argparse.Namespace, p: Plan, counts: list, tokenizer: Any,
                 per_gen: dict[str, float]) -> list:
     """The judges' loads, priced: ``--judge``/``--moderator``, else the leaderboard's pinned ones
-    with their pinned settings (``max_tokens``, ``no_control``)."""
+    (a pinned ``no_control`` setting respected)."""
     from opinbench.estimate import cost
     from opinbench.estimate.prices import load_prices
 
     prices = load_prices(args.prices)
     loads = []
-    judge = args.judge or _pinned(p, "faithfulness")
-    if judge:
-        pinned = {} if args.judge else dict(p.judges["faithfulness"].get("settings") or {})
-        loads.append(cost.faithfulness_load(counts, tokenizer, judge, gen_tokens_per_task=per_gen,
-                                            control=not (args.no_control or pinned.get("no_control")),
-                                            max_tokens=pinned.get("max_tokens")))
-    moderator = args.moderator or _pinned(p, "moderation")
-    if moderator:
-        loads.append(cost.moderation_load(counts, moderator, per_gen))
+    for kind, given in (("faithfulness", args.judge), ("moderation", args.moderator)):
+        model = given or _pinned(p, kind)
+        if model:
+            pinned = {} if given else dict(p.judges[kind].get("settings") or {})
+            loads.append(cost.judge_load(kind, counts, tokenizer, model, gen_tokens_per_task=per_gen,
+                                         control=not (args.no_control or pinned.get("no_control"))))
     for load in loads:
         cost.price(load, prices)
         row = prices.row(load.model)

@@ -9,7 +9,7 @@ Two kinds of record exist, one per kind of human signal:
   Wahl-o-Mat, a candidate in smartvote, a respondent in ANES.
 
 Records are frozen and hold only plain JSON types, so that `to_json()` is the
-stable export format of `opinbench data export` (documented in the README), and
+stable export format of `opinbench data export` (documented in docs/data.md), and
 `from_json()` reads it back (the distribution tasks' documents extend it).
 
 Loaders build records through `make_record`, which owns the id scheme
@@ -62,19 +62,6 @@ def check_options(options: tuple[str, ...], *, file: str, key: str) -> None:
 def _finite_number(value: Any) -> bool:
     """A real number (not a bool, not a numeric string) that is neither NaN nor infinite."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def normalise_counts(counts: list[float], *, file: str, key: str, field: str) -> tuple[float, ...]:
-    """Counts or weights -> a probability vector, refusing NaN, negatives and all-zero."""
-    for c in counts:
-        if c is None or not isinstance(c, (int, float)) or math.isnan(c) or math.isinf(c):
-            raise DataError(f"count {c!r} is not a finite number", file=file, key=key, field=field)
-        if c < 0:
-            raise DataError(f"negative count {c!r}", file=file, key=key, field=field)
-    total = float(sum(counts))
-    if total <= 0:
-        raise DataError("empty distribution (all counts are zero)", file=file, key=key, field=field)
-    return tuple(float(c) / total for c in counts)
 
 
 @dataclass(frozen=True)
@@ -148,11 +135,6 @@ class DistributionRecord:
                 key=self.question_key,
                 field="distribution",
             )
-
-    @property
-    def ordinal_options(self) -> tuple[str, ...]:
-        """The options that carry an ordinal value, i.e. the support of ``distribution``."""
-        return self.options[: len(self.ordinal)]
 
     @property
     def has_scale(self) -> bool:
