@@ -51,12 +51,11 @@ def main() -> int:
     import torch
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
     from opinbench.harness.fast_hf import MODEL_NAME as FAST_HF
     from opinbench.harness.fast_hf import ContinuationHFLM
+    from opinbench.harness.tasks import task_manager
     from opinbench.models import resolve
-    from opinbench.paths import tasks_dir
 
     path = resolve(args.model)
     lm = HFLM(pretrained=path, batch_size=args.batch_size, device="cpu", dtype="float32")
@@ -78,7 +77,7 @@ def main() -> int:
     def done(_module, _a, _kw, _out):
         forward_time[0] += time.perf_counter() - started[0]
 
-    tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    tm = task_manager()
 
     def end_to_end(name: str = "hf") -> tuple[float, int, dict]:
         recorded.clear()

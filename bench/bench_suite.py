@@ -673,11 +673,9 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     dtype = spec["dtype"] or ("bfloat16" if cuda else "float32")
     from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
 
-    import opinbench.harness  # noqa: F401  (its log filters)
     from opinbench.estimate.counts import n_tokens
-    from opinbench.paths import tasks_dir
+    from opinbench.harness.tasks import task_manager  # (importing opinbench.harness installs its log filters)
 
     t0 = time.perf_counter()
     lm = _load_lm(backend, spec, cuda, dtype)
@@ -694,7 +692,7 @@ def worker(backend: str, spec: dict[str, Any], out_path: Path) -> int:
     else:
         _vllm_meter(lm.model, meter)
     _wrap_requests(lm, meter)
-    tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=spec["metadata"] or None)
+    tm = task_manager(spec["metadata"])
     cap = spec["max_gen_toks"]
     tasks: dict[str, Any] = {}
     for c in spec["counts"]:

@@ -662,3 +662,29 @@ def test_bad_csv(small) -> None:
     with pytest.raises(DataError) as e:
         load_anes(bad, mapping=small["text_map"])
     assert_names(e.value, file=bad)
+
+
+def test_truncated_csv_is_an_error_naming_the_file_and_row(small) -> None:
+    # A download cut mid-row: the last respondent has fewer fields than the header. Before, its
+    # missing cells were read as blanks and its first answers became records, with no warning.
+    csv = write(small["numeric_csv"], NUMERIC_CSV.rstrip("\n").rsplit(",", 3)[0] + "\n")
+    with pytest.raises(DataError) as e:
+        load_anes(csv, mapping=small["numeric_map"])
+    assert_names(e.value, file=csv, key="row 7")
+    assert "4 fields where the header has 7" in str(e.value)
+
+
+def test_truncated_real_release_is_refused(anes_dir: Path, tmp_path: Path) -> None:
+    # The file: the 2022 pilot cut after its last respondent's 482nd of 577 fields.
+    import csv as csvlib
+
+    with (anes_dir / CSV_2022).open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csvlib.reader(fh))
+    assert len(rows[0]) == 577 and len(rows) == RESPONDENTS["pilot_2022"] + 1
+    cut = tmp_path / "anes_pilot_2022_20221214.csv"
+    with cut.open("w", encoding="utf-8", newline="") as fh:
+        csvlib.writer(fh).writerows(rows[:-1] + [rows[-1][:482]])
+    with pytest.raises(DataError) as e:
+        load_anes(cut, skips=SkipLog())
+    assert_names(e.value, file=cut, key=f"row {RESPONDENTS['pilot_2022']}")
+    assert "482 fields where the header has 577" in str(e.value)

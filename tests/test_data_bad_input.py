@@ -67,8 +67,15 @@ def test_csv_reader_names_the_row_of_a_bad_byte_and_refuses_duplicates(tmp_path)
     path.write_text("key,key\nQ1,a\n")
     with pytest.raises(DataError, match=r"t.csv: header: duplicate column"):
         read_csv(path)
-    path.write_text("\ufeffkey,text\n\nQ1,a,extra\nQ2\n")  # BOM, blank line, ragged rows: as csv.DictReader
-    assert read_csv(path) == [{"key": "Q1", "text": "a", None: ["extra"]}, {"key": "Q2", "text": None}]
+    path.write_text("\ufeffkey,text\n\nQ1,a\n")  # BOM and blank line: skipped
+    assert read_csv(path) == [{"key": "Q1", "text": "a"}]
+    # a row with more or fewer fields than the header: the values would land in the wrong columns
+    path.write_text("key,text\n\nQ1,a,extra\n")
+    with pytest.raises(DataError, match=r"t.csv: row 1: 3 fields where the header has 2 \(line 3"):
+        read_csv(path)
+    path.write_text("key,text\nQ1,a\nQ2\n")
+    with pytest.raises(DataError, match=r"t.csv: row 2: 1 fields where the header has 2"):
+        read_csv(path)
 
 
 # --------------------------------------------------------------------------- 2. finite numbers

@@ -1,30 +1,37 @@
-"""``opinbench estimate``: documents, tokens, judge cost and GPU-hours of a set of tasks.
+"""opinbench estimate: documents, tokens, judge cost and GPU-hours of a run, before running it.
 
-Examples::
+LEADERBOARD_OR_TASKS is a leaderboard (a name such as smoke, or its definition
+file, leaderboards/smoke.yaml), a comma-separated list of tasks and lm-eval groups
+(opinbench, vk_suite, ...), or a YAML/JSON file with a tasks: list. A leaderboard
+is counted as its worker runs it: with its metadata, its fixed documents
+(samples) and its max_gen_toks, and its pinned judges are priced unless
+--judge or --moderator name others. A task or group name wins over a leaderboard
+of the same name (opinbench); give that leaderboard's file instead.
 
-    opinbench estimate opinionqa_wd,vk_cot --model smollm2 --judge anthropic:claude-sonnet-4-6
-    opinbench estimate opinbench --model Qwen/Qwen2.5-7B-Instruct \\
-        --prefill-tps 20000 --decode-tps 2500 --judge openai:gpt-4o-mini --moderator \\
-        openai:omni-moderation-latest
-    # check the counts against a finished run of the same tasks and --limit
-    opinbench estimate vk_cot --limit 4 --model smollm2 --compare-run runs/vk/
-    # prefill tokens a prefix cache saves (vLLM blocks of 16 tokens, no eviction)
-    opinbench estimate opinionqa_steered,vk_cot_sampled --prefix-cache
-
-TASKS is a comma-separated list of tasks and lm-eval groups (``opinbench``,
-``vk_suite``, ...), or a YAML/JSON file with a ``tasks:`` list (a leaderboard).
-Generated tokens are counted at ``max_gen_toks`` (an upper bound) and, with
-``--compare-run``, at the run's measured mean per generation. ``--prefix-cache``
-adds, per task, the prompt tokens that must be prefilled with no cache, with an
-ideal prefix cache and with vLLM's automatic prefix caching, for the prompts of
-``--model vllm`` and of ``--model opinbench-vllm`` (opinbench/estimate/prefix.py,
+Generated tokens are counted at max_gen_toks (an upper bound) and, with
+--compare-run, at the run's measured mean per generation. --prefix-cache adds,
+per task, the prompt tokens that must be prefilled with no cache, with an ideal
+prefix cache and with vLLM's automatic prefix caching, for the prompts of
+--model vllm and of --model opinbench-vllm (opinbench/estimate/prefix.py,
 docs/vllm.md); the model time is then given with prefix caching too.
+
+Examples:
+  opinbench estimate smoke --model smollm2
+  opinbench estimate opinionqa_wd,vk_cot --model smollm2 --judge anthropic:claude-sonnet-4-6
+  opinbench estimate opinbench --model Qwen/Qwen2.5-7B-Instruct --prefill-tps 20000 \\
+      --decode-tps 2500 --judge openai:gpt-4o-mini --moderator openai:omni-moderation-latest
+  # check the counts against a finished run of the same tasks and --limit
+  opinbench estimate vk_cot --limit 4 --model smollm2 --compare-run runs/vk/
+  # prefill tokens a prefix cache saves (vLLM blocks of 16 tokens, no eviction)
+  opinbench estimate opinionqa_steered,vk_cot_sampled --prefix-cache
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +44,8 @@ def register(sub: Any, name: str, help_: str) -> None:
     p = sub.add_parser(name, help=help_, description=__doc__.split("\n\n")[0],
                        epilog=__doc__.split("\n\n", 1)[1],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("tasks", metavar="LEADERBOARD_OR_TASKS")
+    p.add_argument("tasks", metavar="LEADERBOARD_OR_TASKS",
+                   help="a leaderboard (smoke, leaderboards/smoke.yaml) or tasks and groups, comma-separated")
     p.add_argument("--model", default="smollm2",
                    help="the evaluated model whose tokenizer counts (packaged name, folder or hub id)")
     p.add_argument("--limit", type=int, help="at most N documents per task, as lm-eval --limit")
@@ -62,25 +70,90 @@ def register(sub: Any, name: str, help_: str) -> None:
     p.set_defaults(func=main)
 
 
-def task_names(spec: str) -> list[str]:
-    """Task names from a comma list or a YAML/JSON file with ``tasks:``.
+@dataclass
+class Plan:
+    """What a run evaluates: its tasks and lm-eval's ``--metadata``, ``--samples`` and
+    ``--gen_kwargs``; from a leaderboard, also its pinned judges (``{kind: {provider, model,
+    settings}}``) and the definition file (``source``)."""
 
-    >>> task_names("opinionqa_wd, vk_cot")
+    tasks: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, list[int]] | None = None
+    gen_kwargs: dict[str, Any] | None = None
+    judges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+
+
+def from_definition(name_or_path: str | Path) -> Plan:
+    """The plan of a leaderboard definition, as its worker runs it (`opinbench.leaderboard.worker`)."""
+    from opinbench.leaderboard.definition import load_definition
+
+    d = load_definition(name_or_path)
+    max_gen = d.settings.get("max_gen_toks")
+    return Plan(d.task_names, d.metadata, d.samples, {"max_gen_toks": int(max_gen)} if max_gen else None,
+                dict(d.judges), d.source)
+
+
+def _listed(path: Path) -> Plan:
+    """A YAML/JSON file: a leaderboard definition (``tasks:`` a mapping), else a ``tasks:`` list."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not readable YAML/JSON ({err})") from None
+    tasks = data.get("tasks") if isinstance(data, dict) else data
+    if isinstance(tasks, dict):
+        return from_definition(path)
+    if not isinstance(tasks, list) or not tasks:
+        raise ConfigError(f"{path}: expected a leaderboard definition or a `tasks:` list")
+    return Plan([str(t["name"] if isinstance(t, dict) else t) for t in tasks])
+
+
+def _is_leaderboard(name: str) -> bool:
+    """A shipped leaderboard's name that is no task or group of opinbench's."""
+    from opinbench.harness.tasks import index
+    from opinbench.leaderboard.definition import leaderboards_dir
+
+    return (leaderboards_dir() / f"{name}.yaml").is_file() and name not in index().all_tasks
+
+
+def plan(spec: str) -> Plan:
+    """The plan of LEADERBOARD_OR_TASKS (see the module docstring).
+
+    >>> plan("opinionqa_wd, vk_cot").tasks
     ['opinionqa_wd', 'vk_cot']
     """
     path = Path(spec)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        import yaml
-
-        data = yaml.safe_load(path.read_text())
-        tasks = data.get("tasks") if isinstance(data, dict) else data
-        if not isinstance(tasks, list) or not tasks:
-            raise ConfigError(f"{path}: expected a `tasks:` list")
-        return [str(t["name"] if isinstance(t, dict) else t) for t in tasks]
+        return _listed(path)
     names = [t.strip() for t in spec.split(",") if t.strip()]
     if not names:
         raise ConfigError("no task named")
-    return names
+    if len(names) == 1 and _is_leaderboard(names[0]):
+        return from_definition(names[0])
+    return Plan(names)
+
+
+def task_names(spec: str) -> list[str]:
+    """The tasks of LEADERBOARD_OR_TASKS (`plan`)."""
+    return plan(spec).tasks
+
+
+def describe(p: Plan) -> str:
+    """One line saying what a leaderboard's plan counts (empty for a plain task list)."""
+    if not p.source:
+        return ""
+    parts = [f"leaderboard {p.source}: tasks {', '.join(p.tasks)}"]
+    if p.metadata:
+        parts.append(f"metadata {json.dumps(p.metadata, sort_keys=True)}")
+    if p.samples:
+        parts.append("documents " + "; ".join(f"{t} {v}" for t, v in p.samples.items()))
+    if p.gen_kwargs:
+        parts.append(", ".join(f"{k} {v}" for k, v in p.gen_kwargs.items()))
+    if p.judges:
+        parts.append("judges " + ", ".join(f"{k} {j['provider']}:{j['model']}" for k, j in p.judges.items()))
+    return "; ".join(parts)
 
 
 def print_prefix_cache(counts: list, prefix: Any) -> None:
@@ -113,46 +186,13 @@ def print_prefix_cache(counts: list, prefix: Any) -> None:
           "cache for those; --model opinbench-vllm does (docs/vllm.md).")
 
 
-def main(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
-
-    from opinbench.estimate.counts import PrefixOptions, count_tasks, logged_prompt_tokens
-    from opinbench.estimate.prefix import PrefixCounter
-    from opinbench.models import resolve
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
-    try:
-        prefix = PrefixOptions(args.block_size, args.kv_cache_blocks) if args.prefix_cache else None
-        if prefix:
-            PrefixCounter(prefix.block_size, prefix.capacity_blocks)  # checks the numbers
-    except ValueError as err:
-        raise ConfigError(f"--block-size / --kv-cache-blocks: {err}") from None
-    counts = count_tasks(task_names(args.tasks), tokenizer, limit=args.limit,
-                         apply_chat_template=not args.no_chat_template, prefix_cache=prefix)
-    measured = logged_prompt_tokens(args.compare_run, tokenizer) if args.compare_run else {}
-    typical = {t: m["generated_tokens"] / m["requests"] for t, m in measured.items()
-               if m["generated_tokens"] and m["requests"]}
-    out: dict[str, Any] = {"model": args.model, "limit": args.limit, "tasks": []}
-    tot = _print_counts(counts, typical, out)
-    if prefix:
-        print_prefix_cache(counts, prefix)
-    upper = {c.task: (c.max_gen_tokens / c.generations) if c.generations else 0.0 for c in counts}
-    _print_judges(args, counts, tokenizer, {t: typical.get(t, upper[t]) for t in upper}, out)
-    _print_model_time(args, counts, tot["typ"] if typical else tot["max_gen_tokens"],
-                      tot["prompt_tokens"], prefix, out)
-    if measured:
-        _print_compare(args, counts, measured, out)
-    if args.json:
-        from opinbench.io import write_json
-
-        write_json(args.json, out)
-    return 0
+def _pinned(p: Plan, kind: str) -> str | None:
+    spec = p.judges.get(kind)
+    return f"{spec['provider']}:{spec['model']}" if spec else None
 
 
-def _print_counts(
-    counts: list[Any], typical: dict[str, float], out: dict[str, Any]
-) -> dict[str, Any]:
-    """The per-task table and its total (returned); each task's row into ``out``."""
+def print_counts(counts: list, typical: dict[str, float], out: dict[str, Any]) -> dict[str, Any]:
+    """The per-task table (also into ``out["tasks"]``); returns the totals."""
     print(f"{'task':28s} {'docs':>7s} {'requests':>9s} {'prompt tok':>12s} {'max gen tok':>12s}"
           + (f" {'typ gen tok':>12s}" if typical else ""))
     tot = {"documents": 0, "requests": 0, "prompt_tokens": 0, "max_gen_tokens": 0, "typ": 0.0}
@@ -174,38 +214,43 @@ def _print_counts(
     return tot
 
 
-def _print_judges(args: argparse.Namespace, counts: list[Any], tokenizer: Any,
-                  per_gen: dict[str, float], out: dict[str, Any]) -> None:
-    """Judge calls, tokens and dollars of ``--judge`` / ``--moderator``."""
+def judge_loads(args: argparse.Namespace, p: Plan, counts: list, tokenizer: Any,
+                per_gen: dict[str, float]) -> list:
+    """The judges' loads, priced: ``--judge``/``--moderator``, else the leaderboard's pinned ones
+    (a pinned ``no_control`` setting respected)."""
     from opinbench.estimate import cost
     from opinbench.estimate.prices import load_prices
 
     prices = load_prices(args.prices)
     loads = []
-    for kind, model in (("faithfulness", args.judge), ("moderation", args.moderator)):
+    for kind, given in (("faithfulness", args.judge), ("moderation", args.moderator)):
+        model = given or _pinned(p, kind)
         if model:
-            loads.append(cost.judge_load(kind, counts, tokenizer, model,
-                                         gen_tokens_per_task=per_gen, control=not args.no_control))
+            pinned = {} if given else dict(p.judges[kind].get("settings") or {})
+            loads.append(cost.judge_load(kind, counts, tokenizer, model, gen_tokens_per_task=per_gen,
+                                         control=not (args.no_control or pinned.get("no_control"))))
     for load in loads:
         cost.price(load, prices)
+        row = prices.row(load.model)
         money = ("not in the price table (--prices)" if load.cost_live is None else
-                 f"${load.cost_live:.2f} live, ${load.cost_batch:.2f} with --mode batch")
+                 f"${load.cost_live:.2f} live, ${load.cost_batch:.2f} with --mode batch"
+                 + (f" (priced as {row})" if row != load.model else ""))
         print(f"{load.role} {load.model}: {load.calls} calls + {load.control_calls} control, "
               f"{load.input_tokens} input / {load.output_tokens} output tokens "
               f"(counted with {args.model}'s tokenizer): {money}")
-    out["judges"] = [load.as_dict() for load in loads]
+    return loads
 
 
-def _print_model_time(args: argparse.Namespace, counts: list[Any], gen: float, prompt: int,
-                      prefix: Any, out: dict[str, Any]) -> None:
-    """GPU-hours at the measured throughput (and with prefix caching, when counted)."""
+def print_model_time(args: argparse.Namespace, counts: list, gen: float, prompt_tokens: int,
+                     prefix: Any, out: dict[str, Any]) -> None:
+    """GPU-hours at the measured throughput (with prefix caching too, under --prefix-cache)."""
     from opinbench.estimate import cost
     from opinbench.estimate.counts import PREFIX_BACKENDS
 
     if not (args.prefill_tps and args.decode_tps):
         print("model time: pass --prefill-tps and --decode-tps (measured, see bench/README.md)")
         return
-    hours = cost.gpu_hours(prompt, gen, prefill_tps=args.prefill_tps, decode_tps=args.decode_tps)
+    hours = cost.gpu_hours(prompt_tokens, gen, prefill_tps=args.prefill_tps, decode_tps=args.decode_tps)
     out["gpu_hours"] = hours
     print(f"model time: {hours:.3f} GPU-hours at {args.prefill_tps:g} prompt and "
           f"{args.decode_tps:g} generated tokens/s")
@@ -213,18 +258,16 @@ def _print_model_time(args: argparse.Namespace, counts: list[Any], gen: float, p
         out["gpu_hours_prefix_cache"] = {}
         for backend in PREFIX_BACKENDS:
             prefill = sum(c.prefix_cache[backend].prefilled_tokens for c in counts)
-            h = cost.gpu_hours(prefill, gen, prefill_tps=args.prefill_tps,
-                               decode_tps=args.decode_tps)
+            h = cost.gpu_hours(prefill, gen, prefill_tps=args.prefill_tps, decode_tps=args.decode_tps)
             out["gpu_hours_prefix_cache"][backend] = h
             print(f"  with --model {backend} and prefix caching: {h:.3f} GPU-hours "
                   f"({prefill} tokens prefilled)")
 
 
-def _print_compare(args: argparse.Namespace, counts: list[Any], measured: dict[str, Any],
-                   out: dict[str, Any]) -> None:
-    """The estimate against a finished run's logged prompts (``--compare-run``)."""
+def print_comparison(run_dir: Path, counts: list, measured: dict[str, Any], out: dict[str, Any]) -> None:
+    """The estimate against a finished run's logged prompts."""
     out["compare_run"] = {}
-    print(f"against {args.compare_run} (logged prompts re-tokenised):")
+    print(f"against {run_dir} (logged prompts re-tokenised):")
     for c in counts:
         m = measured.get(c.task)
         if not m:
@@ -236,3 +279,46 @@ def _print_compare(args: argparse.Namespace, counts: list[Any], measured: dict[s
         print(f"  {c.task:26s} prompt tokens {c.prompt_tokens} estimated, "
               f"{m['prompt_tokens']} logged ({diff:+.2%}); requests {c.requests} vs "
               f"{m['requests']}; generated {m['generated_tokens']} logged")
+
+
+def main(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from opinbench.estimate.counts import PrefixOptions, count_tasks, logged_prompt_tokens
+    from opinbench.estimate.prefix import PrefixCounter
+    from opinbench.models import resolve
+
+    p = plan(args.tasks)
+    try:
+        prefix = PrefixOptions(args.block_size, args.kv_cache_blocks) if args.prefix_cache else None
+        if prefix:
+            PrefixCounter(prefix.block_size, prefix.capacity_blocks)  # checks the numbers
+    except ValueError as err:
+        raise ConfigError(f"--block-size / --kv-cache-blocks: {err}") from None
+    tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
+    if describe(p):
+        print(describe(p))
+    counts = count_tasks(p.tasks, tokenizer, limit=args.limit, apply_chat_template=not args.no_chat_template,
+                         prefix_cache=prefix, metadata=p.metadata, samples=p.samples, gen_kwargs=p.gen_kwargs)
+    measured = logged_prompt_tokens(args.compare_run, tokenizer) if args.compare_run else {}
+    typical = {t: m["generated_tokens"] / m["requests"] for t, m in measured.items()
+               if m["generated_tokens"] and m["requests"]}
+    upper = {c.task: (c.max_gen_tokens / c.generations) if c.generations else 0.0 for c in counts}
+    out: dict[str, Any] = {"model": args.model, "limit": args.limit, "tasks": []}
+    if p.source:
+        out["leaderboard"] = {"source": p.source, "metadata": p.metadata, "samples": p.samples,
+                              "gen_kwargs": p.gen_kwargs}
+    tot = print_counts(counts, typical, out)
+    if prefix:
+        print_prefix_cache(counts, prefix)
+    per_gen = {t: typical.get(t, upper[t]) for t in upper}
+    out["judges"] = [load.as_dict() for load in judge_loads(args, p, counts, tokenizer, per_gen)]
+    print_model_time(args, counts, tot["typ"] if typical else tot["max_gen_tokens"], tot["prompt_tokens"],
+                     prefix, out)
+    if measured:
+        print_comparison(args.compare_run, counts, measured, out)
+    if args.json:
+        from opinbench.io import write_json
+
+        write_json(args.json, out)
+    return 0

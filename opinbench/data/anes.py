@@ -79,10 +79,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.files import csv_rows
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import ConfigError, DataError, SkipLog
 
@@ -412,11 +412,14 @@ def find_csvs(source: str | Path) -> tuple[list[Path], Path]:
 
 
 def _read(csv: Path, mapping: ReleaseMapping) -> dict[str, list[str]]:
-    """The columns the mapping needs, as text, ``{column: values}`` in file order."""
-    try:
-        header = list(pd.read_csv(csv, nrows=0, encoding="utf-8-sig").columns)
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read the CSV header ({exc})", file=csv) from None
+    """The columns the mapping needs, as text, ``{column: values}`` in file order.
+
+    Read by the shared CSV reader (`opinbench.data.files.csv_rows`): values arrive
+    exactly as written ("-1", "1.0", ""), and a row whose field count differs from
+    the header's (a truncated file) is a `DataError` naming it, never a partial
+    respondent.
+    """
+    header, rows = csv_rows(csv)
     by_name = {str(c).strip(): c for c in header}
     wanted = {mapping.respondent_id: "respondent_id"}
     if mapping.weight:
@@ -432,18 +435,11 @@ def _read(csv: Path, mapping: ReleaseMapping) -> dict[str, list[str]]:
                 f"column {col!r} named in {mapping.path.name} is not in the file",
                 file=csv, key=key, field=col,
             )
-    try:
-        # dtype=str and no NA parsing: "-1", "1.0" and "" arrive exactly as written.
-        df = pd.read_csv(
-            csv,
-            usecols=[by_name[c] for c in mapping.columns],
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read the CSV ({exc})", file=csv) from None
-    return {c: df[by_name[c]].tolist() for c in mapping.columns}
+    out: dict[str, list[str]] = {c: [] for c in mapping.columns}
+    for _, row in rows:
+        for c in mapping.columns:
+            out[c].append(row[by_name[c]])
+    return out
 
 
 # --------------------------------------------------------------------------- records
@@ -505,6 +501,58 @@ def _group(raw: str, *, csv: Path, rid: str, mapping: ReleaseMapping, skips: Ski
     return None
 
 
+def _answered(table: dict[str, list[str]], row: int, rid: str, *, csv: Path, mapping: ReleaseMapping,
+              skips: SkipLog) -> list[tuple[Question, str, str]]:
+    """Substantive answers of one respondent: (question, joined raw value, category)."""
+    answered: list[tuple[Question, str, str]] = []
+    for q in mapping.questions:
+        value = JOIN.join(norm_value(table[c][row]) for c in q.columns)
+        category = q.categories.get(value)
+        if category is not None:
+            answered.append((q, value, category))
+            continue
+        label = _missing_label(value, q, mapping)
+        if label is not None:
+            skips.note(f"{mapping.release}: skipped non-answer {label}")
+            continue
+        skips.skip(
+            DataError(
+                f"value {value!r} of respondent {rid} is not in the mapping {mapping.path.name}",
+                file=csv, key=q.key, field=JOIN.join(q.columns),
+            )
+        )
+    return answered
+
+
+def _record(subject: str, q: Question, value: str, category: str, option: str, *, group: str | None,
+            split: str, weight: float | None, mapping: ReleaseMapping, scheme: str, ideology: str | None,
+            source: str) -> AnswerRecord:
+    """One respondent's answer to one question."""
+    return make_record(
+        AnswerRecord,
+        DATASET,
+        (subject, q.key),
+        subject=subject,
+        subject_group=group,
+        question_key=q.key,
+        question=q.text,
+        options=OPTIONS,
+        answer=option,
+        split=split,
+        context=mapping.context,
+        weight=weight,
+        meta={
+            "release": mapping.release,
+            "raw": value,
+            "variables": list(q.columns),
+            "category": category,
+            "scheme": scheme,
+            "ideology": ideology,
+        },
+        source=source,
+    )
+
+
 def iter_release(
     csv: Path,
     mapping: ReleaseMapping,
@@ -549,24 +597,7 @@ def iter_release(
         if ideology_raw is not None:
             group = _group(ideology_raw, csv=csv, rid=rid, mapping=mapping, skips=skips)
 
-        # Substantive answers of this respondent: (question, joined raw value, category).
-        answered: list[tuple[Question, str, str]] = []
-        for q in mapping.questions:
-            value = JOIN.join(norm_value(table[c][row]) for c in q.columns)
-            category = q.categories.get(value)
-            if category is not None:
-                answered.append((q, value, category))
-                continue
-            label = _missing_label(value, q, mapping)
-            if label is not None:
-                skips.note(f"{mapping.release}: skipped non-answer {label}")
-                continue
-            skips.skip(
-                DataError(
-                    f"value {value!r} of respondent {rid} is not in the mapping {mapping.path.name}",
-                    file=csv, key=q.key, field=JOIN.join(q.columns),
-                )
-            )
+        answered = _answered(table, row, rid, csv=csv, mapping=mapping, skips=skips)
         # The split covers every substantive answer, leaning ones included, so that it
         # does not depend on the scheme.
         keys = [q.key for q, _, _ in answered]
@@ -578,30 +609,46 @@ def iter_release(
                 skips.note(f"{mapping.release}: leaning answer left out ({scheme} scheme)")
                 continue
             n += 1
-            yield AnswerRecord(
-                id=f"{DATASET}:{subject}:{q.key}",
-                dataset=DATASET,
-                subject=subject,
-                subject_group=group,
-                question_key=q.key,
-                question=q.text,
-                options=OPTIONS,
-                answer=option,
-                split=split[q.key],
-                context=mapping.context,
-                weight=weight,
-                meta={
-                    "release": mapping.release,
-                    "raw": value,
-                    "variables": list(q.columns),
-                    "category": category,
-                    "scheme": scheme,
-                    "ideology": None if ideology_raw is None else norm_value(ideology_raw),
-                },
-                source=rel,
-            )
+            ideology = None if ideology_raw is None else norm_value(ideology_raw)
+            yield _record(subject, q, value, category, option, group=group, split=split[q.key], weight=weight,
+                          mapping=mapping, scheme=scheme, ideology=ideology, source=rel)
         if n == 0:
             skips.note(f"{mapping.release}: respondent without a usable answer ({scheme} scheme)")
+
+
+def _files_by_release(csvs: list[Path], given: list[ReleaseMapping], wanted: set[str] | None,
+                      source: str | Path, skips: SkipLog) -> dict[str, Path]:
+    """``{release: its CSV}``: the release from the file name (or the one mapping given for one
+    file), only the ``wanted`` releases, one file each."""
+    by_release: dict[str, Path] = {}
+    for csv in csvs:
+        release = release_of(csv)
+        if release is None:
+            if len(csvs) == 1 and len(given) == 1:
+                release = given[0].release  # e.g. load_anes("my_extract.csv", mapping="mine.yaml")
+            elif len(csvs) == 1:
+                raise DataError(
+                    "cannot tell the ANES release from the file name; expected anes_<study>_<year>_*.csv "
+                    "(e.g. anes_pilot_2022_20221214.csv), or pass one mapping= file",
+                    file=csv, field="file name",
+                )
+            else:
+                skips.note(f"file not named anes_<study>_<year>_*.csv ignored: {csv.name}")
+                continue
+        if wanted is not None and release not in wanted:
+            continue
+        if release in by_release:
+            raise DataError(
+                f"two files for release {release}: {by_release[release].name} and {csv.name}",
+                file=csv, key=release, field="release",
+            )
+        by_release[release] = csv
+    if wanted is not None and wanted - set(by_release):
+        raise DataError(
+            f"no CSV for release(s) {sorted(wanted - set(by_release))}; found {sorted(by_release)}",
+            file=source, field="releases",
+        )
+    return by_release
 
 
 def load_anes(
@@ -652,34 +699,7 @@ def load_anes(
     shipped = shipped_mappings()
 
     csvs, root = find_csvs(source)
-    by_release: dict[str, Path] = {}
-    for csv in csvs:
-        release = release_of(csv)
-        if release is None:
-            if len(csvs) == 1 and len(given) == 1:
-                release = given[0].release  # e.g. load_anes("my_extract.csv", mapping="mine.yaml")
-            elif len(csvs) == 1:
-                raise DataError(
-                    "cannot tell the ANES release from the file name; expected anes_<study>_<year>_*.csv "
-                    "(e.g. anes_pilot_2022_20221214.csv), or pass one mapping= file",
-                    file=csv, field="file name",
-                )
-            else:
-                skips.note(f"file not named anes_<study>_<year>_*.csv ignored: {csv.name}")
-                continue
-        if wanted is not None and release not in wanted:
-            continue
-        if release in by_release:
-            raise DataError(
-                f"two files for release {release}: {by_release[release].name} and {csv.name}",
-                file=csv, key=release, field="release",
-            )
-        by_release[release] = csv
-    if wanted is not None and wanted - set(by_release):
-        raise DataError(
-            f"no CSV for release(s) {sorted(wanted - set(by_release))}; found {sorted(by_release)}",
-            file=source, field="releases",
-        )
+    by_release = _files_by_release(csvs, given, wanted, source, skips)
 
     records: list[AnswerRecord] = []
     for release in sorted(by_release):

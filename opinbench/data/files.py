@@ -92,10 +92,12 @@ def _decoded_lines(fh: Iterable[bytes]) -> Iterator[str]:
 def csv_rows(path: Path, *, delimiter: str = ",") -> tuple[list[str], Iterator[tuple[str, dict[str, str]]]]:
     """(column names, iterator of ``("row N", row)``) of a CSV file with a header.
 
-    Rows are numbered from 1 after the header. A missing file, an undecodable
-    or malformed header, or two columns with the same name raise `DataError`
-    at once; a bad byte or malformed CSV later raises `DataError` naming its
-    row when the iterator reaches it.
+    Rows are numbered from 1 after the header (blank lines skipped). A missing
+    file, an undecodable or malformed header, or two columns with the same name
+    raise `DataError` at once; a bad byte, malformed CSV or a row with more or
+    fewer fields than the header (a truncated file, a stray delimiter: the values
+    would land in the wrong columns) later raises `DataError` naming its row when
+    the iterator reaches it.
     """
     if not path.is_file():
         raise DataError("missing file", file=path)
@@ -122,13 +124,13 @@ def csv_rows(path: Path, *, delimiter: str = ",") -> tuple[list[str], Iterator[t
                     if not values:
                         continue  # a blank line: skipped and not counted, as csv.DictReader does
                     i += 1
-                    # the same dict as csv.DictReader: missing values None, extra ones under None
-                    row: dict[Any, Any] = dict(zip(columns, values))
-                    for c in columns[len(values) :]:
-                        row[c] = None
-                    if len(values) > len(columns):
-                        row[None] = values[len(columns) :]
-                    yield f"row {i}", row
+                    if len(values) != len(columns):
+                        raise DataError(
+                            f"{len(values)} fields where the header has {len(columns)} "
+                            f"(line {reader.line_num}: a truncated or malformed row)",
+                            file=path, key=f"row {i}",
+                        )
+                    yield f"row {i}", dict(zip(columns, values))
             except _BadLine as bad:
                 raise DataError(f"not UTF-8 text (line {bad.line}: {bad.exc})", file=path, key=f"row {i + 1}") from None
             except csv.Error as exc:

@@ -39,7 +39,7 @@ from typing import Any
 
 from opinbench.data.files import read_csv, read_json
 from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, require_records
+from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, make_record, require_records
 from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
 from opinbench.errors import DataError, SkipLog
 
@@ -199,9 +199,9 @@ def _record(
         raise DataError(
             "empty distribution: no respondent chose an ordinal option", file=file, key=key, field=f"{group}"
         )
-    return DistributionRecord(
-        id=f"{DATASET}:{key}:{attribute}:{group}",
-        dataset=DATASET,
+    return make_record(
+        DistributionRecord,
+        DATASET,
         question_key=key,
         question=question,
         options=references,
@@ -224,6 +224,88 @@ def _skip_records(skips: SkipLog, err: DataError, lost: list[tuple[str, str]]) -
 # --------------------------------------------------------------------------- loaders
 
 
+_Counts = tuple[float, list[float], Path]  # (respondents, counts over the references, file)
+
+
+def _wave_data(wave: Path, attributes: dict[str, tuple[str, ...]]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """``{attribute: (file, counts per question and group)}`` of the attributes that have a file."""
+    data: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for attr in attributes:
+        path = wave / f"{attr}_data.json"
+        if not path.is_file():
+            continue  # the release has no file for some attributes (e.g. RELIG)
+        payload = read_json(path)
+        if not isinstance(payload, dict):
+            raise DataError("expected an object keyed by question", file=path)
+        data[attr] = (path, payload)
+    if not data:
+        raise DataError("no <ATTR>_data.json file for any attribute in metadata.csv", file=wave)
+    return data
+
+
+def _skip_questions_without_info(wave: Path, data: dict[str, tuple[Path, dict[str, Any]]], info: QuestionInfo,
+                                 info_errors: dict[str, DataError], selection: Any, skips: SkipLog) -> None:
+    """info.csv lists more questions than have counts; a question with counts but no usable
+    info.csv row costs one skip per record lost: the overall one and each group's."""
+    keys_in_data = {k for _, payload in data.values() for k in payload}
+    for key in sorted(keys_in_data - set(info)):
+        err = info_errors.get(key) or DataError(
+            "question has counts but no row in info.csv", file=wave / "info.csv", key=key, field="key"
+        )
+        lost = [(OVERALL_ATTRIBUTE, OVERALL_GROUP)] + [
+            (attr, group)
+            for attr, (_, payload) in data.items()
+            if isinstance(payload.get(key), dict)
+            for group in payload[key]
+            if group not in _RESERVED_KEYS and group not in NON_GROUPS
+        ]
+        _skip_records(skips, err, [(a, g) for a, g in lost if wanted(selection, a, g)])
+
+
+def _question_counts(
+    key: str, refs: tuple[str, ...], data: dict[str, tuple[Path, dict[str, Any]]],
+    attributes: dict[str, tuple[str, ...]], selection: Any, skips: SkipLog,
+) -> tuple[_Counts | None, list[tuple[str, str, list[float], Path]], list[DataError]]:
+    """One question's counts: the overall population's (every group of the attribute covering
+    most respondents, among the attributes whose counts are all readable), each group's, and
+    why an attribute could not give the overall distribution."""
+    best: _Counts | None = None
+    per_group: list[tuple[str, str, list[float], Path]] = []
+    unreadable: list[DataError] = []
+    for attr, (path, payload) in data.items():
+        entry = payload.get(key)
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            err = DataError("expected an object of groups", file=path, key=key)
+            unreadable.append(err)
+            # every group metadata.csv lists for this attribute is lost
+            lost = [(attr, g) for g in attributes[attr] if g not in NON_GROUPS and wanted(selection, attr, g)]
+            _skip_records(skips, err, lost)
+            continue
+        total = [0.0] * len(refs)
+        complete = True
+        for group, counts in entry.items():
+            if group in _RESERVED_KEYS:
+                continue
+            try:
+                vec = counts_over_references(counts, refs, file=path, key=key, field=group)
+            except DataError as err:
+                # Only this group's record is lost; the attribute's total is incomplete,
+                # so it cannot give the overall distribution either.
+                complete = False
+                unreadable.append(err)
+                if group not in NON_GROUPS and wanted(selection, attr, group):
+                    skips.skip(err)
+                continue
+            total = [a + b for a, b in zip(total, vec)]
+            if group not in NON_GROUPS:
+                per_group.append((attr, group, vec, path))
+        if complete and (best is None or sum(total) > best[0]):
+            best = (sum(total), total, path)
+    return best, per_group, unreadable
+
+
 def iter_wave(
     wave: Path,
     *,
@@ -237,71 +319,10 @@ def iter_wave(
     root = root or wave.parent
     info, info_errors = _question_info(wave)
     attributes = _attributes(wave)
-    data: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for attr in attributes:
-        path = wave / f"{attr}_data.json"
-        if not path.is_file():
-            continue  # the release has no file for some attributes (e.g. RELIG)
-        payload = read_json(path)
-        if not isinstance(payload, dict):
-            raise DataError("expected an object keyed by question", file=path)
-        data[attr] = (path, payload)
-    if not data:
-        raise DataError("no <ATTR>_data.json file for any attribute in metadata.csv", file=wave)
-
-    # info.csv lists more questions than have counts; only those with counts matter.
-    keys_in_data = {k for _, payload in data.values() for k in payload}
-    for key in sorted(keys_in_data - set(info)):
-        err = info_errors.get(key) or DataError(
-            "question has counts but no row in info.csv", file=wave / "info.csv", key=key, field="key"
-        )
-        # one count per record lost: the overall one and each group's
-        lost = [(OVERALL_ATTRIBUTE, OVERALL_GROUP)] + [
-            (attr, group)
-            for attr, (_, payload) in data.items()
-            if isinstance(payload.get(key), dict)
-            for group in payload[key]
-            if group not in _RESERVED_KEYS and group not in NON_GROUPS
-        ]
-        _skip_records(skips, err, [(a, g) for a, g in lost if wanted(selection, a, g)])
-
+    data = _wave_data(wave, attributes)
+    _skip_questions_without_info(wave, data, info, info_errors, selection, skips)
     for key, (question, refs, ordinal) in info.items():
-        # Overall population: every group of the attribute covering most respondents,
-        # among the attributes whose counts for this question are all readable.
-        best: tuple[float, list[float], Path] | None = None
-        per_group: list[tuple[str, str, list[float], Path]] = []
-        unreadable: list[DataError] = []  # why an attribute could not give the overall distribution
-        for attr, (path, payload) in data.items():
-            entry = payload.get(key)
-            if entry is None:
-                continue
-            if not isinstance(entry, dict):
-                err = DataError("expected an object of groups", file=path, key=key)
-                unreadable.append(err)
-                # every group metadata.csv lists for this attribute is lost
-                lost = [(attr, g) for g in attributes[attr] if g not in NON_GROUPS and wanted(selection, attr, g)]
-                _skip_records(skips, err, lost)
-                continue
-            total = [0.0] * len(refs)
-            complete = True
-            for group, counts in entry.items():
-                if group in _RESERVED_KEYS:
-                    continue
-                try:
-                    vec = counts_over_references(counts, refs, file=path, key=key, field=group)
-                except DataError as err:
-                    # Only this group's record is lost; the attribute's total is incomplete,
-                    # so it cannot give the overall distribution either.
-                    complete = False
-                    unreadable.append(err)
-                    if group not in NON_GROUPS and wanted(selection, attr, group):
-                        skips.skip(err)
-                    continue
-                total = [a + b for a, b in zip(total, vec)]
-                if group not in NON_GROUPS:
-                    per_group.append((attr, group, vec, path))
-            if complete and (best is None or sum(total) > best[0]):
-                best = (sum(total), total, path)
+        best, per_group, unreadable = _question_counts(key, refs, data, attributes, selection, skips)
         if best is None and not unreadable:
             continue  # the question has no counts in this release (info.csv lists more questions)
         if best is None:
@@ -382,6 +403,66 @@ def ordinal_lookup(human_resp: str | Path) -> dict[tuple[str, tuple[str, ...]], 
     return out
 
 
+def _steerable_record(row: Any, rid: str, path: Path, selection: Any,
+                      lookup: dict[Any, Any], skips: SkipLog) -> DistributionRecord | None:
+    """One row of the steerable release (None: a group not selected)."""
+    if not isinstance(row, dict):
+        raise DataError("row is not an object", file=path, key=rid)
+    for f in ("question", "options", "attribute", "gold_distribution"):
+        if f not in row:
+            raise DataError("missing field", file=path, key=rid, field=f)
+    m = _PROMPT.match(row["question"])
+    question = m.group("q") if m else row["question"].strip()
+    options = tuple(row["options"])
+    attribute, sep, group = str(row["attribute"]).partition("_")
+    if not sep:
+        raise DataError(f"{row['attribute']!r} is not ATTR_group", file=path, key=rid, field="attribute")
+    if not wanted(selection, attribute, group):
+        return None
+    dist = row["gold_distribution"]
+    if not isinstance(dist, list) or len(dist) != len(options):
+        raise DataError(
+            f"{len(dist) if isinstance(dist, list) else dist!r} values for {len(options)} options",
+            file=path,
+            key=rid,
+            field="gold_distribution",
+        )
+    if any(not isinstance(p, (int, float)) or not math.isfinite(p) or p < 0 for p in dist) or sum(dist) <= 0:
+        raise DataError(f"not a distribution: {dist!r}", file=path, key=rid, field="gold_distribution")
+    match = lookup.get((question, options))
+    if match is not None:
+        key, refs, ordinal = match
+        n_ord = len(ordinal)
+        if tuple(refs[:n_ord]) == options:
+            distribution = [p / sum(dist) for p in dist]
+        else:  # options were "all but Refused": drop non-ordinal ones
+            keep = [options.index(o) for o in refs[:n_ord]]
+            sub = [dist[j] for j in keep]
+            if sum(sub) <= 0:
+                raise DataError("no mass on ordinal options", file=path, key=rid, field="gold_distribution")
+            distribution = [p / sum(sub) for p in sub]
+        opts = refs
+    else:
+        skips.note("ordinal values taken from option order (no matching human_resp question)")
+        key = f"steerable{rid}"
+        ordinal = tuple(float(j + 1) for j in range(len(options)))
+        distribution = [p / sum(dist) for p in dist]
+        opts = options
+    return make_record(
+        DistributionRecord,
+        DATASET,
+        question_key=key,
+        question=question,
+        options=tuple(opts),
+        ordinal=tuple(ordinal),
+        attribute=attribute,
+        group=group,
+        distribution=tuple(distribution),
+        n=None,
+        source=path.name,
+    )
+
+
 def load_opinionqa_steerable(
     path: str | Path,
     *,
@@ -408,63 +489,9 @@ def load_opinionqa_steerable(
     for i, row in enumerate(rows):
         rid = str(row.get("id", i)) if isinstance(row, dict) else str(i)
         try:
-            if not isinstance(row, dict):
-                raise DataError("row is not an object", file=path, key=rid)
-            for f in ("question", "options", "attribute", "gold_distribution"):
-                if f not in row:
-                    raise DataError("missing field", file=path, key=rid, field=f)
-            m = _PROMPT.match(row["question"])
-            question = m.group("q") if m else row["question"].strip()
-            options = tuple(row["options"])
-            attribute, sep, group = str(row["attribute"]).partition("_")
-            if not sep:
-                raise DataError(f"{row['attribute']!r} is not ATTR_group", file=path, key=rid, field="attribute")
-            if not wanted(selection, attribute, group):
-                continue
-            dist = row["gold_distribution"]
-            if not isinstance(dist, list) or len(dist) != len(options):
-                raise DataError(
-                    f"{len(dist) if isinstance(dist, list) else dist!r} values for {len(options)} options",
-                    file=path,
-                    key=rid,
-                    field="gold_distribution",
-                )
-            if any(not isinstance(p, (int, float)) or not math.isfinite(p) or p < 0 for p in dist) or sum(dist) <= 0:
-                raise DataError(f"not a distribution: {dist!r}", file=path, key=rid, field="gold_distribution")
-            match = lookup.get((question, options))
-            if match is not None:
-                key, refs, ordinal = match
-                n_ord = len(ordinal)
-                if tuple(refs[:n_ord]) == options:
-                    distribution = [p / sum(dist) for p in dist]
-                else:  # options were "all but Refused": drop non-ordinal ones
-                    keep = [options.index(o) for o in refs[:n_ord]]
-                    sub = [dist[j] for j in keep]
-                    if sum(sub) <= 0:
-                        raise DataError("no mass on ordinal options", file=path, key=rid, field="gold_distribution")
-                    distribution = [p / sum(sub) for p in sub]
-                opts = refs
-            else:
-                skips.note("ordinal values taken from option order (no matching human_resp question)")
-                key = f"steerable{rid}"
-                ordinal = tuple(float(j + 1) for j in range(len(options)))
-                distribution = [p / sum(dist) for p in dist]
-                opts = options
-            records.append(
-                DistributionRecord(
-                    id=f"{DATASET}:{key}:{attribute}:{group}",
-                    dataset=DATASET,
-                    question_key=key,
-                    question=question,
-                    options=tuple(opts),
-                    ordinal=tuple(ordinal),
-                    attribute=attribute,
-                    group=group,
-                    distribution=tuple(distribution),
-                    n=None,
-                    source=path.name,
-                )
-            )
+            record = _steerable_record(row, rid, path, selection, lookup, skips)
+            if record is not None:
+                records.append(record)
         except DataError as err:
             skips.skip(err)
     skips.warn(f"OpinionQA steerable {path}")
@@ -511,9 +538,10 @@ def opinionqa_answer_records(
         subject = _subject(r)
         out.append(
             (
-                AnswerRecord(
-                    id=f"{OPINIONQA_ANSWER_DATASET}:{r.question_key}:{r.attribute}:{r.group}",
-                    dataset=OPINIONQA_ANSWER_DATASET,
+                make_record(
+                    AnswerRecord,
+                    OPINIONQA_ANSWER_DATASET,
+                    (r.question_key, r.attribute, r.group),
                     subject=subject,
                     subject_group=None,
                     question_key=r.question_key,

@@ -11,13 +11,16 @@ Two kinds of record exist, one per kind of human signal:
 Records are frozen and hold only plain JSON types, so that `to_json()` is the
 stable export format of `opinbench data export` (documented in docs/data.md), and
 `from_json()` reads it back (the distribution tasks' documents extend it).
+
+Loaders build records through `make_record`, which owns the id scheme
+(`record_id`: the data set, then the parts that make the record unique).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -207,6 +210,33 @@ class AnswerRecord:
     def from_json(cls, data: Mapping[str, Any]) -> AnswerRecord:
         """The record back from `to_json` output, or from a document that extends it."""
         return _from_json(cls, data, ("options",))
+
+
+def record_id(dataset: str, *parts: object) -> str:
+    """The id of every record: its data set, then the parts that make it unique, joined by ``:``.
+
+    >>> record_id("wom", "2021/deutschland", 1, 3)
+    'wom:2021/deutschland:1:3'
+    """
+    return ":".join(str(p) for p in (dataset, *parts))
+
+
+def make_record(cls: type[_R], dataset: str, key: Sequence[object] | None = None, **fields: Any) -> _R:
+    """A record of data set ``dataset`` with its id from `record_id` (the one constructor loaders use).
+
+    ``key`` is what makes the record unique within the data set (a party and a
+    thesis, a respondent and a question); a `DistributionRecord` is unique by its
+    question and group, ``(question_key, attribute, group)``, its default key.
+
+    >>> make_record(AnswerRecord, "vk", ("r7",), subject="s", subject_group=None, question_key="q",
+    ...             question="Q", options=("Yes", "No"), answer="No", split="test").id
+    'vk:r7'
+    """
+    if key is None:
+        if cls is not DistributionRecord:
+            raise TypeError("an answer record's id needs its key parts")
+        key = (fields["question_key"], fields["attribute"], fields["group"])
+    return cls(id=record_id(dataset, *key), dataset=dataset, **fields)  # type: ignore[call-arg]
 
 
 def require_records(records: list[Any], *, source: object, skips: Any = None) -> list[Any]:

@@ -9,7 +9,14 @@ training configs) asks here instead of keeping its own list of names:
 * `load`: resolve the source (an explicit path, else the default place under the
   data directory) and call the loader with the data set's options;
 * `answer_records`: the records the answer tasks (``*_cot`` / ``*_direct``) read,
-  from an answer data set or, through its converter, a distribution data set.
+  from an answer data set or, through its converter, a distribution data set;
+* `profile`: how the answer tasks prompt for and score its records (`Profile`:
+  persona, how a question is introduced, label set, binary labels, explanation
+  field), read by the prompts, the documents, the metrics and training;
+* `task_prefixes`: how its task names begin (lm-eval's log lines are matched on them).
+
+Adding a data set = its loader, its entry in `DATASETS` (with its `Profile`) and its
+task folder under ``tasks_yaml/`` (recipe: ``tests/test_data_recipe.py``).
 
 Loaders are imported lazily so that `opinbench --help` stays fast.
 """
@@ -33,9 +40,67 @@ KINDS = ("distribution", "answer")
 FAMILIES = ("survey", "vk")
 
 
+PROMPTS = ("situation", "steered", "individual")
+
+
 def _import(ref: str) -> Callable[..., Any]:
     module, _, fn = ref.partition(":")
     return getattr(importlib.import_module(module), fn)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How the answer tasks (``*_cot`` / ``*_direct``) prompt for and score one data set's records.
+
+    What every data set says here was, before, an ``if dataset == ...`` in the
+    prompts, the task documents, the metrics and training.
+
+    Attributes:
+        prompt: the prompt family (`opinbench.prompts.cot.render_record`): ``situation``
+            (a situation and a value, right or duty: Value Kaleidoscope), ``steered``
+            (a survey question to a steered group, rendered from the group's
+            distribution record: OpinionQA), ``individual`` (an individual answers a
+            question: Wahl-o-Mat, smartvote, ANES; reasoning and answer in
+            ``<reasoning>``/``<answer>`` tags, the others end with ``Answer: <letter>``).
+        persona: the default system message of ``individual`` prompts (the country
+            only, as in the literature); ``None``: no system message.
+        item_label, item_plural, ask: how an ``individual`` prompt introduces the
+            question ("Thesis", "theses", "Do you agree with this thesis?").
+        identity: ``"module:function"`` saying, from a record, who the individual is
+            (the first sentence of the user prompt); ``None``: "You are <subject>."
+        letter_labels: the classification metrics' labels are the option letters,
+            not the option texts (OpinionQA: every question has its own options).
+        binary_labels: the label pair of the ``*_binary`` metrics, over the documents
+            whose gold answer is one of them (VK: Supports/Opposes; Either left out).
+        breakdown: documents carry the group's ``attribute`` and ``group``, and
+            accuracy is also reported per attribute (``acc|<ATTR>``).
+        explanation_field: the records' ``meta`` key holding a human rationale
+            (CoT training with ``rationales: human``); ``None``: none by default.
+    """
+
+    prompt: str = "individual"
+    persona: str | None = None
+    item_label: str = "Question"
+    item_plural: str = "questions"
+    ask: str = ""
+    identity: str | None = None
+    letter_labels: bool = False
+    binary_labels: tuple[str, ...] = ()
+    breakdown: bool = False
+    explanation_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt not in PROMPTS:
+            raise ValueError(f"prompt must be one of {PROMPTS}, not {self.prompt!r}")
+        object.__setattr__(self, "binary_labels", tuple(self.binary_labels))
+
+    @property
+    def answer_tags(self) -> bool:
+        """The CoT answer comes in ``<reasoning>``/``<answer>`` tags (else ``Answer: <letter>``)."""
+        return self.prompt == "individual"
+
+    def identity_fn(self) -> Callable[[Any], str] | None:
+        return _import(self.identity) if self.identity else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +127,8 @@ class DataSet:
             tasks; ``None`` when no answer task reads it as answers.
         shipped_tasks: the task folder has tasks named after it (``<name>_wd``,
             ``<name>_cot``, ``<name>_direct``), which `opinbench train` defaults to.
+        profile: how the answer tasks prompt for and score its records (`Profile`).
+        task_prefix: how its task names begin, before ``_`` (default: the name).
     """
 
     name: str
@@ -75,6 +142,8 @@ class DataSet:
     required: Mapping[str, str] = field(default_factory=dict)
     answers_from: str | None = None
     shipped_tasks: bool = True
+    profile: Profile = field(default_factory=Profile)
+    task_prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -83,6 +152,7 @@ class DataSet:
             raise ValueError(f"{self.name}: family must be one of {FAMILIES}, not {self.family!r}")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         object.__setattr__(self, "required", MappingProxyType(dict(self.required)))
+        object.__setattr__(self, "task_prefix", self.task_prefix or self.name)
 
     def load_fn(self) -> Callable[..., list[Any]]:
         return _import(self.loader)
@@ -94,35 +164,53 @@ class DataSet:
 
 
 _GROUPS = {"groups": "standard"}  # the 22 subpopulations of the paper, where the source has them
+_VOTER = "opinbench.prompts.cot:{}_identity"  # who the individual is, worded in the prompts
 
 DATASETS: dict[str, DataSet] = {
     d.name: d
     for d in [
         DataSet("opinionqa", "distribution", "survey", "opinbench.data.opinionqa:load_opinionqa",
                 "opinionqa/human_resp", "OpinionQA (Pew ATP), human_resp release of tatsu-lab/opinions_qa",
-                options=_GROUPS, answers_from="opinbench.data.opinionqa:opinionqa_answer_records"),
+                options=_GROUPS, answers_from="opinbench.data.opinionqa:opinionqa_answer_records",
+                profile=Profile("steered", letter_labels=True, breakdown=True)),
         DataSet("opinionqa_steerable", "distribution", "survey", "opinbench.data.opinionqa:load_opinionqa_steerable",
                 "opinionqa/steerable/steerable_test_opinionqa_small.json",
                 "OpinionQA steerable JSON release (modular_pluralism)", options=_GROUPS, shipped_tasks=False),
         DataSet("subpop_train", "distribution", "survey", "opinbench.data.subpop:load_subpop_train", "subpop",
-                "SubPOP-Train (ATP), public release layout", options=_GROUPS),
+                "SubPOP-Train (ATP), public release layout", options=_GROUPS, task_prefix="subpop"),
         DataSet("subpop_eval", "distribution", "survey", "opinbench.data.subpop:load_subpop_eval", "subpop",
-                "SubPOP-Eval (GSS), public release layout", options=_GROUPS),
+                "SubPOP-Eval (GSS), public release layout", options=_GROUPS, task_prefix="subpop"),
         DataSet("vk", "answer", "vk", "opinbench.data.vk:load_vk", "value_kaleidoscope",
-                "Value Kaleidoscope steerable release / ValuePrism layout"),
+                "Value Kaleidoscope steerable release / ValuePrism layout",
+                profile=Profile("situation", binary_labels=("Supports", "Opposes"), explanation_field="explanation")),
         DataSet("wom", "answer", "survey", "opinbench.data.wahlomat:load_wahlomat", "wahl-o-mat",
                 "Wahl-o-Mat, qual-o-mat data layout (parties' answers to theses)",
-                individuals=True, options={"elections": None}),
+                individuals=True, options={"elections": None},
+                profile=Profile("individual", persona="You are a German voter.", item_label="Thesis",
+                                item_plural="theses", ask="Do you agree with this thesis?",
+                                identity=_VOTER.format("wom"), explanation_field="comment")),
         DataSet("smartvote", "answer", "survey", "opinbench.data.smartvote:load_smartvote", "smartvote",
                 "smartvote questionnaire and candidate answer export",
                 individuals=True, options={"answers": None},
                 required={"answers": "the candidates' answers, which no public copy has "
-                                     "(layout: opinbench.data.smartvote)"}),
+                                     "(layout: opinbench.data.smartvote)"},
+                profile=Profile("individual", persona="You are a Swiss voter.",
+                                identity=_VOTER.format("smartvote"))),
         DataSet("anes", "answer", "survey", "opinbench.data.anes:load_anes", "anes",
                 "ANES respondent-level pilot studies, recoded by a shipped mapping",
-                individuals=True, options={"scheme": "conservative", "releases": None}),
+                individuals=True, options={"scheme": "conservative", "releases": None},
+                profile=Profile("individual", persona="You are an American voter.",
+                                identity=_VOTER.format("anes"))),
     ]
 }
+
+
+def register(ds: DataSet) -> DataSet:
+    """Add a data set defined outside this file (a plugin, a test); a name already taken is refused."""
+    if ds.name in DATASETS:
+        raise ConfigError(f"data set {ds.name!r} is already registered")
+    DATASETS[ds.name] = ds
+    return ds
 
 
 def get(name: str) -> DataSet:
@@ -154,6 +242,30 @@ def names(
         and (answers is None or d.has_answers == answers)
         and (shipped_tasks is None or d.shipped_tasks == shipped_tasks)
     )
+
+
+def profile(name: str) -> Profile:
+    """The answer-task profile of data set ``name``; the default `Profile` for a name not
+    registered here (documents of such a data set are scored on option texts, no binary metrics).
+
+    A pure function of the name, so that scoring (`opinbench.metrics`) reads a logged
+    document's data set without a field of its own in the document (which would change
+    lm-eval's ``doc_hash``).
+
+    >>> profile("opinionqa").letter_labels, profile("vk").binary_labels
+    (True, ('Supports', 'Opposes'))
+    """
+    ds = DATASETS.get(name)
+    return ds.profile if ds else Profile()
+
+
+def task_prefixes() -> tuple[str, ...]:
+    """How the task names of every registered data set begin (``<prefix>_...``).
+
+    >>> "subpop" in task_prefixes() and "wom" in task_prefixes()
+    True
+    """
+    return tuple(dict.fromkeys(d.task_prefix for d in DATASETS.values()))
 
 
 def holds_individuals(name: str) -> bool:

@@ -73,7 +73,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.wahlomat import normalise_party, read_party_groups
 from opinbench.data.files import read_json
@@ -153,6 +153,45 @@ def _plain(text: Any) -> str | None:
     return text or None
 
 
+def _question(q: Any, qi: int, cat: dict[str, Any], ckey: str, *, path: Path, seen: set[int],
+              questionnaire_id: int | None, skips: SkipLog) -> SmartvoteQuestion | None:
+    """One question of a category, checked (None: no text, skipped)."""
+    if not isinstance(q, dict):
+        raise DataError(f"question is a {type(q).__name__}, not an object", file=path, key=f"{ckey}, question {qi}")
+    if not _is_int(q.get("id")):
+        raise DataError(f"question id {q.get('id')!r} is not an integer", file=path, key=f"{ckey}, question {qi}",
+                        field="id")
+    qkey = f"question {q['id']}"
+    if q["id"] in seen:
+        raise DataError("duplicate question id", file=path, key=qkey, field="id")
+    seen.add(q["id"])
+    qtype = q.get("type", cat.get("type"))
+    if not isinstance(qtype, str) or not qtype:
+        raise DataError(f"question type {qtype!r} is not a string", file=path, key=qkey, field="type")
+    text = q.get("text")
+    if not isinstance(text, str) or not text.strip():
+        skips.skip(DataError(f"empty question text {text!r}", file=path, key=qkey, field="text"))
+        return None
+    cleavages = []
+    for cl in q.get("cleavages") or []:
+        if isinstance(cl, dict) and _is_int(cl.get("id")) and _is_int(cl.get("value")):
+            cleavages.append((cl["id"], cl["value"]))
+    rapide = q.get("isInRapide")
+    cname = cat.get("name") if isinstance(cat.get("name"), str) else None
+    return SmartvoteQuestion(
+        id=q["id"],
+        text=text.strip(),
+        type=qtype,
+        category=cname.strip() if cname else None,
+        category_id=cat.get("id") if _is_int(cat.get("id")) else None,
+        questionnaire_id=questionnaire_id,
+        in_rapide=rapide if isinstance(rapide, bool) else None,
+        cleavages=tuple(cleavages),
+        info=_plain(q.get("info")),
+        source=path.name,
+    )
+
+
 def load_smartvote_questions(
     source: str | Path,
     *,
@@ -185,55 +224,10 @@ def load_smartvote_questions(
             )
         if not isinstance(cat.get("questions"), list):
             raise DataError("missing or not a list", file=path, key=ckey, field="questions")
-        cname = cat.get("name") if isinstance(cat.get("name"), str) else None
         for qi, q in enumerate(cat["questions"]):
-            if not isinstance(q, dict):
-                raise DataError(
-                    f"question is a {type(q).__name__}, not an object",
-                    file=path,
-                    key=f"{ckey}, question {qi}",
-                )
-            if not _is_int(q.get("id")):
-                raise DataError(
-                    f"question id {q.get('id')!r} is not an integer",
-                    file=path,
-                    key=f"{ckey}, question {qi}",
-                    field="id",
-                )
-            qkey = f"question {q['id']}"
-            if q["id"] in seen:
-                raise DataError("duplicate question id", file=path, key=qkey, field="id")
-            seen.add(q["id"])
-            qtype = q.get("type", cat.get("type"))
-            if not isinstance(qtype, str) or not qtype:
-                raise DataError(
-                    f"question type {qtype!r} is not a string", file=path, key=qkey, field="type"
-                )
-            text = q.get("text")
-            if not isinstance(text, str) or not text.strip():
-                skips.skip(
-                    DataError(f"empty question text {text!r}", file=path, key=qkey, field="text")
-                )
-                continue
-            cleavages = []
-            for cl in q.get("cleavages") or []:
-                if isinstance(cl, dict) and _is_int(cl.get("id")) and _is_int(cl.get("value")):
-                    cleavages.append((cl["id"], cl["value"]))
-            rapide = q.get("isInRapide")
-            out.append(
-                SmartvoteQuestion(
-                    id=q["id"],
-                    text=text.strip(),
-                    type=qtype,
-                    category=cname.strip() if cname else None,
-                    category_id=cat.get("id") if _is_int(cat.get("id")) else None,
-                    questionnaire_id=qid_of_file,
-                    in_rapide=rapide if isinstance(rapide, bool) else None,
-                    cleavages=tuple(cleavages),
-                    info=_plain(q.get("info")),
-                    source=path.name,
-                )
-            )
+            question = _question(q, qi, cat, ckey, path=path, seen=seen, questionnaire_id=qid_of_file, skips=skips)
+            if question is not None:
+                out.append(question)
     return out
 
 
@@ -345,20 +339,8 @@ def _answer_items(items: Any, rid: str, *, file: Path, key: str) -> list[RawAnsw
     return out
 
 
-def __read_json_export(path: Path) -> AnswerExport:
-    data = read_json(path)
-    if not isinstance(data, dict) or "answers" not in data:
-        raise DataError(
-            f"expected a JSON object with an 'answers' field: {ANSWER_LAYOUT}",
-            file=path,
-            field="answers",
-        )
-    export = AnswerExport(path=path, answers=[])
-    election = data.get("election")
-    if election is not None and not isinstance(election, dict):
-        raise DataError("expected an object", file=path, field="election")
-    export.election = election or {}
-
+def _read_candidates(data: dict[str, Any], path: Path, export: AnswerExport) -> None:
+    """The export's ``candidates`` (with their parties' short names) into ``export.candidates``."""
     party_names: dict[str, str] = {}
     for i, p in enumerate(data.get("parties") or []):
         if not isinstance(p, dict) or "id" not in p:
@@ -388,6 +370,23 @@ def __read_json_export(path: Path) -> AnswerExport:
         export.candidates[cid] = Candidate(
             cid, _text(c.get("firstname")), _text(c.get("lastname")), party
         )
+
+
+def __read_json_export(path: Path) -> AnswerExport:
+    data = read_json(path)
+    if not isinstance(data, dict) or "answers" not in data:
+        raise DataError(
+            f"expected a JSON object with an 'answers' field: {ANSWER_LAYOUT}",
+            file=path,
+            field="answers",
+        )
+    export = AnswerExport(path=path, answers=[])
+    election = data.get("election")
+    if election is not None and not isinstance(election, dict):
+        raise DataError("expected an object", file=path, field="election")
+    export.election = election or {}
+
+    _read_candidates(data, path, export)
 
     answers = data["answers"]
     if isinstance(answers, dict):
@@ -550,6 +549,104 @@ def _election_info(
 # --------------------------------------------------------------------------- loader
 
 
+def _answers_by_candidate(
+    export: Any, questions: dict[int, SmartvoteQuestion], yes_no: dict[int, SmartvoteQuestion], questionnaire: Path
+) -> dict[str, dict[int, RawAnswer]]:
+    """Candidate -> question -> answer, every answer checked first: bad input is an error wherever it is."""
+    by_candidate: dict[str, dict[int, RawAnswer]] = {}
+    for a in export.answers:
+        if a.question not in questions:
+            raise DataError(
+                f"answer to question {a.question}, which is not in the questionnaire {questionnaire.name}",
+                file=export.path,
+                key=a.key,
+                field="questionId",
+            )
+        if a.value is not None and a.question in yes_no:
+            # Only yes/no answers are checked: the scale of BUDGET answers is not documented.
+            binarise(a.value, file=export.path, key=a.key)
+        seen = by_candidate.setdefault(a.candidate, {})
+        if a.question in seen:
+            raise DataError(
+                "second answer of the candidate to this question",
+                file=export.path,
+                key=a.key,
+                field="questionId",
+            )
+        seen[a.question] = a
+    if not by_candidate:
+        raise DataError(f"no answers; expected {ANSWER_LAYOUT}", file=export.path, field="answers")
+    return by_candidate
+
+
+def _usable_answers(
+    rid: str, answers: dict[int, RawAnswer], yes_no: dict[int, SmartvoteQuestion], file: Path, skips: SkipLog
+) -> list[tuple[SmartvoteQuestion, RawAnswer, str, str | None]]:
+    """One candidate's binarised yes/no answers; no answer and the midpoint are skipped."""
+    usable: list[tuple[SmartvoteQuestion, RawAnswer, str, str | None]] = []
+    for qid, q in yes_no.items():
+        a = answers.get(qid)
+        if a is None or a.value is None:
+            skips.skip(
+                DataError(
+                    "the candidate gave no answer",
+                    file=file,
+                    key=f"candidate {rid}, question {qid}",
+                    field="value",
+                )
+            )
+            continue
+        option, label = binarise(a.value, file=file, key=a.key)
+        if option is None:
+            skips.skip(
+                DataError(
+                    f"value {a.value!r} is the midpoint: neither yes nor no",
+                    file=file,
+                    key=a.key,
+                    field="value",
+                )
+            )
+            continue
+        if label is None:
+            skips.note("value not on the 0/25/75/100 scale, binarised at 50")
+        usable.append((q, a, option, label))
+    return usable
+
+
+def _record(rid: str, q: SmartvoteQuestion, a: RawAnswer, option: str, label: str | None, *, cand: Candidate,
+            group: str | None, split: str, context: str | None, election: dict[str, Any], source: str) -> AnswerRecord:
+    """One candidate's binarised answer to one question."""
+    return make_record(
+        AnswerRecord,
+        DATASET,
+        (rid, q.id),
+        subject=rid,
+        subject_group=group,
+        question_key=q.key,
+        question=q.text,
+        options=OPTIONS,
+        answer=option,
+        split=split,
+        context=context,
+        meta={
+            "candidate_id": rid,
+            "firstname": cand.firstname,
+            "lastname": cand.lastname,
+            "party": cand.party,
+            "election": election.get("name"),
+            "election_id": election.get("id"),
+            "date": election.get("date"),
+            "questionnaire_id": q.questionnaire_id,
+            "category": q.category,
+            "raw_value": a.value,
+            "raw_label": label,
+            "comment": a.comment,
+            "weight": a.weight,
+        },
+        source=source,
+    )
+
+
 def load_smartvote(
     source: str | Path,
     *,
@@ -599,98 +696,19 @@ def load_smartvote(
             # By design (BUDGET items ask for a spending level), so a note, not a skip that strict=True would raise.
             skips.note(f"{q.type} question left out (not a yes/no question)")
 
-    # Check every answer first: bad input is an error wherever it is.
-    by_candidate: dict[str, dict[int, RawAnswer]] = {}
-    for a in export.answers:
-        if a.question not in questions:
-            raise DataError(
-                f"answer to question {a.question}, which is not in the questionnaire {questionnaire.name}",
-                file=export.path,
-                key=a.key,
-                field="questionId",
-            )
-        if a.value is not None and a.question in yes_no:
-            # Only yes/no answers are checked: the scale of BUDGET answers is not documented.
-            binarise(a.value, file=export.path, key=a.key)
-        seen = by_candidate.setdefault(a.candidate, {})
-        if a.question in seen:
-            raise DataError(
-                "second answer of the candidate to this question",
-                file=export.path,
-                key=a.key,
-                field="questionId",
-            )
-        seen[a.question] = a
-    if not by_candidate:
-        raise DataError(f"no answers; expected {ANSWER_LAYOUT}", file=export.path, field="answers")
-
+    by_candidate = _answers_by_candidate(export, questions, yes_no, questionnaire)
     records: list[AnswerRecord] = []
     for rid in sorted(by_candidate, key=lambda r: (len(r), r)):
         cand = export.candidates.get(rid, Candidate(rid))
         group = party_group(cand.party, groups)
         if group is None:
             skips.note(UNMAPPED_NOTE)
-        usable: list[tuple[SmartvoteQuestion, RawAnswer, str, str | None]] = []
-        for qid, q in yes_no.items():
-            a = by_candidate[rid].get(qid)
-            if a is None or a.value is None:
-                skips.skip(
-                    DataError(
-                        "the candidate gave no answer",
-                        file=export.path,
-                        key=f"candidate {rid}, question {qid}",
-                        field="value",
-                    )
-                )
-                continue
-            option, label = binarise(a.value, file=export.path, key=a.key)
-            if option is None:
-                skips.skip(
-                    DataError(
-                        f"value {a.value!r} is the midpoint: neither yes nor no",
-                        file=export.path,
-                        key=a.key,
-                        field="value",
-                    )
-                )
-                continue
-            if label is None:
-                skips.note("value not on the 0/25/75/100 scale, binarised at 50")
-            usable.append((q, a, option, label))
+        usable = _usable_answers(rid, by_candidate[rid], yes_no, export.path, skips)
         split = split_questions(
             rid, [q.key for q, _, _, _ in usable], seed=seed, test_fraction=test_fraction
         )
-        for q, a, option, label in usable:
-            records.append(
-                AnswerRecord(
-                    id=f"{DATASET}:{rid}:{q.id}",
-                    dataset=DATASET,
-                    subject=rid,
-                    subject_group=group,
-                    question_key=q.key,
-                    question=q.text,
-                    options=OPTIONS,
-                    answer=option,
-                    split=split[q.key],
-                    context=context,
-                    meta={
-                        "candidate_id": rid,
-                        "firstname": cand.firstname,
-                        "lastname": cand.lastname,
-                        "party": cand.party,
-                        "election": election.get("name"),
-                        "election_id": election.get("id"),
-                        "date": election.get("date"),
-                        "questionnaire_id": q.questionnaire_id,
-                        "category": q.category,
-                        "raw_value": a.value,
-                        "raw_label": label,
-                        "comment": a.comment,
-                        "weight": a.weight,
-                    },
-                    source=rel,
-                )
-            )
+        records += [_record(rid, q, a, option, label, cand=cand, group=group, split=split[q.key], context=context,
+                            election=election, source=rel) for q, a, option, label in usable]
     n_ignored = sum(1 for per in by_candidate.values() for qid in per if qid not in yes_no)
     if n_ignored:
         skips.notes["answer to a question that is not yes/no (left out)"] += n_ignored

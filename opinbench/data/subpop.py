@@ -39,7 +39,7 @@ from typing import Any
 
 from opinbench.data.files import parse_json, read_json, read_text
 from opinbench.data.groups import OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import DistributionRecord, require_records
+from opinbench.data.records import DistributionRecord, make_record, require_records
 from opinbench.errors import DataError, SkipLog
 
 SPLITS = {"train": "subpop_train", "eval": "subpop_eval"}
@@ -136,9 +136,9 @@ def _release_record(
         ordinal = [float(v) for v in ordinals[key]]
         skips.note("ordinal values taken from the question metadata (flat in the release)")
     total = float(sum(responses))
-    return DistributionRecord(
-        id=f"{dataset}:{key}:{row['attribute']}:{row['group']}",
-        dataset=dataset,
+    return make_record(
+        DistributionRecord,
+        dataset,
         question_key=key,
         question=str(row["question"]).strip(),
         options=options,
@@ -192,9 +192,9 @@ def _synthbench_records(source: Path, split: str, skips: SkipLog) -> list[Distri
                 raise DataError("empty distribution", file=path, key=key, field="human_distribution")
             skips.note("ordinal values taken from option order (SynthBench file has none)")
             out.append(
-                DistributionRecord(
-                    id=f"{dataset}:{key}:{OVERALL_ATTRIBUTE}:{OVERALL_GROUP}",
-                    dataset=dataset,
+                make_record(
+                    DistributionRecord,
+                    dataset,
                     question_key=key,
                     question=texts.get(key, q.get("text", "")).strip(),
                     options=options,

@@ -88,7 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.data.files import DuplicateKeyError, csv_rows, loads_json, parse_json, read_text
-from opinbench.data.records import AnswerRecord
+from opinbench.data.records import AnswerRecord, make_record
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import DataError, SkipLog
 
@@ -405,9 +405,10 @@ def _steerable_record(row: Any, i: int, *, path: Path, explanations: dict[tuple[
     if expl is not None:
         meta["explanation"] = expl
         meta["explanation_source"] = "overton"
-    return AnswerRecord(
-        id=f"{DATASET}:{rid}" if not _missing(rid) else f"{DATASET}:{qkey}:{_short_hash(vrd)}",
-        dataset=DATASET,
+    return make_record(
+        AnswerRecord,
+        DATASET,
+        (rid,) if not _missing(rid) else (qkey, _short_hash(vrd)),
         subject=vrd,
         subject_group=None,  # the release does not say whether vrd is a value, right or duty
         question_key=qkey,
@@ -576,9 +577,10 @@ def _valueprism_record(
         meta["release_split"] = release_split
     if not isinstance(row.get("label"), str) or row["label"].strip().isdigit():
         meta["label_raw"] = row.get("label")  # a numeric code: keep what the file said
-    record = AnswerRecord(
-        id=f"{DATASET}:{rid}" if not _missing(rid) else f"{DATASET}:{qkey}:{_short_hash(vrd_type or '', text)}",
-        dataset=DATASET,
+    record = make_record(
+        AnswerRecord,
+        DATASET,
+        (rid,) if not _missing(rid) else (qkey, _short_hash(vrd_type or "", text)),
         subject=text,
         subject_group=vrd_type,
         question_key=qkey,

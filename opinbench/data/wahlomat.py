@@ -55,7 +55,7 @@ from typing import Any
 
 import yaml
 
-from opinbench.data.records import AnswerRecord, require_records
+from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.files import read_json
 from opinbench.errors import ConfigError, DataError, SkipLog
@@ -359,6 +359,115 @@ def _clean_comment(text: str) -> str | None:
     return text or None
 
 
+def _party_names(parties: dict[int, dict[str, Any]], file: Path) -> dict[int, str]:
+    """Party id -> short name, the subject, so it must be unique within the election."""
+    names: dict[int, str] = {}
+    for pid, party in parties.items():
+        name = _str_field(party, "name", file=file, key=f"id {pid}", allow_empty=False).strip()
+        if name in names.values():
+            raise DataError(f"short name {name!r} is used twice", file=file, key=f"id {pid}", field="name")
+        names[pid] = name
+    return names
+
+
+def _usable_statements(statements: dict[int, dict[str, Any]], file: Path, skips: SkipLog) -> dict[int, str]:
+    """Statement id -> thesis text; statements without text cannot be asked (skipped)."""
+    usable: dict[int, str] = {}
+    for sid, statement in statements.items():
+        text = statement["text"]
+        if not isinstance(text, str) or not text.strip():
+            skips.skip(DataError(f"empty thesis text {text!r}", file=file, key=f"id {sid}", field="text"))
+            continue
+        usable[sid] = text.strip()
+    return usable
+
+
+def _answered(
+    opinions: dict[int, dict[str, Any]],
+    *,
+    parties: dict[int, Any],
+    statements: dict[int, Any],
+    codes: dict[int, Any],
+    comments: dict[int, dict[str, Any]] | None,
+    file: Path,
+) -> dict[tuple[int, int], tuple[int, dict[str, Any]]]:
+    """(party id, statement id) -> (opinion id, opinion), every reference checked."""
+    answered: dict[tuple[int, int], tuple[int, dict[str, Any]]] = {}
+    for oid, op in opinions.items():
+        key = f"id {oid}"
+        pid = _int_field(op, "party", file=file, key=key)
+        sid = _int_field(op, "statement", file=file, key=key)
+        code = _int_field(op, "answer", file=file, key=key, nullable=True)
+        cid = _int_field(op, "comment", file=file, key=key, nullable=True)
+        assert pid is not None and sid is not None
+        if pid not in parties:
+            raise DataError(f"party {pid} is not in party.json", file=file, key=key, field="party")
+        if sid not in statements:
+            raise DataError(f"thesis {sid} is not in statement.json", file=file, key=key, field="statement")
+        if code is not None and code not in codes:
+            raise DataError(f"answer code {code} is not defined in answer.json (codes: {sorted(codes)})",
+                            file=file, key=key, field="answer")
+        if cid is not None and comments is None:
+            raise DataError(f"comment {cid} given but comment.json is missing", file=file, key=key, field="comment")
+        if cid is not None and comments is not None and cid not in comments:
+            raise DataError(f"comment {cid} is not in comment.json", file=file, key=key, field="comment")
+        if (pid, sid) in answered:
+            other = answered[(pid, sid)][0]
+            raise DataError(f"second opinion of party {pid} on thesis {sid} (first: id {other})",
+                            file=file, key=key, field="statement")
+        answered[(pid, sid)] = (oid, op)
+    return answered
+
+
+def _record(
+    election: Election, *, pid: int, sid: int, oid: int, op: dict[str, Any], name: str, group: str | None,
+    longname: str | None, qkey: str, question: str, split: str, statement: dict[str, Any],
+    codes: dict[int, Any], categories: dict[int, dict[str, Any]], comments: dict[int, dict[str, Any]] | None,
+    source: str,
+) -> AnswerRecord:
+    """One party's answer to one thesis."""
+    option, message = codes[op["answer"]]
+    cat = statement.get("category")
+    category = categories.get(cat, {}).get("label") if isinstance(cat, int) and not isinstance(cat, bool) else None
+    comment = None
+    if op["comment"] is not None and comments is not None:
+        raw = comments[op["comment"]]["text"]
+        comment = _clean_comment(raw) if isinstance(raw, str) else None
+    label = statement.get("label")
+    return make_record(
+        AnswerRecord,
+        DATASET,
+        (election.key, pid, sid),
+        subject=name,
+        subject_group=group,
+        question_key=qkey,
+        question=question,
+        options=OPTIONS,
+        answer=option,
+        split=split,
+        context=election.context,
+        meta={
+            "individual": f"{election.key}:{name}",
+            "election": election.name,
+            "election_id": election.id,
+            "election_key": election.key,
+            "date": election.date,
+            "year": election.year,
+            "region": election.region,
+            "party_id": pid,
+            "party_longname": longname,
+            "statement_id": sid,
+            "label": label.strip() if isinstance(label, str) else None,
+            "category": category,
+            "comment": comment,
+            "raw_answer": op["answer"],
+            "raw_message": message,
+            "opinion_id": oid,
+        },
+        source=source,
+    )
+
+
 def iter_election(
     election: Election,
     *,
@@ -384,93 +493,15 @@ def iter_election(
     if not opinions and parties and statements:
         # every (party, thesis) would be skipped one by one: the file itself is wrong
         raise DataError("no opinions: the list is empty", file=opinion_file)
-
-    def rel(path: Path) -> str:
-        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-    # Parties: the short name is the subject, so it must be unique within the election.
-    names: dict[int, str] = {}
-    for pid, party in parties.items():
-        name = _str_field(
-            party, "name", file=folder / "party.json", key=f"id {pid}", allow_empty=False
-        ).strip()
-        if name in names.values():
-            raise DataError(
-                f"short name {name!r} is used twice",
-                file=folder / "party.json",
-                key=f"id {pid}",
-                field="name",
-            )
-        names[pid] = name
-
-    # Statements without text cannot be asked.
-    usable: dict[int, str] = {}
-    for sid, statement in statements.items():
-        text = statement["text"]
-        if not isinstance(text, str) or not text.strip():
-            skips.skip(
-                DataError(
-                    f"empty thesis text {text!r}",
-                    file=folder / "statement.json",
-                    key=f"id {sid}",
-                    field="text",
-                )
-            )
-            continue
-        usable[sid] = text.strip()
-
-    answered: dict[tuple[int, int], tuple[int, dict[str, Any]]] = {}
-    for oid, op in opinions.items():
-        key = f"id {oid}"
-        pid = _int_field(op, "party", file=opinion_file, key=key)
-        sid = _int_field(op, "statement", file=opinion_file, key=key)
-        code = _int_field(op, "answer", file=opinion_file, key=key, nullable=True)
-        cid = _int_field(op, "comment", file=opinion_file, key=key, nullable=True)
-        assert pid is not None and sid is not None
-        if pid not in parties:
-            raise DataError(
-                f"party {pid} is not in party.json", file=opinion_file, key=key, field="party"
-            )
-        if sid not in statements:
-            raise DataError(
-                f"thesis {sid} is not in statement.json",
-                file=opinion_file,
-                key=key,
-                field="statement",
-            )
-        if code is not None and code not in codes:
-            raise DataError(
-                f"answer code {code} is not defined in answer.json (codes: {sorted(codes)})",
-                file=opinion_file,
-                key=key,
-                field="answer",
-            )
-        if cid is not None and comments is None:
-            raise DataError(
-                f"comment {cid} given but comment.json is missing",
-                file=opinion_file,
-                key=key,
-                field="comment",
-            )
-        if cid is not None and comments is not None and cid not in comments:
-            raise DataError(
-                f"comment {cid} is not in comment.json", file=opinion_file, key=key, field="comment"
-            )
-        if (pid, sid) in answered:
-            other = answered[(pid, sid)][0]
-            raise DataError(
-                f"second opinion of party {pid} on thesis {sid} (first: id {other})",
-                file=opinion_file,
-                key=key,
-                field="statement",
-            )
-        answered[(pid, sid)] = (oid, op)
-
+    source = str(opinion_file.relative_to(root)) if opinion_file.is_relative_to(root) else str(opinion_file)
+    names = _party_names(parties, folder / "party.json")
+    usable = _usable_statements(statements, folder / "statement.json", skips)
+    answered = _answered(opinions, parties=parties, statements=statements, codes=codes, comments=comments,
+                         file=opinion_file)
     records: list[AnswerRecord] = []
     for pid in sorted(parties):
-        party = parties[pid]
         name = names[pid]
-        longname = party["longname"].strip() if isinstance(party["longname"], str) else None
+        longname = parties[pid]["longname"].strip() if isinstance(parties[pid]["longname"], str) else None
         group = party_group(name, longname, groups)
         if group is None:
             # One count per party and election; the names are in the records (subject_group None).
@@ -480,62 +511,17 @@ def iter_election(
             hit = answered.get((pid, sid))
             if hit is None or hit[1]["answer"] is None:
                 where = f"party {pid} ({name}), thesis {sid}"
-                skips.skip(
-                    DataError(
-                        "the party gave no answer", file=opinion_file, key=where, field="answer"
-                    )
-                )
+                skips.skip(DataError("the party gave no answer", file=opinion_file, key=where, field="answer"))
                 continue
             rows.append((sid, hit[0], hit[1]))
         qkeys = {sid: f"{election.key}/{sid}" for sid, _, _ in rows}
         split = split_questions(name, qkeys.values(), seed=seed, test_fraction=test_fraction)
-        for sid, oid, op in rows:
-            option, message = codes[op["answer"]]
-            statement = statements[sid]
-            cat = statement.get("category")
-            category = (
-                categories.get(cat, {}).get("label")
-                if isinstance(cat, int) and not isinstance(cat, bool)
-                else None
-            )
-            comment = None
-            if op["comment"] is not None and comments is not None:
-                raw = comments[op["comment"]]["text"]
-                comment = _clean_comment(raw) if isinstance(raw, str) else None
-            label = statement.get("label")
-            records.append(
-                AnswerRecord(
-                    id=f"{DATASET}:{election.key}:{pid}:{sid}",
-                    dataset=DATASET,
-                    subject=name,
-                    subject_group=group,
-                    question_key=qkeys[sid],
-                    question=usable[sid],
-                    options=OPTIONS,
-                    answer=option,
-                    split=split[qkeys[sid]],
-                    context=election.context,
-                    meta={
-                        "individual": f"{election.key}:{name}",
-                        "election": election.name,
-                        "election_id": election.id,
-                        "election_key": election.key,
-                        "date": election.date,
-                        "year": election.year,
-                        "region": election.region,
-                        "party_id": pid,
-                        "party_longname": longname,
-                        "statement_id": sid,
-                        "label": label.strip() if isinstance(label, str) else None,
-                        "category": category,
-                        "comment": comment,
-                        "raw_answer": op["answer"],
-                        "raw_message": message,
-                        "opinion_id": oid,
-                    },
-                    source=rel(opinion_file),
-                )
-            )
+        records += [
+            _record(election, pid=pid, sid=sid, oid=oid, op=op, name=name, group=group, longname=longname,
+                    qkey=qkeys[sid], question=usable[sid], split=split[qkeys[sid]], statement=statements[sid],
+                    codes=codes, categories=categories, comments=comments, source=source)
+            for sid, oid, op in rows
+        ]
     return records
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opinbench.errors import ConfigError
 from opinbench.estimate.prefix import Order, PrefixCacheCount, PrefixCounter
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,22 @@ PREFIX_BACKENDS: dict[str, Order] = {"vllm": "lm-eval", "opinbench-vllm": "token
 
 
 def load_tasks(tasks: Sequence[str], include_path: Path | None = None,
-               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{task name: lm-eval Task}``, groups expanded to their tasks (lm-eval's `TaskManager`);
-    ``metadata`` is lm-eval's ``--metadata`` (task settings such as a leaderboard's ``split``)."""
-    from lm_eval.tasks import TaskManager
+               metadata: dict[str, Any] | None = None,
+               gen_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{task name: lm-eval Task}``, groups expanded to their tasks (`opinbench.harness.tasks`);
+    ``metadata`` is lm-eval's ``--metadata`` (task settings such as a leaderboard's ``split``),
+    ``gen_kwargs`` its ``--gen_kwargs``, laid over the generation tasks' settings as
+    ``lm_eval.simple_evaluate`` does (a leaderboard's ``max_gen_toks``).
 
-    from opinbench.paths import tasks_dir
+    A name that is not opinbench's may be one of lm-eval's own tasks: those are indexed
+    (some seconds) only when opinbench's folder lacks a name."""
+    from opinbench.harness.tasks import load_tasks as load
 
-    tm = TaskManager(include_path=str(include_path or tasks_dir()), metadata=metadata or None)
-    return dict(tm.load(list(tasks))["tasks"])
+    loaded = load(tasks, metadata, include_path=include_path, lm_eval_tasks=True)
+    for task in loaded.values():
+        if gen_kwargs and task.get_config("output_type") == "generate_until":
+            task.set_config(key="generation_kwargs", value=dict(gen_kwargs), update=True)
+    return loaded
 
 
 def chat_template_fn(tokenizer: Any) -> Any:
@@ -135,6 +143,46 @@ def is_greedy(gen_kwargs: dict[str, Any]) -> bool:
     return not gen_kwargs.get("do_sample", True) or float(gen_kwargs.get("temperature", 0.0)) == 0.0
 
 
+def _count_instances(c: TaskCount, instances: Sequence[Any], tokenizer: Any,
+                     counters: dict[str, PrefixCounter]) -> None:
+    """Add a task's requests (lm-eval ``Instance`` objects) to ``c`` and to the prefix ``counters``."""
+    # A document's choices share its context: encode it once, not once per choice.
+    encode_context = functools.lru_cache(maxsize=64)(lambda text: encode(tokenizer, text))
+    for inst in instances:
+        repeats = int(getattr(inst, "repeats", 1) or 1)
+        if inst.request_type == "generate_until":
+            context, gen_kwargs = inst.args[0], inst.args[1]
+            ids = encode(tokenizer, context)
+            c.requests += repeats
+            c.prompt_tokens += repeats * len(ids)
+            if counters:
+                counters["vllm"].add(ids, repeats)
+                counters["opinbench-vllm"].add(ids, 1 if is_greedy(gen_kwargs) else repeats)
+            c.max_gen_tokens += repeats * int(gen_kwargs.get("max_gen_toks", 256))
+            c.generations += repeats
+            doc = inst.doc if isinstance(inst.doc, dict) else {}
+            if doc.get("family") and doc.get("options"):
+                c.judge_docs.extend(
+                    [(str(doc["family"]), str(doc.get("question", "")), list(doc["options"]))]
+                    * repeats
+                )
+        else:
+            context, continuation = inst.args[0], inst.args[1]
+            c.requests += 1
+            if not counters:
+                c.prompt_tokens += n_tokens(tokenizer, context + continuation)
+                continue
+            context_enc, continuation_enc = encode_pair(tokenizer, context, continuation,
+                                                        encode_context)
+            ids = context_enc + continuation_enc
+            c.prompt_tokens += len(ids)
+            counters["vllm"].add(ids)
+            # opinbench-vllm scores each continuation token from the next-token
+            # logprobs of the prefix before it, each distinct prefix once.
+            for j in range(len(continuation_enc)):
+                counters["opinbench-vllm"].add(context_enc + continuation_enc[:j], once=True)
+
+
 def count_tasks(
     tasks: Sequence[str],
     tokenizer: Any,
@@ -144,13 +192,19 @@ def count_tasks(
     include_path: Path | None = None,
     metadata: dict[str, Any] | None = None,
     prefix_cache: PrefixOptions | None = None,
+    samples: dict[str, list[int]] | None = None,
+    gen_kwargs: dict[str, Any] | None = None,
 ) -> list[TaskCount]:
     """Build the requests of ``tasks`` (task or group names) and count their tokens
-    (``metadata``: lm-eval's ``--metadata``, as the run will be given it)."""
+    (``metadata``, ``samples``, ``gen_kwargs``: lm-eval's ``--metadata``, ``--samples`` and
+    ``--gen_kwargs``, as the run will be given them)."""
+    if limit is not None and samples:
+        raise ConfigError("--limit and a fixed subset of documents (samples) exclude each other, as in lm-eval")
     counts = []
-    for name, task in load_tasks(tasks, include_path, metadata).items():
+    for name, task in load_tasks(tasks, include_path, metadata, gen_kwargs).items():
         task.build_all_requests(
             limit=limit,
+            samples=(samples or {}).get(name),
             apply_chat_template=apply_chat_template,
             fewshot_as_multiturn=apply_chat_template,  # lm-eval's default with a chat template
             chat_template=chat_template_fn(tokenizer) if apply_chat_template else None,
@@ -160,41 +214,7 @@ def count_tasks(
         c.documents = len({inst.doc_id for inst in task.instances})
         counters = {b: PrefixCounter(prefix_cache.block_size, prefix_cache.capacity_blocks)
                     for b in PREFIX_BACKENDS} if prefix_cache else {}
-        # A document's choices share its context: encode it once, not once per choice.
-        encode_context = functools.lru_cache(maxsize=64)(lambda text: encode(tokenizer, text))
-        for inst in task.instances:
-            repeats = int(getattr(inst, "repeats", 1) or 1)
-            if inst.request_type == "generate_until":
-                context, gen_kwargs = inst.args[0], inst.args[1]
-                ids = encode(tokenizer, context)
-                c.requests += repeats
-                c.prompt_tokens += repeats * len(ids)
-                if counters:
-                    counters["vllm"].add(ids, repeats)
-                    counters["opinbench-vllm"].add(ids, 1 if is_greedy(gen_kwargs) else repeats)
-                c.max_gen_tokens += repeats * int(gen_kwargs.get("max_gen_toks", 256))
-                c.generations += repeats
-                doc = inst.doc if isinstance(inst.doc, dict) else {}
-                if doc.get("family") and doc.get("options"):
-                    c.judge_docs.extend(
-                        [(str(doc["family"]), str(doc.get("question", "")), list(doc["options"]))]
-                        * repeats
-                    )
-            else:
-                context, continuation = inst.args[0], inst.args[1]
-                c.requests += 1
-                if not counters:
-                    c.prompt_tokens += n_tokens(tokenizer, context + continuation)
-                    continue
-                context_enc, continuation_enc = encode_pair(tokenizer, context, continuation,
-                                                            encode_context)
-                ids = context_enc + continuation_enc
-                c.prompt_tokens += len(ids)
-                counters["vllm"].add(ids)
-                # opinbench-vllm scores each continuation token from the next-token
-                # logprobs of the prefix before it, each distinct prefix once.
-                for j in range(len(continuation_enc)):
-                    counters["opinbench-vllm"].add(context_enc + continuation_enc[:j], once=True)
+        _count_instances(c, task.instances, tokenizer, counters)
         # lm-eval's vllm backend asks for prompt_logprobs on every loglikelihood request,
         # and vLLM does not read the prefix cache for those (skip_reading_prefix_cache).
         reads = {"vllm": task.OUTPUT_TYPE == "generate_until", "opinbench-vllm": True}

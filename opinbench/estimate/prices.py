@@ -1,7 +1,13 @@
-"""The price table of judge models (``opinbench/llm/prices.yaml``), with user overrides."""
+"""The price table of judge models (``opinbench/llm/prices.yaml``), with user overrides.
+
+Rows name models as their providers list their prices, undated
+(``anthropic:claude-sonnet-4-5``); a pinned snapshot (``anthropic:claude-sonnet-4-5-20250929``,
+``openai:gpt-4o-2024-08-06``) costs what its undated row says unless a row names it.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +17,9 @@ import yaml
 from opinbench.errors import ConfigError
 
 DEFAULT_PRICES = Path(__file__).resolve().parents[1] / "llm" / "prices.yaml"
+
+# The date suffix of a model snapshot: Anthropic's -YYYYMMDD, OpenAI's -YYYY-MM-DD.
+_SNAPSHOT = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -29,9 +38,24 @@ class PriceTable:
     models: dict[str, Price]
     batch_discount: float = 0.5
 
+    def row(self, model: str) -> str | None:
+        """The row that prices ``PROVIDER:MODEL``: its own, else, for a dated snapshot, its
+        undated model's (None: neither is in the table).
+
+        >>> load_prices().row("anthropic:claude-sonnet-4-5-20250929")
+        'anthropic:claude-sonnet-4-5'
+        >>> load_prices().row("openai:gpt-4o-2024-08-06"), load_prices().row("anthropic:claude-9")
+        ('openai:gpt-4o', None)
+        """
+        if model in self.models:
+            return model
+        undated = _SNAPSHOT.sub("", model)
+        return undated if undated in self.models else None
+
     def get(self, model: str) -> Price | None:
-        """The price of ``PROVIDER:MODEL`` (None: not in the table)."""
-        return self.models.get(model)
+        """The price of ``PROVIDER:MODEL`` (`row`; None: not in the table)."""
+        row = self.row(model)
+        return None if row is None else self.models[row]
 
 
 def _read(path: Path) -> dict[str, Any]:

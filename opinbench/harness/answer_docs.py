@@ -62,7 +62,7 @@ from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
 from opinbench.harness import settings
-from opinbench.prompts.cot import render_individual, render_opinionqa, render_vk
+from opinbench.prompts.cot import render_record
 
 log = logging.getLogger("opinbench.harness")
 
@@ -192,6 +192,45 @@ def _histories(
     return by
 
 
+def _document(data: str, r: AnswerRecord, prompt: Any, fmt: str, *, seed: int, n_boot: int) -> dict[str, Any]:
+    """One lm-eval document: the record, its prompt and its scoring settings (the sample contract)."""
+    ds = registry.get(data)
+    letters = list(prompt.letters)
+    gold_letter = letters[r.options.index(r.answer)]
+    meta = r.meta or {}
+    return {
+        "id": r.id,
+        "dataset": data,
+        "family": ds.family,
+        "question_key": r.question_key,
+        "question": r.question,
+        "options": list(r.options),
+        "letters": letters,
+        "subject": r.subject,
+        "subject_group": r.subject_group,
+        "individual": individual_of(r),
+        "answer": r.answer,
+        "answer_letter": gold_letter,
+        "context": r.context,
+        "split": r.split,
+        "attribute": meta.get("attribute") if ds.profile.breakdown else None,
+        "group": meta.get("group") if ds.profile.breakdown else None,
+        "format": fmt,
+        "system": prompt.system or "",
+        # lm-eval's `description` (the system turn). lm-eval joins it to the
+        # prompt with nothing in between when there is no chat template; the
+        # newline keeps the two apart there and is harmless in a system turn.
+        "description": f"{prompt.system}\n" if prompt.system else "",
+        "prompt": prompt.text,
+        # Label set of the classification metrics: option texts, or option
+        # positions where the questions have different options (`Profile.letter_labels`).
+        "labels": list(LETTERS) if ds.profile.letter_labels else list(r.options),
+        "gold_label": gold_letter if ds.profile.letter_labels else r.answer,
+        "n_boot": int(n_boot),
+        "boot_seed": int(seed),
+    }
+
+
 def build_docs(
     data: str,
     pairs: Sequence[tuple[AnswerRecord, DistributionRecord | None]],
@@ -207,7 +246,8 @@ def build_docs(
     """lm-eval documents for the ``selected`` records (default: all ``pairs``).
 
     ``pairs`` are all records of the data set (the ``history`` shown to an
-    individual comes from its train records among them).
+    individual comes from its train records among them). The prompt is the one
+    of the data set's profile (`opinbench.prompts.cot.render_record`).
     """
     chosen = list(pairs if selected is None else selected)
     chosen.sort(key=lambda p: _order(p[0], seed))
@@ -218,52 +258,11 @@ def build_docs(
     histories = _histories(pairs, int(history), seed)
     docs = []
     for r, dist in chosen:
-        if data == "vk":
-            prompt = render_vk(r, fmt)
-        elif data == "opinionqa":
-            assert dist is not None
-            prompt = render_opinionqa(dist, fmt, steering)
-        else:
-            ind = individual_of(r)
-            own = histories.get(ind, []) if ind is not None else []
-            shown = [h for h in own if h.question_key != r.question_key][: int(history)]
-            prompt = render_individual(r, fmt, system=system, history=[(h.question, h.answer) for h in shown])
-        letters = list(prompt.letters)
-        gold_letter = letters[r.options.index(r.answer)]
-        meta = r.meta or {}
-        docs.append(
-            {
-                "id": r.id,
-                "dataset": data,
-                "family": registry.get(data).family,
-                "question_key": r.question_key,
-                "question": r.question,
-                "options": list(r.options),
-                "letters": letters,
-                "subject": r.subject,
-                "subject_group": r.subject_group,
-                "individual": individual_of(r),
-                "answer": r.answer,
-                "answer_letter": gold_letter,
-                "context": r.context,
-                "split": r.split,
-                "attribute": meta.get("attribute") if data == "opinionqa" else None,
-                "group": meta.get("group") if data == "opinionqa" else None,
-                "format": fmt,
-                "system": prompt.system or "",
-                # lm-eval's `description` (the system turn). lm-eval joins it to the
-                # prompt with nothing in between when there is no chat template; the
-                # newline keeps the two apart there and is harmless in a system turn.
-                "description": f"{prompt.system}\n" if prompt.system else "",
-                "prompt": prompt.text,
-                # Label set of the classification metrics: option texts, or option
-                # positions for OpinionQA, whose questions have different options.
-                "labels": list(LETTERS) if data == "opinionqa" else list(r.options),
-                "gold_label": gold_letter if data == "opinionqa" else r.answer,
-                "n_boot": int(n_boot),
-                "boot_seed": int(seed),
-            }
-        )
+        ind = individual_of(r)
+        own = histories.get(ind, []) if ind is not None else []
+        shown = [(h.question, h.answer) for h in own if h.question_key != r.question_key][: int(history)]
+        prompt = render_record(data, r, dist, fmt, steering=steering, system=system, history=shown)
+        docs.append(_document(data, r, prompt, fmt, seed=seed, n_boot=n_boot))
     return docs
 
 

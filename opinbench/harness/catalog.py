@@ -1,7 +1,7 @@
 """opinbench's tasks as lm-eval resolves them from ``tasks_yaml/``: names, groups, settings.
 
-Derived from the YAMLs (through lm-eval's own `TaskManager`, so ``include:`` and
-``!function`` resolve as in a run) and the data registry; nothing here is a
+Derived from the YAMLs (through lm-eval's own `TaskManager`, `opinbench.harness.tasks.index`,
+so ``include:`` and ``!function`` resolve as in a run) and the data registry; nothing here is a
 hand-kept list. ``opinbench tasks`` prints it, ``opinbench eval`` checks names
 and settings against it before lm-eval loads a model.
 """
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from opinbench.paths import tasks_dir
+from opinbench.harness.tasks import index as task_index
 
 # The module of a task's process_results says what kind of task it is.
 _KIND_BY_MODULE = {
@@ -56,16 +56,9 @@ def _description(path: Path) -> str:
 
 
 @lru_cache(maxsize=1)
-def _manager() -> Any:
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=False)
-
-
-@lru_cache(maxsize=1)
 def tasks() -> dict[str, TaskInfo]:
     """Every opinbench task, by name."""
-    tm = _manager()
+    tm = task_index()
     out = {}
     for name in tm.all_subtasks:
         entry = tm.task_index[name]
@@ -90,7 +83,7 @@ def groups() -> dict[str, tuple[str, ...]]:
     """Every opinbench group, by name, with the tasks it runs (nested groups expanded)."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    tm = _manager()
+    tm = task_index()
     raw = {}
     for name in tm.all_groups:
         entry = tm.task_index[name]

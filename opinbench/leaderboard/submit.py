@@ -124,24 +124,18 @@ def check_leakage(adapter: str | Path, definition: Definition) -> int:
     """For an ``opinbench train`` adapter: no training document is a test question of the
     leaderboard (raises `opinbench.train.data.LeakageError`); returns how many tasks were compared."""
     from opinbench.train.checkpoint import META_FILE, read_metadata
+    from opinbench.harness.tasks import eval_docs, index, load_task
     from opinbench.train.data import check_leakage as guard
-    from opinbench.train.data import load_task
 
     if not (Path(adapter) / META_FILE).is_file():
         return 0
     data = read_metadata(adapter).get("data") or {}
     if not data.get("train_task"):
         raise ConfigError(f"{adapter}: {META_FILE} does not record the training task and split")
-    from lm_eval.tasks import TaskManager
-
-    from opinbench.paths import tasks_dir
-
     # Which data set each task reads is in its YAML (metadata.data): only tasks on the training
     # task's data set are loaded and compared, since loading a test split costs seconds.
-    index = TaskManager(include_path=str(tasks_dir()), include_defaults=False).task_index
-
     def data_of(task: str) -> Any:
-        entry = index.get(task)
+        entry = index().task_index.get(task)
         return ((getattr(entry, "cfg", None) or {}).get("metadata") or {}).get("data")
 
     loaded: dict[str, list[dict[str, Any]]] = {}
@@ -149,7 +143,7 @@ def check_leakage(adapter: str | Path, definition: Definition) -> int:
     def docs(task: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         key = json.dumps([task, metadata], sort_keys=True, default=str)
         if key not in loaded:
-            loaded[key] = [dict(d) for d in load_task(task, metadata).eval_docs]
+            loaded[key] = eval_docs(load_task(task, metadata))
         return loaded[key]
 
     train_docs = docs(data["train_task"], dict(data.get("train_metadata") or {}))

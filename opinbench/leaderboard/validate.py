@@ -79,9 +79,9 @@ def expected_doc_hashes(definition: Definition, task: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _doc_hashes(task: str, metadata_json: str, _data_dir: str) -> tuple[str, ...]:
-    from opinbench.train.data import load_task
+    from opinbench.harness.tasks import eval_docs, load_task
 
-    return tuple(doc_hash(d) for d in load_task(task, json.loads(metadata_json)).eval_docs)
+    return tuple(doc_hash(d) for d in eval_docs(load_task(task, json.loads(metadata_json))))
 
 
 class _Task:

@@ -61,16 +61,14 @@ def evaluate(definition: Definition, request: Request | dict[str, Any], out_dir:
     returns the lm-eval output folder."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
 
     from opinbench.harness import lm_models
-    from opinbench.paths import tasks_dir
+    from opinbench.harness.tasks import task_manager
 
     lm_models.register()  # --backend opinbench-hf
     plan = EvaluationPlan.of(definition, _typed(request), backend, samples=samples)
     metadata = plan.metadata
-    # include_defaults=False: lm-eval's own few thousand tasks are not needed and take long to index.
-    tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
+    tm = task_manager(metadata)  # opinbench's folder only (opinbench.harness.tasks)
     tracker = EvaluationTracker(output_path=str(out_dir))
     results = lm_eval.simple_evaluate(**plan.simple_evaluate_kwargs(batch_size=batch_size, device=device),
                                       evaluation_tracker=tracker, task_manager=tm)

@@ -45,21 +45,19 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.data.registry import profile
 from opinbench.metrics import classification as C
 from opinbench.metrics import clustered
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import is_finite, low_letter_mass, predicted_answer
 
-VK_BINARY_LABELS = ("Supports", "Opposes")
-VK_EITHER = "Either"
-
-
 # --------------------------------------------------------------------------- per document
 
 
 def pred_labels(doc: dict[str, Any], answers: Sequence[str | None]) -> list[str | None]:
-    """Predicted option texts -> labels of the document's label set (letters for OpinionQA)."""
-    if doc["dataset"] != "opinionqa":
+    """Predicted option texts -> labels of the document's label set (letters where the data
+    set's profile says so: OpinionQA, `opinbench.data.registry.Profile.letter_labels`)."""
+    if not profile(doc["dataset"]).letter_labels:
         return list(answers)
     letter = dict(zip(doc["options"], doc["letters"]))
     return [None if a is None else letter[a] for a in answers]
@@ -111,8 +109,9 @@ def doc_metrics(
     out[f"recall|{key_part(gold)}"] = acc
     for key in ("balanced_acc", "macro_f1", "acc_repeat_std", "macro_f1_repeat_std"):
         out[key] = it
-    if doc["dataset"] == "vk" and gold in VK_BINARY_LABELS:
-        bit = item(doc, preds, VK_BINARY_LABELS)
+    binary = profile(doc["dataset"]).binary_labels
+    if gold in binary:
+        bit = item(doc, preds, binary)
         out["acc_binary"] = acc
         out["macro_f1_binary"] = bit
         out["acc_binary_excl_either"] = bit
@@ -120,7 +119,7 @@ def doc_metrics(
         out["macro_f1_individual"] = it
         if doc.get("subject_group"):
             out[f"macro_f1_individual|{key_part(doc['subject_group'])}"] = it
-    if doc["dataset"] == "opinionqa" and doc.get("attribute"):
+    if profile(doc["dataset"]).breakdown and doc.get("attribute"):
         out[f"acc|{key_part(doc['attribute'])}"] = acc
     return out
 
@@ -278,12 +277,14 @@ def macro_f1_repeat_std(items: Sequence[dict[str, Any]]) -> float:
 def acc_binary_excl_either(items: Sequence[dict[str, Any]]) -> float:
     """Accuracy over binary-gold predictions that are not "Either" (Feng et al., 2024).
 
-    Invalid answers stay in (and count as wrong); only "Either" answers are dropped.
+    Invalid answers stay in (and count as wrong); only answers outside the binary
+    labels (the items' ``labels``, `opinbench.data.registry.Profile.binary_labels`)
+    are dropped: for VK, the third option, "Either".
     """
     right = total = 0
     for it in items:
         for p in it["pred"]:
-            if p == VK_EITHER:
+            if p is not None and p not in it["labels"]:
                 continue
             total += 1
             right += p == it["gold"]
@@ -361,7 +362,7 @@ def baseline_answers(docs: Sequence[dict[str, Any]], kind: str, *, seed: int = 0
         top = max(counts, key=lambda k: counts[k])
         out = []
         for d in docs:
-            if d["dataset"] == "opinionqa":
+            if profile(d["dataset"]).letter_labels:
                 i = d["letters"].index(top) if top in d["letters"] else 0
                 out.append(d["options"][i])
             else:

@@ -39,9 +39,10 @@ OpinionQA, ``cot`` with QA steering (the direct prompt is exactly the one of
 
     Think step by step about how you would answer this question. Then give your final answer on the last line in the form "Answer: <letter>".
 
-Wahl-o-Mat, ``cot`` (system message: ``You are a German voter.``; smartvote:
-``You are a Swiss voter.``; ANES: ``You are an American voter.``; only the
-country, as in the literature; who the individual is goes in the user prompt)::
+Wahl-o-Mat, ``cot`` (system message: the data set's ``persona``, ``You are a German
+voter.``; smartvote: ``You are a Swiss voter.``; ANES: ``You are an American voter.``;
+only the country, as in the literature; who the individual is goes in the user
+prompt, worded by the data set's ``identity`` function below)::
 
     You are the party SPD, answering the Wahl-o-Mat for the Bundestagswahl 2021.
 
@@ -55,6 +56,10 @@ country, as in the literature; who the individual is goes in the user prompt)::
 
 With ``history > 0`` the individual's answers to some of its *train* questions
 are listed after the first line ("Your answers to some other theses: ...").
+
+Which family renders a data set, and its persona and question wording, are the
+data set's prompt profile in the registry (`opinbench.data.registry.Profile`);
+`render_record` picks the family from it.
 """
 
 from __future__ import annotations
@@ -64,26 +69,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opinbench.data import registry
 from opinbench.data.records import LETTERS, AnswerRecord, DistributionRecord
 from opinbench.errors import ConfigError
 from opinbench.prompts.render import render_distribution_prompt, template_env
 from opinbench.prompts.steering import steering_context
 
 FORMATS = ("cot", "direct")
-
-SYSTEM_PROMPTS: dict[str, str] = {
-    "wom": "You are a German voter.",
-    "smartvote": "You are a Swiss voter.",
-    "anes": "You are an American voter.",
-}
-"""Default system message per individual-level data set: the country only."""
-
-# How the question of each individual-level data set is introduced.
-_ITEMS: dict[str, dict[str, str]] = {
-    "wom": {"item_label": "Thesis", "item_plural": "theses", "ask": "Do you agree with this thesis?"},
-    "smartvote": {"item_label": "Question", "item_plural": "questions", "ask": ""},
-    "anes": {"item_label": "Question", "item_plural": "questions", "ask": ""},
-}
 
 # ideo5 codes of the 2022 ANES pilot (numeric release), from the note in
 # opinbench/data/resources/anes_mapping_pilot_2022.yaml; the 2024 release has the labels.
@@ -155,34 +147,51 @@ def render_opinionqa(record: DistributionRecord, fmt: str = "cot", steering: str
 # --------------------------------------------------------------------------- individuals
 
 
-def identity(record: AnswerRecord) -> str:
-    """Who the model is, in one or two sentences of the user prompt."""
+def wom_identity(record: AnswerRecord) -> str:
+    """A Wahl-o-Mat party, with its long name where that says more, and the election."""
+    longname = (record.meta or {}).get("party_longname")
+    name = record.subject
+    if longname and re.sub(r"\W", "", longname).casefold() != re.sub(r"\W", "", name).casefold():
+        name = f"{name} ({longname})"
+    where = f" for the {record.context}" if record.context else ""
+    return f"You are the party {name}, answering the Wahl-o-Mat{where}."
+
+
+def smartvote_identity(record: AnswerRecord) -> str:
+    """A smartvote candidate by name (else number), party and election."""
     meta = record.meta or {}
-    if record.dataset == "wom":
-        longname = meta.get("party_longname")
-        name = record.subject
-        if longname and re.sub(r"\W", "", longname).casefold() != re.sub(r"\W", "", name).casefold():
-            name = f"{name} ({longname})"
-        where = f" for the {record.context}" if record.context else ""
-        return f"You are the party {name}, answering the Wahl-o-Mat{where}."
-    if record.dataset == "smartvote":
-        person = " ".join(p for p in (meta.get("firstname"), meta.get("lastname")) if p)
-        who = f"You are {person}, a candidate" if person else f"You are candidate {record.subject}"
-        party = f" of the party {meta['party']}" if meta.get("party") else ""
-        where = f" in the {record.context}" if record.context else ""
-        return f"{who}{party}{where}, answering the smartvote questionnaire."
-    if record.dataset == "anes":
-        rid = record.subject.split(":", 1)[-1]
-        survey = record.context or "ANES"
-        text = f"You are respondent {rid} of the {survey} survey."
-        raw = str(meta.get("ideology") or "").strip()
-        label = _IDEO5.get(raw) or (raw.casefold() if raw and not raw.lstrip("-").isdigit() else None)
-        if label and label not in ("not sure", "no answer"):
-            text += f" In general, you describe your political views as {label}."
-        elif record.subject_group in _GROUP_WORDS:
-            text += f" Politically, you place yourself {_GROUP_WORDS[record.subject_group]}."
-        return text
-    raise ConfigError(f"no individual-level prompt for data set {record.dataset!r}")
+    person = " ".join(p for p in (meta.get("firstname"), meta.get("lastname")) if p)
+    who = f"You are {person}, a candidate" if person else f"You are candidate {record.subject}"
+    party = f" of the party {meta['party']}" if meta.get("party") else ""
+    where = f" in the {record.context}" if record.context else ""
+    return f"{who}{party}{where}, answering the smartvote questionnaire."
+
+
+def anes_identity(record: AnswerRecord) -> str:
+    """An ANES respondent, with the self-described ideology where the release has one."""
+    rid = record.subject.split(":", 1)[-1]
+    survey = record.context or "ANES"
+    text = f"You are respondent {rid} of the {survey} survey."
+    raw = str((record.meta or {}).get("ideology") or "").strip()
+    label = _IDEO5.get(raw) or (raw.casefold() if raw and not raw.lstrip("-").isdigit() else None)
+    if label and label not in ("not sure", "no answer"):
+        text += f" In general, you describe your political views as {label}."
+    elif record.subject_group in _GROUP_WORDS:
+        text += f" Politically, you place yourself {_GROUP_WORDS[record.subject_group]}."
+    return text
+
+
+def _individual_profile(record: AnswerRecord) -> registry.Profile:
+    ds = registry.DATASETS.get(record.dataset)
+    if ds is None or ds.profile.prompt != "individual":
+        raise ConfigError(f"no individual-level prompt for data set {record.dataset!r}")
+    return ds.profile
+
+
+def identity(record: AnswerRecord) -> str:
+    """Who the model is, in one or two sentences of the user prompt (the profile's ``identity``)."""
+    fn = _individual_profile(record).identity_fn()
+    return fn(record) if fn else f"You are {record.subject}."
 
 
 def render_individual(
@@ -197,14 +206,13 @@ def render_individual(
     Args:
         record: the individual's gold answer to the question.
         fmt: ``cot`` or ``direct``.
-        system: the system message; default `SYSTEM_PROMPTS` of the data set.
-            ``""`` gives none.
+        system: the system message; default the data set's ``persona``
+            (`opinbench.data.registry.Profile`). ``""`` gives none.
         history: (question, answer) pairs of the same individual from its train
             split, shown before the question.
     """
     _check_format(fmt)
-    if record.dataset not in _ITEMS:
-        raise ConfigError(f"no individual-level prompt for data set {record.dataset!r}")
+    profile = _individual_profile(record)
     template = "cot_individual.j2" if fmt == "cot" else "cot_individual_direct.j2"
     text = _render(
         template,
@@ -213,7 +221,39 @@ def render_individual(
         question=record.question,
         options=list(record.options),
         lettered=_lettered(record.options),
-        **_ITEMS[record.dataset],
+        item_label=profile.item_label,
+        item_plural=profile.item_plural,
+        ask=profile.ask,
     )
-    system = SYSTEM_PROMPTS[record.dataset] if system is None else system
+    system = profile.persona if system is None else system
     return TaskPrompt(system or None, text, tuple(LETTERS[: len(record.options)]))
+
+
+# --------------------------------------------------------------------------- by profile
+
+
+def render_record(
+    data: str,
+    record: AnswerRecord,
+    dist: DistributionRecord | None,
+    fmt: str = "cot",
+    *,
+    steering: str = "qa",
+    system: str | None = None,
+    history: Sequence[tuple[str, str]] = (),
+) -> TaskPrompt:
+    """The prompt of one answer-task record of data set ``data``, in the family its
+    profile names (`opinbench.data.registry.Profile.prompt`).
+
+    ``dist`` is the record's distribution (``steered`` prompts are rendered from
+    it), ``steering`` its steering format; ``system`` and ``history`` are for
+    ``individual`` prompts (`render_individual`).
+    """
+    family = registry.get(data).profile.prompt
+    if family == "situation":
+        return render_vk(record, fmt)
+    if family == "steered":
+        if dist is None:
+            raise ConfigError(f"{data}: a steered prompt is rendered from a distribution record")
+        return render_opinionqa(dist, fmt, steering)
+    return render_individual(record, fmt, system=system, history=history)

@@ -436,12 +436,13 @@ class SFTConfig(TrainConfig, trl.SFTConfig):
                 raise ConfigError(f"rationales must be one of {RATIONALE_SOURCES}, got {self.rationales!r}")
             if self.rationales == "synthetic" and not self.rationale_provider:
                 raise ConfigError("rationales: synthetic needs rationale_provider (e.g. anthropic:claude-sonnet-4-6)")
-            if self.rationales == "human" and self.data not in ("vk", "wom") and not self.explanation_field:
+            if (self.rationales == "human" and not self.explanation_field
+                    and not registry.profile(self.data).explanation_field):
                 raise ConfigError(
                     f"rationales: human needs explanations in the records; {self.data!r} has none by default "
                     "(set explanation_field, or use rationales: synthetic)"
                 )
-            if self.data in DISTRIBUTION_DATA and self.data != "opinionqa":
+            if self.data in DISTRIBUTION_DATA and not registry.get(self.data).has_answers:
                 raise ConfigError(f"cot mode has no task for {self.data!r}")
         if self.rationale_max_chars is not None and self.rationale_max_chars < 1:
             raise ConfigError(f"rationale_max_chars must be >= 1, got {self.rationale_max_chars}")

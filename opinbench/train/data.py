@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opinbench.errors import ConfigError
+from opinbench.harness.tasks import eval_docs as task_docs
+from opinbench.harness.tasks import load_task
 
 log = logging.getLogger("opinbench.train")
 
@@ -70,24 +72,6 @@ def split_metadata(split: str, *, split_seed: int, test_fraction: float) -> dict
 
 
 # --------------------------------------------------------------------------- lm-eval tasks
-
-
-def load_task(name: str, metadata: dict[str, Any]) -> Any:
-    """The lm-eval ``Task`` ``name`` from opinbench's task folder, built with ``metadata``."""
-    from lm_eval.tasks import TaskManager
-
-    from opinbench.paths import tasks_dir
-
-    tm = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=dict(metadata))
-    if name not in tm.all_tasks:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(tm.all_tasks), n=3)
-        raise ConfigError(f"unknown task {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    loaded = tm.load([name])
-    if name not in loaded["tasks"]:
-        raise ConfigError(f"{name!r} is a group of tasks; name one task")
-    return loaded["tasks"][name]
 
 
 class PromptRenderer:
@@ -245,10 +229,10 @@ def load_docs(config: Any) -> TrainingDocs:
     meta = base | split_metadata(config.train_split, split_seed=config.split_seed, test_fraction=config.test_fraction)
     eval_meta = base | split_metadata("test", split_seed=config.split_seed, test_fraction=config.test_fraction)
     task = load_task(train_task, meta)
-    docs = [dict(d) for d in task.eval_docs]
+    docs = task_docs(task)
     eval_docs = docs if (eval_task == train_task and meta == eval_meta) else None
     if eval_docs is None:
-        eval_docs = [dict(d) for d in load_task(eval_task, eval_meta).eval_docs]
+        eval_docs = task_docs(load_task(eval_task, eval_meta))
     drop = bool(config.drop_test_questions) and train_task != eval_task
     if config.drop_test_questions and train_task == eval_task:
         raise ConfigError(

@@ -1,7 +1,8 @@
 """Rationales for chain-of-thought SFT: human-written, or synthetic and STaR-filtered.
 
 A CoT training target is a rationale followed by the gold answer, in the
-format the CoT task asks for (`format_target`)::
+format the CoT task asks for (`format_target`; the data set's profile says which,
+`opinbench.data.registry.Profile.answer_tags`)::
 
     wom / smartvote / anes:  <reasoning>RATIONALE</reasoning>
                              <answer>Yes</answer>
@@ -14,8 +15,9 @@ not (a rationale that itself contains an answer line or tag) is left out and
 counted.
 
 **Human-written** (`human_rationales`): the records' ``meta`` field, by default
-Value Kaleidoscope's ``explanation`` (ValuePrism) and Wahl-o-Mat's party
-``comment``, the party's own justification of its answer.
+the data set's ``explanation_field`` (`opinbench.data.registry.Profile`): Value
+Kaleidoscope's ``explanation`` (ValuePrism) and Wahl-o-Mat's party ``comment``,
+the party's own justification of its answer.
 
 **Synthetic, STaR-style** (`synthetic_rationales`, Zelikman et al. 2022): a
 provider model (through `opinbench.llm`'s providers, cache and runner:
@@ -40,9 +42,6 @@ from opinbench.errors import ConfigError
 
 log = logging.getLogger("opinbench.train")
 
-INDIVIDUAL = registry.names(individuals=True)
-DEFAULT_EXPLANATION_FIELD = {"vk": "explanation", "wom": "comment"}
-
 RATIONALIZE_HINT = (
     "Hint: the answer is {answer} ({letter}). Explain the reasoning that leads to this answer, "
     "without mentioning this hint, and answer in the format asked for above."
@@ -56,7 +55,7 @@ _ANSWER_TAG = re.compile(r"<answer>.*\Z", re.I | re.S)
 def format_target(doc: dict[str, Any], rationale: str) -> str:
     """The training completion: rationale then gold answer, in the document's CoT format."""
     rationale = rationale.strip()
-    if doc["dataset"] in INDIVIDUAL:
+    if registry.profile(doc["dataset"]).answer_tags:
         return f"<reasoning>{rationale}</reasoning>\n<answer>{doc['answer']}</answer>"
     return f"{rationale}\nAnswer: {doc['answer_letter']}"
 
@@ -103,7 +102,7 @@ def extract_rationale(reply: str) -> str:
 def human_rationales(docs: Sequence[dict[str, Any]], *, data: str, field: str | None,
                      load_options: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], str]], dict[str, int]]:
     """(document, explanation) pairs from the records' ``meta[field]``; documents without one are counted."""
-    field = field or DEFAULT_EXPLANATION_FIELD.get(data)
+    field = field or registry.profile(data).explanation_field
     if not field:
         raise ConfigError(f"{data}: no default explanation field; set explanation_field")
     pairs = registry.answer_records(
