@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opinbench.analysis.model_answers import ModelAnswer
+from opinbench.analysis.model_answers import Group, ModelAnswer
 from opinbench.metrics import distribution as M
 
-Group = tuple[str, str]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from opinbench.metrics.letters import probabilities
 
 UNSTEERED = "unsteered"
 
+# (attribute, group): how the analyses name a human group.
+Group = tuple[str, str]
+
 
 @dataclass(frozen=True)
 class ModelAnswer:

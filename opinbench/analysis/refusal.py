@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opinbench.analysis.model_answers import ModelAnswer
+from opinbench.analysis.model_answers import Group, ModelAnswer
 
-Group = tuple[str, str]
 
 
 @dataclass(frozen=True)
