@@ -47,7 +47,7 @@ What goes wrong, and what happens:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -195,17 +195,21 @@ def _int_field(
     return value
 
 
-def _table(path: Path, fields: Iterable[str]) -> dict[int, dict[str, Any]]:
-    """A ``[{id, ...}]`` file -> ``{id: item}``, refusing non-objects, missing fields and duplicate ids."""
+def _entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, object)`` of a file holding a JSON list of objects; anything else is a `DataError`."""
     rows = read_json(path)
     if not isinstance(rows, list):
         raise DataError(f"expected a JSON list, got {type(rows).__name__}", file=path)
-    out: dict[int, dict[str, Any]] = {}
     for i, item in enumerate(rows):
         if not isinstance(item, dict):
-            raise DataError(
-                f"entry is a {type(item).__name__}, not an object", file=path, key=f"entry {i}"
-            )
+            raise DataError(f"entry is a {type(item).__name__}, not an object", file=path, key=f"entry {i}")
+        yield i, item
+
+
+def _table(path: Path, fields: Iterable[str]) -> dict[int, dict[str, Any]]:
+    """A ``[{id, ...}]`` file -> ``{id: item}``, refusing non-objects, missing fields and duplicate ids."""
+    out: dict[int, dict[str, Any]] = {}
+    for i, item in _entries(path):
         rid = _int_field(item, "id", file=path, key=f"entry {i}")
         assert rid is not None
         for f in fields:
@@ -269,16 +273,9 @@ def find_elections(source: str | Path, skips: SkipLog | None = None) -> list[Ele
 
 def _listed_elections(root: Path, skips: SkipLog) -> list[Election]:
     file = root / "election.json"
-    rows = read_json(file)
-    if not isinstance(rows, list):
-        raise DataError(f"expected a JSON list, got {type(rows).__name__}", file=file)
     out: list[Election] = []
     seen: set[int] = set()
-    for i, item in enumerate(rows):
-        if not isinstance(item, dict):
-            raise DataError(
-                f"entry is a {type(item).__name__}, not an object", file=file, key=f"entry {i}"
-            )
+    for i, item in _entries(file):
         eid = _int_field(item, "id", file=file, key=f"entry {i}")
         assert eid is not None
         key = f"election {eid}"
