@@ -14,7 +14,11 @@ the analogue of the human bootstrap bound), so that a reader can tell a real
 gap from sampling error. Answers that name a non-ordinal option ("Refused") are
 counted in ``refusal_rate``; unparsable ones in ``invalid_rate``; a document
 without any ordinal answer is left out of the WD means and counted in
-``no_valid_sample``.
+``no_valid_sample``. The diagnostics of the ``*_wd`` tasks
+(`opinbench.metrics.distribution_tasks.diagnostics`) are scored on the histogram too, as
+``jsd_sampled``, ``rank_tau_sampled`` (``rank_tau_undefined_sampled``), ``refusal_gap_sampled``
+and ``refusal_gap_abs_sampled`` (the refused share of the valid answers against the group's
+non-substantive share) and ``wd_sampled|entropy=<stratum>``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 from opinbench.answers import extract_doc_answer
 from opinbench.metrics import distribution as M
-from opinbench.metrics.distribution_tasks import doc_bounds
+from opinbench.metrics.distribution_tasks import diagnostics, doc_bounds
 from opinbench.metrics.keys import key_part
 
 SAMPLING_NOISE_RESAMPLES = 200
@@ -81,4 +85,6 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
         f"wd_sampled|{key_part(doc['attribute'])}": wd,
         f"wd_sampled|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
     }
-    return out
+    answered = counts.sum() + refused
+    extra = diagnostics(doc, model[0], wd, refused / answered if len(doc["options"]) > doc["n_ordinal"] else None)
+    return out | {(k.replace("wd|", "wd_sampled|", 1) if k.startswith("wd|") else f"{k}_sampled"): v for k, v in extra.items()}

@@ -16,7 +16,17 @@ scores it against the group's distribution with `opinbench.metrics.distribution`
 * ``wd_gap_closed``: (wd, wd_uniform, wd_human), aggregated by `gap_closed`
   into the share of the uniform-to-human gap the model closes,
 * ``wd|ATTR`` and ``wd|ATTR=Group``: the per-attribute and per-group breakdown
-  (commas in group names dropped: `opinbench.metrics.keys.key_part`).
+  (commas in group names dropped: `opinbench.metrics.keys.key_part`),
+* ``jsd``: Jensen-Shannon divergence in bits between the two distributions over the ordinal options,
+* ``rank_tau``: Kendall's tau-b between the model's and the group's option probabilities, only
+  where neither is constant; ``rank_tau_undefined``: 1 where one is (its mean is the share of
+  documents left out of ``rank_tau``),
+* ``refusal_gap``: the model's probability on the non-substantive options ("Refused", "Not sure";
+  renormalised over every offered letter) minus the share of the group's respondents who gave
+  such an answer, and ``refusal_gap_abs`` its absolute value; only where the source gives the
+  non-substantive counts (``n``, ``n_nonsubstantive``) and the question offers such an option,
+* ``wd|entropy=consensus|mixed|divided``: WD again, under the key of the document's difficulty
+  stratum (`opinbench.metrics.strata`; none where the data set has no shipped cut points).
 
 Documents are the plain dicts the ``*_wd`` tasks build (``ordinal``, ``distribution``,
 ``n``, ``n_ordinal``, ``attribute``, ``group``, ...).
@@ -30,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import distribution as M
+from opinbench.metrics import strata
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import is_finite, low_letter_mass
 
@@ -82,6 +93,43 @@ def doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]:
     if wd_human is not None:
         out["wd_human"] = wd_human
         out["wd_gap_closed"] = (wd, wd_uniform, wd_human)
+    return out | diagnostics(doc, model[0], wd, refusal_mass(doc, probs))
+
+
+def human_nonsubstantive_share(n: float | None, n_nonsubstantive: float | None) -> float | None:
+    """Share of a group's respondents who gave a non-substantive answer, None where the counts are unknown."""
+    if n is None or n_nonsubstantive is None or n + n_nonsubstantive <= 0:
+        return None
+    return float(n_nonsubstantive / (n + n_nonsubstantive))
+
+
+def refusal_mass(doc: dict[str, Any], probs: np.ndarray) -> float | None:
+    """The model's probability on the non-substantive options, renormalised over every offered letter;
+    None where the question offers no such option or the letters got no probability."""
+    total = float(probs.sum())
+    if len(doc["options"]) <= doc["n_ordinal"] or total <= 0:
+        return None
+    return float(probs[doc["n_ordinal"] :].sum() / total)
+
+
+def diagnostics(doc: dict[str, Any], model: np.ndarray, wd: float, model_refusal: float | None) -> dict[str, float]:
+    """``jsd``, ``rank_tau`` (or ``rank_tau_undefined``), ``refusal_gap``/``_abs`` and the entropy stratum's WD.
+
+    ``model`` is the model's distribution over the ordinal options and ``model_refusal`` its share of
+    non-substantive answers (None: not measurable); the ``*_wd_sampled`` tasks pass their histogram.
+    """
+    ordinal, human = doc["ordinal"], doc["distribution"]
+    tau = float(M.kendall_tau_b(model, human, ordinal)[0])
+    out = {"jsd": float(M.jensen_shannon(model, human, ordinal)[0]), "rank_tau_undefined": float(math.isnan(tau))}
+    if not math.isnan(tau):
+        out["rank_tau"] = tau
+    share = human_nonsubstantive_share(doc.get("n"), doc.get("n_nonsubstantive"))
+    if share is not None and model_refusal is not None:
+        out["refusal_gap"] = model_refusal - share
+        out["refusal_gap_abs"] = abs(model_refusal - share)
+    level = strata.doc_stratum(doc)
+    if level is not None:
+        out[f"wd|{strata.ATTRIBUTE}={level}"] = wd
     return out
 
 

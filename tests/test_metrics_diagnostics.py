@@ -1,0 +1,188 @@
+"""The diagnostics of the ``*_wd`` tasks (issue 22): JSD, rank order, refusal gap, entropy strata.
+
+Each per-document function is checked against an independent implementation (scipy), the
+per-document values of `doc_metrics` against a hand computation, and the shipped entropy cut
+points against a recomputation from the real data (skipped without it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import entropy, kendalltau
+
+from opinbench.harness import sampled as S
+from opinbench.metrics import distribution as M
+from opinbench.metrics import strata
+from opinbench.metrics.distribution_tasks import doc_metrics
+
+
+def _pairs(seed: int, n: int = 300):
+    """Random (p, q) pairs of 2..8 options, with zeros and exact ties mixed in."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        k = int(rng.integers(2, 9))
+        p, q = rng.dirichlet(np.ones(k)), rng.dirichlet(np.ones(k))
+        if i % 3 == 0:  # ties: rounded shares
+            q = np.round(q, 1)
+            if q.sum() == 0:
+                continue
+        if i % 5 == 0:
+            p[rng.integers(k)] = 0.0
+        yield p / p.sum(), q / q.sum()
+
+
+def test_jensen_shannon_equals_scipy_squared_distance():
+    for p, q in _pairs(0):
+        got = M.jensen_shannon(p, q, np.arange(len(p)))[0]
+        assert got == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
+    assert M.jensen_shannon([1, 0], [0, 1], [1, 2])[0] == pytest.approx(1.0)
+
+
+def test_jensen_shannon_batch_ignores_padding():
+    rows_p, rows_q = [[0.2, 0.8], [0.1, 0.2, 0.7]], [[0.5, 0.5], [0.3, 0.3, 0.4]]
+    got = M.jensen_shannon(M.pad(rows_p, fill=0.0), M.pad(rows_q, fill=0.0), M.pad([[1, 2], [1, 2, 3]]))
+    ref = [jensenshannon(p, q, base=2) ** 2 for p, q in zip(rows_p, rows_q)]
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_kendall_tau_b_equals_scipy_with_ties_and_constant_rows():
+    undefined = 0
+    for p, q in _pairs(1):
+        got = M.kendall_tau_b(p, q, np.arange(len(p)))[0]
+        ref = kendalltau(p, q, variant="b").statistic
+        if np.isnan(ref):
+            undefined += 1
+            assert np.isnan(got)
+        else:
+            assert got == pytest.approx(ref, abs=1e-12)
+    assert math.isnan(M.kendall_tau_b([0.5, 0.5], [0.1, 0.9], [1, 2])[0])
+    assert M.kendall_tau_b([0.1, 0.9], [0.2, 0.8], [1, 2])[0] == 1.0
+    assert M.kendall_tau_b([0.1, 0.9], [0.8, 0.2], [1, 2])[0] == -1.0
+
+
+def test_normalised_entropy_equals_scipy_over_log_k():
+    for p, _ in _pairs(2, 100):
+        assert M.normalised_entropy(p, np.arange(len(p)))[0] == pytest.approx(entropy(p) / math.log(len(p)), abs=1e-12)
+
+
+def test_strata_cut_at_the_tertiles():
+    assert strata.tertile_cuts([0.0, 0.3, 0.6, 0.9]) == pytest.approx((0.3, 0.6))
+    cuts = (0.5, 0.8)
+    assert [strata.stratum(e, cuts) for e in (0.0, 0.4999, 0.5, 0.7999, 0.8, 1.0)] == [
+        "consensus", "consensus", "mixed", "mixed", "divided", "divided"]
+    assert strata.stratum(float("nan"), cuts) is None
+    with pytest.raises(ValueError, match="no finite entropy"):
+        strata.tertile_cuts([float("nan")])
+
+
+def test_every_shipped_data_set_has_two_increasing_cut_points():
+    shipped = json.loads(resources.files("opinbench.data").joinpath(strata.RESOURCE).read_text())["datasets"]
+    assert "opinionqa" in shipped
+    for name, entry in shipped.items():
+        low, high = entry["cuts"]
+        assert 0 < low < high < 1, name
+        assert strata.cuts_for(name) == (low, high)
+    assert strata.cuts_for("no_such_data_set") is None
+
+
+@pytest.mark.parametrize("name", ["opinionqa", "subpop_train"])
+def test_shipped_cut_points_equal_a_recomputation_from_the_data(shared_data, name):
+    """The cut points are fixed with the data: recomputing them from the release gives the shipped ones."""
+    from opinbench.data import registry
+
+    shipped = strata.shipped()[name]
+    records = registry.load(name, data_dir=shared_data, groups=shipped["groups"])
+    entry = strata.data_set_cuts(records)
+    # independently: scipy's entropy over each record with a scale, numpy's quantiles
+    h = [entropy(r.distribution) / math.log(len(r.ordinal)) for r in records if r.has_scale]
+    assert entry["cuts"] == pytest.approx(list(np.quantile(h, [1 / 3, 2 / 3])), abs=1e-12)
+    assert entry["cuts"] == pytest.approx(shipped["cuts"], abs=1e-12)
+    assert entry["records"] == shipped["records"]
+
+
+# --------------------------------------------------------------------------- per-document values
+
+
+def doc(**over):
+    d = {
+        "dataset": "opinionqa",
+        "options": ["Yes", "Maybe", "No", "Refused"],
+        "letters": ["A", "B", "C", "D"],
+        "n_ordinal": 3,
+        "ordinal": [1.0, 2.0, 3.0],
+        "distribution": [0.2, 0.3, 0.5],
+        "attribute": "SEX",
+        "group": "Male",
+        "id": "opinionqa:Q:SEX:Male",
+        "n": 90.0,
+        "n_nonsubstantive": 10.0,
+        "seed": 0,
+        "human_resamples": 50,
+        "mass_threshold": 0.1,
+    }
+    return d | over
+
+
+def test_doc_metrics_diagnostics_by_hand():
+    probs = np.array([0.1, 0.2, 0.3, 0.2])  # letter mass 0.8, 0.2 on "Refused"
+    out = doc_metrics(doc(), probs)
+    model = np.array([1, 2, 3]) / 6
+    assert out["jsd"] == pytest.approx(jensenshannon(model, [0.2, 0.3, 0.5], base=2) ** 2, abs=1e-12)
+    assert out["rank_tau"] == pytest.approx(1.0) and out["rank_tau_undefined"] == 0.0
+    # refusal: 0.2 / 0.8 of the letters' probability, against 10 of 100 respondents
+    assert out["refusal_gap"] == pytest.approx(0.25 - 0.1) and out["refusal_gap_abs"] == pytest.approx(0.15)
+    h = entropy([0.2, 0.3, 0.5]) / math.log(3)  # 0.937: above opinionqa's second cut point
+    assert h >= strata.cuts_for("opinionqa")[1]
+    assert out["wd|entropy=divided"] == out["wd"]
+    assert not any(k.startswith("wd|entropy=") and k != "wd|entropy=divided" for k in out)
+
+
+def test_doc_metrics_existing_values_unchanged_by_the_diagnostics():
+    probs = np.array([0.1, 0.2, 0.3, 0.2])
+    out = doc_metrics(doc(), probs)
+    model = probs[:3]  # renormalised inside, as before the diagnostics
+    assert out["wd"] == M.wasserstein(model[None], np.array([[0.2, 0.3, 0.5]]), np.array([[1.0, 2, 3]]))[0]
+    assert out["kl"] == M.kl_divergence(np.array([[0.2, 0.3, 0.5]]), model[None], np.array([[1.0, 2, 3]]))[0]
+    new = {"jsd", "rank_tau", "rank_tau_undefined", "refusal_gap", "refusal_gap_abs", "wd|entropy=divided"}
+    assert set(out) - new == {"wd", "kl", "onehot", "wd_uniform", "wd_human", "wd_gap_closed", "letter_mass",
+                              "low_letter_mass", "nonfinite", "wd|SEX", "wd|SEX=Male"}
+
+
+def test_rank_tau_left_out_and_counted_where_a_distribution_is_constant():
+    out = doc_metrics(doc(distribution=[0.5, 0.0, 0.5], ordinal=[1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3, 0.0]))
+    assert "rank_tau" in out  # ties, not constant
+    flat = doc_metrics(doc(distribution=[1 / 3] * 3), np.array([0.1, 0.2, 0.3, 0.0]))
+    assert "rank_tau" not in flat and flat["rank_tau_undefined"] == 1.0
+    assert "jsd" in flat
+
+
+def test_refusal_gap_only_where_counts_and_a_nonsubstantive_option_exist():
+    probs = np.array([0.1, 0.2, 0.3, 0.2])
+    assert "refusal_gap" not in doc_metrics(doc(n_nonsubstantive=None), probs)
+    assert "refusal_gap" not in doc_metrics(doc(n=None), probs)
+    no_refused = doc(options=["Yes", "Maybe", "No"], letters=["A", "B", "C"])
+    assert "refusal_gap" not in doc_metrics(no_refused, probs[:3])
+
+
+def test_no_stratum_without_shipped_cut_points():
+    out = doc_metrics(doc(dataset="subpop_eval"), np.array([0.1, 0.2, 0.3, 0.2]))
+    assert not any(k.startswith("wd|entropy") for k in out)
+
+
+def test_sampled_task_scores_the_diagnostics_on_its_histogram():
+    d = doc(n_ordinal=3)
+    gens = ["A", "B", "B", "C", "C", "C", "D", "nonsense"]
+    out = S.process_results(d, [gens])
+    model = np.array([1, 2, 3]) / 6
+    assert out["jsd_sampled"] == pytest.approx(jensenshannon(model, [0.2, 0.3, 0.5], base=2) ** 2, abs=1e-12)
+    assert out["rank_tau_sampled"] == pytest.approx(1.0)
+    # one refusal among seven valid answers, against 10 of 100 respondents
+    assert out["refusal_gap_sampled"] == pytest.approx(1 / 7 - 0.1)
+    assert out["wd_sampled|entropy=divided"] == out["wd_sampled"]
+    assert "jsd" not in out and "wd|entropy=divided" not in out
