@@ -186,3 +186,50 @@ def test_sampled_task_scores_the_diagnostics_on_its_histogram():
     assert out["refusal_gap_sampled"] == pytest.approx(1 / 7 - 0.1)
     assert out["wd_sampled|entropy=divided"] == out["wd_sampled"]
     assert "jsd" not in out and "wd|entropy=divided" not in out
+
+
+# --------------------------------------------------------------------------- the report's sections
+
+
+def _report_run(tmp_path):
+    """A run folder of ``opinionqa_wd`` with non-substantive counts, spanning the three strata."""
+    from tests.helpers.lm_eval_runs import mc_resps, wd_doc, write_run
+
+    dists = {"Q1": [0.95, 0.03, 0.02], "Q2": [0.5, 0.3, 0.2], "Q3": [0.34, 0.33, 0.33], "Q4": [0.6, 0.25, 0.15]}
+    rows = []
+    for i, (q, dist) in enumerate(dists.items()):
+        for j, group in enumerate(("Democrat", "Republican")):
+            d = wd_doc(q, f"question {q}", ["A lot", "Some", "None", "Refused"], [1.0, 2.0, 3.0], "POLPARTY", group,
+                       dist, n=100.0 - 10 * j) | {"n_nonsubstantive": 5.0 + i + 3 * j}
+            probs = [0.5, 0.2 + 0.05 * i, 0.1, 0.05 + 0.05 * j]
+            rows.append({"doc": d, "filtered_resps": mc_resps(probs), "probs": probs})
+    return write_run(tmp_path / "runs" / "m", {"opinionqa_wd": [{k: r[k] for k in ("doc", "filtered_resps")} for r in rows]}), rows
+
+
+def test_report_difficulty_and_refusal_calibration_equal_the_task_metrics(tmp_path):
+    from opinbench.analysis import difficulty, refusal
+    from opinbench.commands.report import build_report, read_run
+    from opinbench.metrics.letters import letter_probabilities
+    from opinbench.runs import find_runs
+    from tests.helpers.lm_eval_runs import mc_resps
+
+    folder, rows = _report_run(tmp_path)
+    per_doc = []
+    for r in rows:
+        lls = [float(x[0]) for x in mc_resps(r["probs"])]
+        per_doc.append(doc_metrics(r["doc"], letter_probabilities(lls, 4)))
+    (run,) = find_runs(folder)
+    answers = read_run(run).answers["opinionqa_wd"]
+    by_stratum = {s.stratum: s for s in difficulty.wd_by_stratum(answers, "opinionqa")}
+    assert set(by_stratum) == {"consensus", "mixed", "divided"}
+    for level, s in by_stratum.items():
+        xs = [m[f"wd|entropy={level}"] for m in per_doc if f"wd|entropy={level}" in m]
+        assert s.wd == pytest.approx(np.mean(xs), abs=1e-12) and s.answers == len(xs)
+    for g in refusal.refusal_by_group(answers):
+        gaps = [m["refusal_gap"] for m, r in zip(per_doc, rows) if r["doc"]["group"] == g.group[1]]
+        assert g.model - g.human == pytest.approx(np.mean(gaps), abs=1e-12)
+    (tmp_path / "topics.json").write_text("{}")
+    page = build_report([folder], tmp_path / "report", topics_path=tmp_path / "topics.json").read_text()
+    assert "Refusal calibration (opinionqa)" in page and "WD by question difficulty (opinionqa)" in page
+    for name in ("refusal_calibration_opinionqa", "difficulty_opinionqa"):
+        assert (tmp_path / "report" / "figures" / f"{name}.svg").stat().st_size > 1000
