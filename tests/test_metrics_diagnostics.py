@@ -233,3 +233,40 @@ def test_report_difficulty_and_refusal_calibration_equal_the_task_metrics(tmp_pa
     assert "Refusal calibration (opinionqa)" in page and "WD by question difficulty (opinionqa)" in page
     for name in ("refusal_calibration_opinionqa", "difficulty_opinionqa"):
         assert (tmp_path / "report" / "figures" / f"{name}.svg").stat().st_size > 1000
+
+
+def test_steering_gain_is_unsteered_minus_steered_wd_averaged_over_groups(tmp_path):
+    from opinbench.analysis import steerability
+    from opinbench.commands.report import read_run
+    from opinbench.runs import find_runs
+    from tests.helpers.lm_eval_runs import default_doc, mc_resps, wd_doc, write_run
+
+    dists = {"Q1": {"Democrat": [0.8, 0.1, 0.1], "Republican": [0.1, 0.2, 0.7]},
+             "Q2": {"Democrat": [0.3, 0.3, 0.4], "Republican": [0.6, 0.3, 0.1]},
+             "Q3": {"Democrat": [0.2, 0.5, 0.3], "Republican": [0.5, 0.4, 0.1]}}
+    options, ordinal = ["A lot", "Some", "None", "Refused"], [1.0, 2.0, 3.0]
+    steered, default, expected = [], [], {}
+    for q, groups in dists.items():
+        unsteered = [0.3, 0.3, 0.3, 0.1]
+        docs = [{"id": f"opinionqa:{q}:POLPARTY:{g}", "attribute": "POLPARTY", "group": g, "distribution": d, "n": 100.0}
+                for g, d in groups.items()]
+        default.append({"doc": default_doc(q, q, options, ordinal, docs), "filtered_resps": mc_resps(unsteered)})
+        for g, d in groups.items():
+            probs = [0.9 * (0.6 * p + 0.4 / 3) for p in d] + [0.1]
+            steered.append({"doc": wd_doc(q, q, options, ordinal, "POLPARTY", g, d), "filtered_resps": mc_resps(probs)})
+            wd_s = M.wasserstein(np.array(probs[:3]), d, ordinal)[0]
+            wd_u = M.wasserstein(np.array(unsteered[:3]), d, ordinal)[0]
+            expected.setdefault(g, []).append(wd_u - wd_s)
+    (run,) = find_runs(write_run(tmp_path / "run" / "m", {"opinionqa_wd": steered, "opinionqa_wd_default": default}))
+    ra = read_run(run)
+    got = steerability.steering_gain(ra.answers["opinionqa_wd"], ra.answers["opinionqa_wd_default"])
+    assert got.gain == pytest.approx(np.mean([np.mean(v) for v in expected.values()]), abs=1e-12)
+    assert (got.groups, got.pairs) == (2, 6) and got.gain > 0
+    # the same as the report's steerability table: each steering's gain over unsteered, averaged
+    rows = steerability.steerability({"qa": ra.answers["opinionqa_wd"]}, ra.answers["opinionqa_wd_default"])
+    assert got.gain == pytest.approx(np.mean([r.gain for r in rows]), abs=1e-12)
+    # clustered by question: the three questions are the clusters of the six differences
+    d = [x for q in range(3) for x in (expected["Democrat"][q], expected["Republican"][q])]
+    sums = np.array([d[0] + d[1], d[2] + d[3], d[4] + d[5]]) - 2 * np.mean(d)
+    assert got.stderr == pytest.approx(math.sqrt(3 / 2 * np.sum(sums**2)) / 6, abs=1e-12)
+    assert steerability.steering_gain(ra.answers["opinionqa_wd"], []) is None
