@@ -90,7 +90,7 @@ def _version(pkg: str) -> str | None:
 
 
 def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
-    """Per-group WD bars against the uniform and human bounds, and per-ideology macro-F1 bars."""
+    """Per-group WD bars against the uniform and human bounds, per-ideology macro-F1 bars, and WD by stratum."""
     from opinbench.reports import figures
 
     out = []
@@ -109,6 +109,22 @@ def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                                      title=f"{task}: macro-F1 per ideology group", xlabel="macro-F1", xlim=(0, 1))
         _, png = figures.save(fig, folder, f"{entry['id']}-{task}")
         out.append({"title": fig_title(task, groups), "png": png.name})
+    return out + _strata_figures(entry, folder)
+
+
+def _strata_figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
+    """A small bar chart per distribution task: mean WD on consensus, mixed and divided questions."""
+    from opinbench.reports import figures
+
+    out = []
+    for task, info in entry["tasks"].items():
+        levels = info.get("strata") or {}
+        if not levels:
+            continue
+        fig = figures.group_bars(list(levels), {"model": list(levels.values())}, title=f"{task}: WD by question difficulty",
+                                 xlabel="mean WD (lower is better)")
+        _, png = figures.save(fig, folder, f"{entry['id']}-{task}-strata")
+        out.append({"title": f"{task}: WD on consensus, mixed and divided questions (entropy strata)", "png": png.name})
     return out
 
 
