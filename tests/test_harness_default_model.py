@@ -9,7 +9,7 @@ import pytest
 
 from opinbench.data.records import DistributionRecord
 from opinbench.harness import default_model, distribution
-from opinbench.metrics.distribution_tasks import doc_metrics
+from opinbench.scoring.distribution import doc_values
 from opinbench.metrics.letters import probabilities
 
 
@@ -51,7 +51,7 @@ def test_process_results_scores_every_group_from_one_forward_pass():
     assert out["refusal_mass"] == pytest.approx(0.2)
     for g in doc["groups"]:  # the same value the QA/BIO/PORTRAY tasks' scoring gives the pair
         pair = default_model.group_doc(doc, g)
-        assert out[f"wd|SEX={g['group']}"] == doc_metrics(pair, probabilities(pair, lls))["wd"]
+        assert out[f"wd|SEX={g['group']}"] == doc_values(pair, probabilities(pair, lls))["wd"]
 
 
 def test_split_keeps_the_questions_of_the_steered_tasks_split(tmp_path):

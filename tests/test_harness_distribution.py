@@ -21,6 +21,7 @@ import pytest
 from opinbench.harness import distribution as H
 from opinbench.metrics import distribution as M
 from opinbench.metrics.distribution_tasks import gap_closed
+from opinbench.metrics.letters import share_nonfinite
 from opinbench.metrics.letters import letter_probabilities
 from opinbench.paths import tasks_dir
 from tests.helpers.opinionqa_files import write_tiny_release
@@ -83,7 +84,7 @@ def test_nonfinite_loglikelihood_is_counted_never_scored(bad, caplog):
     good = H.process_results(doc(), [(math.log(0.1), False)] * 8)
     assert good["nonfinite"] == 0.0 and math.isfinite(good["wd"])
     with caplog.at_level("WARNING", logger="opinbench.harness"):
-        assert H.share_nonfinite([out["nonfinite"], good["nonfinite"]]) == 0.5
+        assert share_nonfinite([out["nonfinite"], good["nonfinite"]]) == 0.5
     assert "1 of 2 documents got a NaN or infinite loglikelihood" in caplog.text
 
 

@@ -1,7 +1,7 @@
 """The diagnostics of the ``*_wd`` tasks (issue 22): JSD, rank order, refusal gap, entropy strata.
 
 Each per-document function is checked against an independent implementation (scipy), the
-per-document values of `doc_metrics` against a hand computation, and the shipped entropy cut
+per-document values of `opinbench.scoring.distribution.doc_values` against a hand computation, and the shipped entropy cut
 points against a recomputation from the real data (skipped without it).
 """
 
@@ -19,7 +19,7 @@ from scipy.stats import entropy, kendalltau
 from opinbench.harness import sampled as S
 from opinbench.metrics import distribution as M
 from opinbench.metrics import strata
-from opinbench.metrics.distribution_tasks import doc_metrics
+from opinbench.scoring.distribution import doc_values as doc_metrics
 
 
 def _pairs(seed: int, n: int = 300):

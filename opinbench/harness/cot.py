@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opinbench.answers import extract_doc_answer
 from opinbench.harness import answer_docs, settings
-from opinbench.metrics.answer_tasks import doc_metrics
+from opinbench.scoring.answer import cot_doc_values
 
 
 @settings.same_settings_as(answer_docs.load_dataset)
@@ -56,7 +55,4 @@ def generations(results: Sequence[Any]) -> list[str]:
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    parsed = [extract_doc_answer(doc, g) for g in generations(results)]
-    # The extractor's reason goes into the logged samples beside each invalid answer.
-    why = [None if p.valid else p.how.removeprefix("invalid: ") for p in parsed]
-    return doc_metrics(doc, [p.answer for p in parsed], why=why)
+    return cot_doc_values(doc, generations(results))

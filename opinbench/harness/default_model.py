@@ -7,7 +7,7 @@ prompt is the same for every group, so one document here is one *question*
 (``groups``: ``attribute``, ``group``, ``distribution``, ``n``,
 ``n_nonsubstantive``); `process_results` scores the one model distribution
 against each of them with the same code as the ``*_wd`` tasks
-(`opinbench.metrics.distribution_tasks.doc_metrics`).
+(`opinbench.scoring.distribution.doc_values`).
 
 Why a task and not a computation in ``opinbench report`` from an unsteered run
 plus the data on disk: the per-group scores then land in lm-eval's own results
@@ -41,7 +41,8 @@ from opinbench.data import registry
 from opinbench.errors import ConfigError
 from opinbench.harness import settings
 from opinbench.harness.distribution import build_docs, keep_split
-from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES, doc_metrics
+from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
+from opinbench.scoring.distribution import doc_values
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 
@@ -137,7 +138,7 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     by_attribute: dict[str, list[float]] = defaultdict(list)
     for g in doc["groups"]:
-        wd = doc_metrics(group_doc(doc, g), probs)["wd"]
+        wd = doc_values(group_doc(doc, g), probs, with_bounds=False)["wd"]
         by_attribute[key_part(g["attribute"])].append(wd)
         out[f"wd|{key_part(g['attribute'])}={key_part(g['group'])}"] = wd
     for attribute, values in by_attribute.items():

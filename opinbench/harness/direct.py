@@ -22,11 +22,10 @@ from typing import Any
 
 from opinbench.harness import answer_docs, settings
 from opinbench.harness.distribution import doc_to_choice as doc_to_choice  # " A".. then "A"..
-from opinbench.harness.distribution import share_low_mass
-from opinbench.metrics.answer_tasks import direct_doc_metrics
 from opinbench.metrics.letters import probabilities
+from opinbench.scoring.answer import direct_doc_values
 
-__all__ = ["doc_to_choice", "share_low_mass"]
+__all__ = ["doc_to_choice"]
 
 
 @settings.same_settings_as(answer_docs.load_dataset)
@@ -46,4 +45,4 @@ def doc_to_target(doc: dict[str, Any]) -> int:
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    return direct_doc_metrics(doc, probabilities(doc, results))
+    return direct_doc_values(doc, probabilities(doc, results))

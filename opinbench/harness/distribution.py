@@ -11,7 +11,7 @@ leading space; both spellings are disjoint next-token events.
 
 `process_results` turns the loglikelihoods into the letters' probabilities
 (`opinbench.metrics.letters`) and scores them against the group's distribution
-(`opinbench.metrics.distribution_tasks`, which lists the per-document metrics:
+(`opinbench.scoring.distribution`, whose metric objects list the per-document metrics:
 ``wd``, ``kl``, ``onehot``, ``wd_uniform``, ``wd_human``, ``letter_mass``,
 ``low_letter_mass``, ``wd_gap_closed``, ``wd|ATTR`` and ``wd|ATTR=Group``).
 """
@@ -29,11 +29,11 @@ from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.harness import settings
-from opinbench.metrics import distribution_tasks
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 from opinbench.prompts.render import render_distribution_prompt
 from opinbench.prompts.steering import check_steering, steering_for
+from opinbench.scoring.distribution import doc_values
 
 log = logging.getLogger("opinbench.harness")
 
@@ -158,37 +158,4 @@ def doc_to_target(doc: dict[str, Any]) -> int:
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
-    return distribution_tasks.doc_metrics(doc, probabilities(doc, results))
-
-
-# --------------------------------------------------------------------------- aggregations
-
-
-def _share(items: list[float]) -> float:
-    return float(np.mean(items)) if items else float("nan")
-
-
-def share_nonfinite(items: list[float]) -> float:
-    """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
-    share = _share(items)
-    if share > 0:
-        log.warning(
-            "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
-            "check the model's dtype (fp16 overflows) and backend",
-            int(round(share * len(items))),
-            len(items),
-        )
-    return share
-
-
-def share_low_mass(items: list[float]) -> float:
-    """Share of documents with little probability on the option letters; warns when high."""
-    share = _share(items)
-    if share > 0:
-        log.warning(
-            "%.1f%% of documents put less than mass_threshold (default %.2f) probability on the "
-            "option letters: check the prompt template, --apply_chat_template and the tokenizer",
-            100 * share,
-            DEFAULT_MASS_THRESHOLD,
-        )
-    return share
+    return doc_values(doc, probabilities(doc, results))

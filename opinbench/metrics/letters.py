@@ -10,10 +10,14 @@ spellings are disjoint next-token events. The letters' total probability
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+# The aggregations below warn where lm-eval users read the harness's own warnings.
+log = logging.getLogger("opinbench.harness")
 
 # Below this much probability on the option letters a document counts as ``low_letter_mass``.
 DEFAULT_MASS_THRESHOLD = 0.1
@@ -51,3 +55,36 @@ def predicted_answer(doc: dict[str, Any], probs: np.ndarray) -> str:
 def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
     """1.0 where the letters' total probability is under the document's ``mass_threshold``, else 0.0."""
     return float(mass < float(doc.get("mass_threshold", DEFAULT_MASS_THRESHOLD)))
+
+
+# --------------------------------------------------------------------------- aggregations (task YAMLs name them)
+
+
+def _share(items: list[float]) -> float:
+    return float(np.mean(items)) if items else float("nan")
+
+
+def share_nonfinite(items: list[float]) -> float:
+    """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
+    share = _share(items)
+    if share > 0:
+        log.warning(
+            "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
+            "check the model's dtype (fp16 overflows) and backend",
+            int(round(share * len(items))),
+            len(items),
+        )
+    return share
+
+
+def share_low_mass(items: list[float]) -> float:
+    """Share of documents with little probability on the option letters; warns when high."""
+    share = _share(items)
+    if share > 0:
+        log.warning(
+            "%.1f%% of documents put less than mass_threshold (default %.2f) probability on the "
+            "option letters: check the prompt template, --apply_chat_template and the tokenizer",
+            100 * share,
+            DEFAULT_MASS_THRESHOLD,
+        )
+    return share
