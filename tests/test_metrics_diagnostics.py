@@ -270,3 +270,39 @@ def test_steering_gain_is_unsteered_minus_steered_wd_averaged_over_groups(tmp_pa
     sums = np.array([d[0] + d[1], d[2] + d[3], d[4] + d[5]]) - 2 * np.mean(d)
     assert got.stderr == pytest.approx(math.sqrt(3 / 2 * np.sum(sums**2)) / 6, abs=1e-12)
     assert steerability.steering_gain(ra.answers["opinionqa_wd"], []) is None
+
+
+def test_leaderboard_steering_gain_and_strata_from_a_run(tmp_path):
+    """The leaderboard's steering gain equals the analysis' (unsteered minus steered WD), its strata the task's keys."""
+    from opinbench.analysis.model_answers import from_rows
+    from opinbench.analysis.steerability import steering_gain
+    from opinbench.leaderboard import diagnostics as D
+    from opinbench.leaderboard.definition import MetricSpec
+    from opinbench.runs import find_runs
+    from opinbench.scoring.rescore import rescore_rows
+    from tests.helpers.lm_eval_runs import default_doc, mc_resps, write_run
+
+    folder, rows = _report_run(tmp_path)
+    default = []
+    for q in ("Q1", "Q2", "Q3", "Q4"):
+        groups = [{k: r["doc"][k] for k in ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")}
+                  for r in rows if r["doc"]["question_key"] == q]
+        d = next(r["doc"] for r in rows if r["doc"]["question_key"] == q)
+        default.append({"doc": default_doc(q, d["question"], d["options"], d["ordinal"], groups),
+                        "filtered_resps": mc_resps([0.3, 0.3, 0.3, 0.1])})
+    write_run(folder, {"opinionqa_wd_default": default})
+    (run,) = find_runs(folder)
+    m = MetricSpec(id="gain", group="diagnostics", metric="steering_gain", direction="higher", display="gain",
+                   floor=None, ceiling=None, task="opinionqa_wd", unsteered="opinionqa_wd_default")
+    score = D.steering_gain_score(m, run, 1.96)
+    ref = steering_gain(from_rows(r.data for r in run.rows("opinionqa_wd")),
+                        from_rows(r.data for r in run.rows("opinionqa_wd_default")))
+    assert score["raw"] == ref.gain and score["normalised"] is None and (score["groups"], score["pairs"]) == (2, 8)
+    assert score["ci"] == pytest.approx([ref.gain - 1.96 * ref.stderr, ref.gain + 1.96 * ref.stderr])
+    missing = D.steering_gain_score(MetricSpec(**{**m.__dict__, "unsteered": "opinionqa_wd_bio"}), run, 1.96)
+    assert "no samples of opinionqa_wd_bio" in missing["missing"]
+    levels = D.strata(rescore_rows("opinionqa_wd", run.rows("opinionqa_wd")))
+    per_doc = [doc_metrics(r["doc"], np.array(r["probs"])) for r in rows]
+    assert list(levels) == ["consensus", "mixed", "divided"]
+    for level, value in levels.items():
+        assert value == pytest.approx(np.mean([v[f"wd|entropy={level}"] for v in per_doc if f"wd|entropy={level}" in v]))
