@@ -306,3 +306,43 @@ def test_leaderboard_steering_gain_and_strata_from_a_run(tmp_path):
     assert list(levels) == ["consensus", "mixed", "divided"]
     for level, value in levels.items():
         assert value == pytest.approx(np.mean([v[f"wd|entropy={level}"] for v in per_doc if f"wd|entropy={level}" in v]))
+
+
+def test_validation_scores_the_steering_gain_and_keeps_diagnostics_out_of_the_headline(tmp_path):
+    from opinbench.leaderboard import diagnostics as D
+    from opinbench.leaderboard.definition import parse_definition
+    from opinbench.leaderboard.validate import validate_run
+    from opinbench.runs import find_runs
+
+    folder, rows = _report_run(tmp_path)
+    from tests.helpers.lm_eval_runs import default_doc, mc_resps, write_run
+
+    default = [{"doc": default_doc(q, q, ["A lot", "Some", "None", "Refused"], [1.0, 2.0, 3.0],
+                                   [{k: r["doc"][k] for k in ("id", "attribute", "group", "distribution", "n")}
+                                    for r in rows if r["doc"]["question_key"] == q]),
+                "filtered_resps": mc_resps([0.2, 0.3, 0.4, 0.1])} for q in ("Q1", "Q2", "Q3", "Q4")]
+    write_run(folder, {"opinionqa_wd_default": default})
+    definition = parse_definition({
+        "name": "t", "version": 1, "subset": False,
+        "tasks": {"opinionqa_wd": {"version": 1.0}, "opinionqa_wd_default": {"version": 1.0}},
+        "groups": [{"id": "distribution"}, {"id": "diagnostics", "headline": False}],
+        "metrics": [
+            {"id": "wd", "group": "distribution", "task": "opinionqa_wd", "metric": "wd", "direction": "lower",
+             "floor": {"value": 1.0}, "ceiling": {"value": 0.0}},
+            {"id": "jsd", "group": "diagnostics", "task": "opinionqa_wd", "metric": "jsd", "direction": "lower"},
+            {"id": "divided", "group": "diagnostics", "task": "opinionqa_wd", "metric": "wd|entropy=divided",
+             "direction": "lower"},
+            {"id": "gain", "group": "diagnostics", "task": "opinionqa_wd", "unsteered": "opinionqa_wd_default",
+             "metric": "steering_gain", "direction": "higher"},
+        ]})
+    report = validate_run(folder, definition, check_data=False)
+    # the synthetic rows carry made-up hashes; nothing else may be wrong
+    assert [e for e in report["errors"] if "doc_hash" not in e and "task_hashes" not in e] == []
+    scores = report["scores"]
+    assert scores["gain"]["raw"] == D.steering_gain_score(definition.metric("gain"), find_runs(folder)[0], 1.96)["raw"]
+    per_doc = [doc_metrics(r["doc"], np.array(r["probs"])) for r in rows]
+    assert scores["jsd"]["raw"] == pytest.approx(np.mean([v["jsd"] for v in per_doc]), abs=1e-9)
+    assert scores["divided"]["raw"] == pytest.approx(
+        np.mean([v["wd|entropy=divided"] for v in per_doc if "wd|entropy=divided" in v]), abs=1e-9)
+    assert all(scores[k]["normalised"] is None for k in ("jsd", "divided", "gain"))
+    assert report["headline"] == scores["wd"]["normalised"] and report["headline_metrics"] == 1
