@@ -191,9 +191,10 @@ def test_sampled_task_scores_the_diagnostics_on_its_histogram():
 # --------------------------------------------------------------------------- the report's sections
 
 
-def _report_run(tmp_path):
-    """A run folder of ``opinionqa_wd`` with non-substantive counts, spanning the three strata."""
-    from tests.helpers.lm_eval_runs import mc_resps, wd_doc, write_run
+def _report_run(tmp_path, default_probs=None):
+    """A run folder of ``opinionqa_wd`` with non-substantive counts, spanning the three strata (and, given
+    the unsteered model's letter probabilities, ``opinionqa_wd_default`` on the same questions)."""
+    from tests.helpers.lm_eval_runs import default_doc, mc_resps, wd_doc, write_run
 
     dists = {"Q1": [0.95, 0.03, 0.02], "Q2": [0.5, 0.3, 0.2], "Q3": [0.34, 0.33, 0.33], "Q4": [0.6, 0.25, 0.15]}
     rows = []
@@ -203,7 +204,17 @@ def _report_run(tmp_path):
                        dist, n=100.0 - 10 * j) | {"n_nonsubstantive": 5.0 + i + 3 * j}
             probs = [0.5, 0.2 + 0.05 * i, 0.1, 0.05 + 0.05 * j]
             rows.append({"doc": d, "filtered_resps": mc_resps(probs), "probs": probs})
-    return write_run(tmp_path / "runs" / "m", {"opinionqa_wd": [{k: r[k] for k in ("doc", "filtered_resps")} for r in rows]}), rows
+    tasks = {"opinionqa_wd": [{k: r[k] for k in ("doc", "filtered_resps")} | {"target_hash": "t"} for r in rows]}
+    if default_probs is not None:
+        fields = ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")
+        tasks["opinionqa_wd_default"] = [
+            {"doc": default_doc(q, f"question {q}", ["A lot", "Some", "None", "Refused"], [1.0, 2.0, 3.0],
+                                [{k: r["doc"][k] for k in fields} for r in rows if r["doc"]["question_key"] == q]),
+             "filtered_resps": mc_resps(default_probs), "target_hash": "t"} for q in dists]
+    folder = write_run(tmp_path / "runs" / "m", tasks)
+    results = next(folder.glob("results_*.json"))
+    results.write_text(json.dumps(json.loads(results.read_text()) | {"versions": {t: 1.0 for t in tasks}}))
+    return folder, rows
 
 
 def test_report_difficulty_and_refusal_calibration_equal_the_task_metrics(tmp_path):
@@ -280,17 +291,8 @@ def test_leaderboard_steering_gain_and_strata_from_a_run(tmp_path):
     from opinbench.leaderboard.definition import MetricSpec
     from opinbench.runs import find_runs
     from opinbench.scoring.rescore import rescore_rows
-    from tests.helpers.lm_eval_runs import default_doc, mc_resps, write_run
 
-    folder, rows = _report_run(tmp_path)
-    default = []
-    for q in ("Q1", "Q2", "Q3", "Q4"):
-        groups = [{k: r["doc"][k] for k in ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")}
-                  for r in rows if r["doc"]["question_key"] == q]
-        d = next(r["doc"] for r in rows if r["doc"]["question_key"] == q)
-        default.append({"doc": default_doc(q, d["question"], d["options"], d["ordinal"], groups),
-                        "filtered_resps": mc_resps([0.3, 0.3, 0.3, 0.1])})
-    write_run(folder, {"opinionqa_wd_default": default})
+    folder, rows = _report_run(tmp_path, default_probs=[0.3, 0.3, 0.3, 0.1])
     (run,) = find_runs(folder)
     m = MetricSpec(id="gain", group="diagnostics", metric="steering_gain", direction="higher", display="gain",
                    floor=None, ceiling=None, task="opinionqa_wd", unsteered="opinionqa_wd_default")
@@ -314,14 +316,7 @@ def test_validation_scores_the_steering_gain_and_keeps_diagnostics_out_of_the_he
     from opinbench.leaderboard.validate import validate_run
     from opinbench.runs import find_runs
 
-    folder, rows = _report_run(tmp_path)
-    from tests.helpers.lm_eval_runs import default_doc, mc_resps, write_run
-
-    default = [{"doc": default_doc(q, q, ["A lot", "Some", "None", "Refused"], [1.0, 2.0, 3.0],
-                                   [{k: r["doc"][k] for k in ("id", "attribute", "group", "distribution", "n")}
-                                    for r in rows if r["doc"]["question_key"] == q]),
-                "filtered_resps": mc_resps([0.2, 0.3, 0.4, 0.1])} for q in ("Q1", "Q2", "Q3", "Q4")]
-    write_run(folder, {"opinionqa_wd_default": default})
+    folder, rows = _report_run(tmp_path, default_probs=[0.2, 0.3, 0.4, 0.1])
     definition = parse_definition({
         "name": "t", "version": 1, "subset": False,
         "tasks": {"opinionqa_wd": {"version": 1.0}, "opinionqa_wd_default": {"version": 1.0}},

@@ -43,12 +43,19 @@ def _default_rows():
 
 
 def _stance_rows():
+    """Direct stance documents; the report re-scores their logged loglikelihoods (the logged
+    per-document values, deliberately wrong here, must not be what it shows)."""
     rows = []
+    labels, letters = ["Yes", "Neutral", "No"], ["A", "B", "C"]
     for i, (ind, grp, gold, pred) in enumerate([("SPD", "Left", "Yes", "Yes"), ("SPD", "Left", "No", "Yes"),
                                                  ("CDU", "Right", "No", "No"), ("CDU", "Right", "Yes", "Yes")]):
-        item = {"gold": gold, "pred": [pred], "labels": ["Yes", "Neutral", "No"], "individual": ind, "n_boot": 10, "seed": 0}
-        rows.append({"doc": {"id": f"wom:{i}", "dataset": "wom"}, "filtered_resps": [["-1.0", "False"]],
-                     f"macro_f1_individual|{grp}": item, "macro_f1_individual": item})
+        doc = {"id": f"wom:{i}", "dataset": "wom", "options": labels, "letters": letters, "labels": labels,
+               "gold_label": gold, "answer": gold, "answer_letter": letters[labels.index(gold)], "individual": ind,
+               "subject_group": grp, "n_boot": 10, "boot_seed": 0}
+        lls = [-0.2 if x == pred else -3.0 for x in labels] * 2  # " A".." C", then "A".."C"
+        wrong = {"gold": gold, "pred": ["Neutral"], "labels": labels, "individual": ind, "n_boot": 10, "seed": 0}
+        rows.append({"doc_id": i, "doc": doc, "filtered_resps": [[str(x), "False"] for x in lls],
+                     f"macro_f1_individual|{grp}": wrong, "macro_f1_individual": wrong})
     return rows
 
 

@@ -17,7 +17,7 @@ from opinbench.errors import ConfigError
 from opinbench.scoring import Metric, metric, of_kind, register, registry, resolve, unregister
 from opinbench.scoring.distribution import doc_values
 from opinbench.scoring.kinds import kind_of
-from opinbench.scoring.metric import ANSWER, DISTRIBUTION, JUDGE
+from opinbench.scoring.metric import ANSWER, DERIVED, DISTRIBUTION, JUDGE
 from opinbench.scoring.rescore import rescore_rows
 from opinbench.runs import SampleRow
 
@@ -40,7 +40,7 @@ def test_every_yaml_metric_is_its_object(configs):
             seen.add(m.key)
             assert entry["higher_is_better"] == m.higher_is_better, f"{task}: {entry['metric']}"
             assert entry["aggregation"] == m.yaml_entry()["aggregation"], f"{task}: {entry['metric']}"
-    unpublished = {k for k, m in registry().items() if JUDGE not in m.kinds} - seen
+    unpublished = {k for k, m in registry().items() if JUDGE not in m.kinds and DERIVED not in m.kinds} - seen
     assert not unpublished, f"metric objects no task YAML publishes: {sorted(unpublished)}"
 
 
@@ -206,3 +206,40 @@ def test_recipe_toy_metric_runs_in_lm_eval(toy_metric, tmp_path, monkeypatch, sh
     res = out["results"]["opinionqa_wd_toy"]
     assert math.isfinite(res["toy_l1,none"]) and math.isfinite(res["wd,none"])
     assert res["toy_l1,none"] == pytest.approx(np.mean([s["toy_l1"] for s in out["samples"]["opinionqa_wd_toy"]]))
+
+
+# --------------------------------------------------------------------------- leaderboard definitions read the objects
+
+
+def _definition(metric_row):
+    import yaml
+
+    from opinbench.leaderboard.definition import definition_path
+
+    raw = yaml.safe_load(definition_path("smoke").read_text())
+    raw["metrics"] = [metric_row]
+    return raw
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"metric": "wdd"}, "unknown metric 'wdd'"),
+    ({"metric": "wd", "direction": "higher"}, "direction 'higher', but wd is lower is better"),
+    ({"metric": "macro_f1", "task": None, "judge": "faithfulness"}, "judge 'faithfulness' publishes cot_faithfulness"),
+    ({"metric": "cot_faithfulness"}, "is a judge's metric"),
+])
+def test_a_definition_naming_a_wrong_metric_is_refused_when_it_loads(row, message):
+    from opinbench.leaderboard.definition import parse_definition
+
+    base = {"id": "m", "group": "distribution", "task": "opinionqa_wd", "floor": {"value": 1.0}, "ceiling": {"value": 0.0}}
+    entry = {k: v for k, v in (base | row).items() if v is not None}
+    with pytest.raises(ConfigError, match=message):
+        parse_definition(_definition(entry), "x.yaml")
+
+
+def test_a_definition_takes_direction_and_display_from_the_object():
+    from opinbench.leaderboard.definition import parse_definition
+
+    row = {"id": "m", "group": "distribution", "task": "opinionqa_wd", "metric": "kl", "floor": {"value": 1.0},
+           "ceiling": {"value": 0.0}}
+    m = parse_definition(_definition(row), "x.yaml").metrics[0]
+    assert (m.direction, m.display) == ("lower", metric("kl").display)

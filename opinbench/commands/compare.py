@@ -7,10 +7,10 @@ name the model's folder). Only opinbench's answer tasks (``*_cot``,
 ``*_direct``) can be compared: their documents carry the gold answer.
 
 Answers are recomputed from what was saved, never taken from the logged
-metrics, by `opinbench.metrics.logged_answers` (the reader ``opinbench regress``
-shares): a CoT generation is parsed with `opinbench.answers.extract_doc_answer`
-(the parse the task scored), a direct document's answer is its most probable
-letter. Documents are matched by their ``id``.
+metrics, by the answer kind's re-scoring (`opinbench.scoring.rescore`, which
+``regress`` and the leaderboard share): a CoT generation is parsed with
+`opinbench.answers.extract_doc_answer` (the parse the task scored), a direct
+document's answer is its most probable letter. Documents are matched by their ``id``.
 
 Per shared task:
 
@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,31 +53,31 @@ import numpy as np
 
 from opinbench.errors import ConfigError, DataError
 from opinbench.metrics import classification as C
-from opinbench.metrics.answer_tasks import individual_scores, item, pred_labels
-from opinbench.metrics.logged_answers import logged_answers
+from opinbench.metrics.answer_tasks import individual_scores, self_consistency
 from opinbench.metrics.significance import bonferroni, mcnemar_exact, welch_t
 from opinbench.runs import older_samples_by_task, read_rows, samples_by_task
+from opinbench.scoring.kinds import answers_of, kind_of
+from opinbench.scoring.metric import ANSWER
+from opinbench.scoring.rescore import rescore_rows
 
 log = logging.getLogger("opinbench.compare")
-
-_REQUIRED = ("id", "options", "letters", "gold_label", "labels", "dataset")
-
 
 # --------------------------------------------------------------------------- reading runs
 
 
 @dataclass
 class TaskRun:
-    """The documents of one task in one run: id -> (doc, predicted answers per repeat)."""
+    """The documents of one task in one run: id -> document, and id -> its answer item
+    (`opinbench.metrics.answer_tasks.item`: gold label, predicted label per repeat, labels)."""
 
     task: str
     path: Path
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    answers: dict[str, list[str | None]] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def repeats(self) -> int:
-        counts = {len(a) for a in self.answers.values()}
+        counts = {len(it["pred"]) for it in self.items.values()}
         return max(counts) if counts else 0
 
 
@@ -95,59 +95,42 @@ def find_runs(run: str | Path) -> dict[str, Path]:
 
 def why_not_comparable(path: Path) -> str | None:
     """Why the task of a samples file cannot be compared (its first document is not an
-    answer-task document), or None when it can."""
+    answer-task document, `opinbench.scoring.kinds`), or None when it can."""
     for row in read_rows(path):
-        doc = row.data.get("doc") if isinstance(row.data, dict) else None
-        if isinstance(doc, dict) and all(k in doc for k in _REQUIRED):
+        data = row.data if isinstance(row.data, dict) else {}
+        kind = kind_of(data.get("doc"), data)
+        if kind is not None and kind.name == ANSWER:
             return None
-        if isinstance(doc, dict) and "distribution" in doc:
-            return "a distribution task (no gold answer per document); compare reads *_cot and *_direct runs"
-        return "not an opinbench answer task; compare reads *_cot and *_direct runs"
+        if kind is not None or (isinstance(data.get("doc"), dict) and "distribution" in data["doc"]):
+            name = kind.name if kind is not None else "distribution"
+            return f"a {name} task (no gold answer per document); compare reads *_cot and *_direct runs"
+        return ("not an opinbench answer-task document (it needs gold_label, labels, options and letters); "
+                "compare reads *_cot and *_direct runs")
     return "no document in its samples file"
 
 
 def read_task(task: str, path: Path) -> TaskRun:
-    """One samples file -> `TaskRun` (answers recomputed from the saved outputs).
+    """One samples file -> `TaskRun`, answers re-scored from the saved outputs (`opinbench.scoring.rescore`).
 
     Raises:
         DataError: the file is not JSON lines or its documents are not answer-task documents.
     """
+    why = why_not_comparable(path)
+    if why is not None:
+        raise DataError(why, file=path)
+    scored = rescore_rows(task, read_rows(path))
     run = TaskRun(task, path)
-    for row in read_rows(path):
-        doc = row.data.get("doc") if isinstance(row.data, dict) else None
-        if not isinstance(doc, dict) or any(k not in doc for k in _REQUIRED):
-            missing = [k for k in _REQUIRED if not isinstance(doc, dict) or k not in doc]
-            raise DataError(
-                f"not an opinbench answer-task document (missing {', '.join(missing)}); "
-                "compare reads *_cot and *_direct runs",
-                file=path,
-                key=row.key,
-            )
-        key = str(doc["id"])
-        if key in run.docs:  # logged once per filter; the first is enough
-            continue
-        run.docs[key] = doc
-        run.answers[key] = logged_answers(doc, row.data)
-    if not run.docs:
-        raise DataError("no documents", file=path)
+    for d in scored.ordered() if scored is not None else []:
+        run.docs[d.key] = d.doc
+        run.items[d.key] = answers_of(d.values)
     return run
 
 
 # --------------------------------------------------------------------------- comparing
 
 
-def self_consistency(answers: Sequence[str | None]) -> str | None:
-    """The most frequent valid answer (ties: the first given), None if all are invalid."""
-    valid = [a for a in answers if a is not None]
-    if not valid:
-        return None
-    counts = Counter(valid)
-    best = max(counts.values())
-    return next(a for a in valid if counts[a] == best)
-
-
 def _repeat_scores(run: TaskRun, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    items = [item(run.docs[k], pred_labels(run.docs[k], run.answers[k])) for k in keys]
+    items = [run.items[k] for k in keys]
     g = [it["gold"] for it in items]
     r = len(items[0]["pred"])
     labels = items[0]["labels"]
@@ -158,7 +141,7 @@ def _repeat_scores(run: TaskRun, keys: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _individual_f1(run: TaskRun, keys: Sequence[str]) -> dict[str, float]:
-    return individual_scores([item(run.docs[k], pred_labels(run.docs[k], run.answers[k])) for k in keys])
+    return individual_scores([run.items[k] for k in keys])
 
 
 def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
@@ -189,8 +172,9 @@ def compare_task(a: TaskRun, b: TaskRun) -> dict[str, Any]:
     }
 
     def correct(run: TaskRun, k: str) -> int:
-        ans = self_consistency(run.answers[k]) if run.repeats > 1 else run.answers[k][0]
-        return int(ans is not None and ans == run.docs[k]["answer"])
+        pred = run.items[k]["pred"]
+        ans = self_consistency(pred) if run.repeats > 1 else pred[0]
+        return int(ans is not None and ans == run.items[k]["gold"])
 
     mc = mcnemar_exact([correct(a, k) for k in shared], [correct(b, k) for k in shared])
     out["mcnemar"] = mc.to_json() | {"on": "self-consistency answer" if max(a.repeats, b.repeats) > 1 else "answer"}

@@ -57,8 +57,6 @@ def load_side(path: str | Path) -> RunValues:
 
 
 ENTRY_PREFIX = "leaderboard:"
-# Judges of a leaderboard definition -> the judge metric regress tests for them.
-_JUDGE_METRICS = {"faithfulness": "cot_faithfulness", "moderation": "cot_offensive_rate"}
 
 
 def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]:
@@ -92,9 +90,8 @@ def definition_tolerances(name: str) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for m in load_definition(name).metrics:
-        key = _JUDGE_METRICS.get(m.judge or "", m.metric)
-        if m.tolerance is not None and key in check.METRICS:
-            out[key] = m.tolerance
+        if m.tolerance is not None and m.metric in check.METRICS:  # judge rows name their judge's metric
+            out[m.metric] = m.tolerance
     return out
 
 

@@ -36,6 +36,9 @@ from opinbench.analysis import difficulty, disagreement, improvement, refusal, r
 from opinbench.analysis.model_answers import UNSTEERED, ModelAnswer, from_rows, group_label
 from opinbench.errors import ConfigError, DataError
 from opinbench.runs import Run, find_runs, generations
+from opinbench.scoring.answer import MACRO_F1_INDIVIDUAL
+from opinbench.scoring.metric import ANSWER
+from opinbench.scoring.rescore import rescore_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +94,12 @@ def read_run(run: Run) -> RunAnswers:
             out.kind[task] = "default" if "groups" in doc else doc.get("steering", UNSTEERED)
             out.dataset[task] = doc.get("dataset", task)
             continue
+        # stance tasks: the per-ideology items re-scored from the logged answers, never the logged values
+        scored = rescore_rows(task, run.rows(task), with_bounds=False)
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            for key, value in row.items():
-                if key.startswith("macro_f1_individual|") and isinstance(value, dict):
+        for d in scored.ordered() if scored is not None and scored.kind.name == ANSWER else []:
+            for key, value in d.values.items():
+                if key.startswith(f"{MACRO_F1_INDIVIDUAL.key}|"):
                     groups[key.split("|", 1)[1]].append(value)
         if groups:
             out.stance[task] = dict(groups)
@@ -369,7 +374,6 @@ def disagreement_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
 
 
 def stance_section(ra: RunAnswers, figs: Path, prefix: str):
-    from opinbench.metrics.answer_tasks import macro_f1_individual
     from opinbench.reports import figures
     from opinbench.reports.page import Section, Table
 
@@ -378,7 +382,7 @@ def stance_section(ra: RunAnswers, figs: Path, prefix: str):
         return _missing(title, "No stance task with ideology groups (wom_*, smartvote_*, anes_*) in this run.")
     tasks = list(ra.stance)
     groups = list(dict.fromkeys(g for t in tasks for g in ra.stance[t]))
-    values = {t: [macro_f1_individual(ra.stance[t][g]) if g in ra.stance[t] else np.nan for g in groups] for t in tasks}
+    values = {t: [MACRO_F1_INDIVIDUAL.aggregate(ra.stance[t][g]) if g in ra.stance[t] else np.nan for g in groups] for t in tasks}
     fig = figures.group_bars(groups, values, title="Macro-F1 per individual, averaged within each ideology group",
                              xlabel="macro-F1", xlim=(0, 1))
     return Section(title, figure=figures.save(fig, figs, f"{prefix_slug(prefix)}stance"),

@@ -2,10 +2,11 @@
 
 A definition is data: the tasks with the version each must have been run with
 (and, on a definition marked ``subset: true``, the fixed document indices,
-lm-eval's ``samples``), the metrics with their direction, display name, group,
-floor and ceiling, the pinned judges, the lm-eval settings, the headline rule
+lm-eval's ``samples``), the metrics (each naming a metric object of `opinbench.scoring`, whose direction and
+display name are the defaults) with their group, floor and ceiling, the pinned judges, the lm-eval settings, the headline rule
 and the warning thresholds. `load_definition` refuses a file that names an
-unknown group, judge or direction, a floor/ceiling of an unknown kind, a
+unknown group, judge, metric or direction (or a direction other than the metric's, a judge
+row naming another judge's metric), a floor/ceiling of an unknown kind, a
 metric of a task the definition does not run, or ``samples`` on a full
 (non-subset) leaderboard, each with the file and the key. A group marked
 ``headline: false`` (the diagnostics) is shown but never averaged into the
@@ -32,6 +33,8 @@ import yaml
 
 from opinbench.errors import ConfigError
 from opinbench.paths import bundled
+from opinbench.scoring import Metric, registry, resolve
+from opinbench.scoring.metric import JUDGE
 
 DIRECTIONS = ("higher", "lower")
 BOUND_KINDS = ("value", "metric", "baseline")
@@ -193,6 +196,23 @@ def _tolerance(value: Any, where: str) -> float | None:
     return tol
 
 
+def _metric_object(m: dict[str, Any], where: str) -> Metric:
+    """The metric object a definition's metric row names (`opinbench.scoring`); unknown keys refused."""
+    try:
+        return resolve(str(_need(m, "metric", where)))[0]
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _check_source(obj: Metric, task: str | None, judge: str | None, where: str) -> None:
+    """A judge row must name its judge's metric; a task row must not name a judge's."""
+    if judge is not None and obj.judge != judge:
+        names = [m.key for m in registry().values() if m.judge == judge]
+        raise ConfigError(f"{where}: judge {judge!r} publishes {', '.join(names) or 'no metric'}, not {obj.key!r}")
+    if task is not None and JUDGE in obj.kinds:
+        raise ConfigError(f"{where}: {obj.key!r} is a judge's metric; name it with judge:, not task:")
+
+
 def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
     """A `Definition` from the parsed YAML; raises `ConfigError` naming the file and the key."""
     if not isinstance(raw, dict):
@@ -236,8 +256,12 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         if mid in seen:
             raise ConfigError(f"{where}: defined twice")
         seen.add(mid)
-        if m.get("direction") not in DIRECTIONS:
-            raise ConfigError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}, got {m.get('direction')!r}")
+        obj = _metric_object(m, where)
+        direction = m.get("direction", obj.direction)
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        if direction != obj.direction:
+            raise ConfigError(f"{where}: direction {direction!r}, but {obj.key} is {obj.direction} is better")
         if _need(m, "group", where) not in group_ids:
             raise ConfigError(f"{where}: unknown group {m['group']!r}; groups: {', '.join(sorted(group_ids))}")
         task, judge = m.get("task"), m.get("judge")
@@ -251,9 +275,10 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         headline = m["group"] not in off_headline
         if judge is not None and judge not in judges:
             raise ConfigError(f"{where}: judge {judge!r} is not pinned under judges")
+        _check_source(obj, task, judge, where)
         metrics.append(MetricSpec(
-            id=mid, group=m["group"], metric=str(_need(m, "metric", where)), direction=m["direction"],
-            display=str(m.get("display", mid)), floor=_optional_bound(m, "floor", where, headline),
+            id=mid, group=m["group"], metric=str(m["metric"]), direction=direction,  # breakdown part kept
+            display=str(m.get("display", obj.display)), floor=_optional_bound(m, "floor", where, headline),
             ceiling=_optional_bound(m, "ceiling", where, headline), task=task, judge=judge,
             filter=str(m.get("filter", "none")), tolerance=_tolerance(m.get("tolerance"), where),
             unsteered=None if m.get("unsteered") is None else str(m["unsteered"]),

@@ -21,6 +21,7 @@ import jinja2
 from opinbench.io import write_json, write_text
 from opinbench.leaderboard.definition import Definition, load_definition
 from opinbench.leaderboard.store import FAILED, FINISHED, Store
+from opinbench.scoring import Metric, registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing")
@@ -89,8 +90,16 @@ def _version(pkg: str) -> str | None:
         return None
 
 
+def _breakdown_metric(groups: dict[str, Any]) -> Metric:
+    """The metric a task's per-group breakdown shows: the one registered metric key of its rows
+    (validation writes ``wd`` with its ``uniform``/``human`` bounds, or ``macro_f1_individual``)."""
+    row = next(iter(groups.values()))
+    known = registry()
+    return next(known[k] for k in row if k in known)
+
+
 def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
-    """Per-group WD bars against the uniform and human bounds, per-ideology macro-F1 bars, and WD by stratum."""
+    """Per-group bars of each task's breakdown metric, against its bounds where it has them, and WD by stratum."""
     from opinbench.reports import figures
 
     out = []
@@ -99,14 +108,11 @@ def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
         if not groups:
             continue
         labels = list(groups)
-        if "wd" in next(iter(groups.values())):
-            fig = figures.group_bars(labels, {"model": [groups[g]["wd"] for g in labels]},
-                                     title=f"{task}: WD per group", xlabel="Wasserstein distance (lower is better)",
-                                     bounds={"uniform": [groups[g]["uniform"] for g in labels],
-                                             "human": [groups[g]["human"] for g in labels]})
-        else:
-            fig = figures.group_bars(labels, {"model": [groups[g]["macro_f1_individual"] for g in labels]},
-                                     title=f"{task}: macro-F1 per ideology group", xlabel="macro-F1", xlim=(0, 1))
+        m = _breakdown_metric(groups)
+        bounds = {b: [groups[g].get(b) for g in labels] for b in ("uniform", "human") if b in groups[labels[0]]}
+        fig = figures.group_bars(labels, {"model": [groups[g][m.key] for g in labels]}, title=fig_title(task, groups),
+                                 xlabel=f"{m.display} ({'higher' if m.higher_is_better else 'lower'} is better)",
+                                 bounds=bounds or None, xlim=None if bounds else (0, 1))
         _, png = figures.save(fig, folder, f"{entry['id']}-{task}")
         out.append({"title": fig_title(task, groups), "png": png.name})
     return out + _strata_figures(entry, folder)
@@ -129,8 +135,9 @@ def _strata_figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]
 
 
 def fig_title(task: str, groups: dict[str, Any]) -> str:
-    return f"{task}: " + ("WD per group against the uniform and human bounds"
-                          if "wd" in next(iter(groups.values())) else "macro-F1 per ideology group")
+    m = _breakdown_metric(groups)
+    against = " against the uniform and human bounds" if "uniform" in next(iter(groups.values())) else ""
+    return f"{task}: {m.display} per group{against}"
 
 
 def build_site(store: Store, name: str, out: str | Path) -> Path:

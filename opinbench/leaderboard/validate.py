@@ -18,8 +18,8 @@ entry is refused) are:
 * a judge metric's verdicts, control-set accuracy or published number do not agree, or the
   judge is not the pinned one (`opinbench.leaderboard.judge_scores`).
 
-Per-document values are recomputed by `opinbench.regress.values` (the one reader of logged
-outputs into metric inputs) and aggregated with `opinbench.metrics`; the logged aggregates
+Per-document values are re-scored by `opinbench.scoring.rescore` (the live hooks' own
+functions) and aggregated by each metric's object (`opinbench.scoring.metric`); the logged aggregates
 are only compared, never published. Warnings (shown beside the entry, never a refusal): better
 than the human bound, low letter mass, high invalid rate, a judge skipped or with low
 control-set accuracy.
@@ -36,13 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.errors import DataError
+from opinbench.errors import ConfigError, DataError
+from opinbench.leaderboard import diagnostics
 from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
 from opinbench.leaderboard.judge_scores import judge_score
 from opinbench.metrics import answer_tasks
-from opinbench.metrics.distribution_tasks import doc_bounds
-from opinbench.regress import values as V
 from opinbench.runs import Run, find_runs, task_results
+from opinbench.scoring import metric, resolve
+from opinbench.scoring.kinds import answers_of
+from opinbench.scoring.metric import DISTRIBUTION
+from opinbench.scoring.rescore import RescoredTask, rescore_rows
 
 TOLERANCE = 1e-9
 
@@ -82,13 +85,15 @@ def _doc_hashes(task: str, metadata_json: str, _data_dir: str) -> tuple[str, ...
 
 
 class _Task:
-    """One task of a run: its rows (first per document), documents and recomputed values."""
+    """One task of a run: its rows (first per document), documents and re-scored values
+    (`opinbench.scoring.rescore`: the live hooks' own functions, human bounds included)."""
 
     def __init__(self, run: Run, task: str):
         self.rows: dict[int, dict[str, Any]] = {}
         self.counts: Counter[int] = Counter()
         self.order: list[dict[str, Any]] = []
-        for row in run.rows(task):
+        logged = list(run.rows(task))
+        for row in logged:
             data = row.data if isinstance(row.data, dict) else {}
             if not isinstance(data.get("doc"), dict) or not isinstance(data.get("doc_id"), int):
                 raise DataError("not an lm-eval samples row (no doc or doc_id)", file=row.file, key=row.key)
@@ -96,55 +101,58 @@ class _Task:
             self.counts[(key, data.get("filter"))] += 1
             self.order.append(data)
             self.rows.setdefault(key, data)
-        self.values = V.read_task(run, task)
+        self.scored: RescoredTask | None = rescore_rows(task, logged)
+
+    @property
+    def kind(self) -> str:
+        return self.scored.kind.name if self.scored is not None else ""
 
     def name(self, doc_id: int) -> str:
         doc = self.rows[doc_id]["doc"]
         return f"document {doc.get('id', doc_id)} (doc_id {doc_id})"
 
-    def items(self) -> list[dict[str, Any]]:
-        """The per-document inputs of the answer aggregations, rebuilt from the recomputed predictions."""
-        out = []
-        for i in sorted(self.rows):
-            doc = self.rows[i]["doc"]
-            vals = self.values.docs[str(doc.get("id", i))]
-            out.append(answer_tasks.item(doc, vals["pred"], vals["labels"]))
-        return out
+    def values(self, doc_id: int) -> dict[str, Any] | None:
+        """The re-scored values of the document logged under ``doc_id``."""
+        doc = self.rows[doc_id]["doc"]
+        scored = self.scored.docs.get(str(doc.get("id", doc_id))) if self.scored is not None else None
+        return scored.values if scored is not None else None
 
 
 def _recompute(t: _Task, metric: str) -> tuple[float, float | None]:
-    """(value, stderr) of ``metric`` over a task's documents, from the recomputed per-document values."""
-    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
-    if t.values.kind == V.DISTRIBUTION:
-        if metric in ("wd", "kl"):
-            x = np.array([t.values.docs[str(d.get("id"))][metric] for d in docs], dtype=np.float64)
-        elif metric in ("wd_uniform", "wd_human"):
-            bounds = [doc_bounds(d) for d in docs]
-            x = np.array([b[0] if metric == "wd_uniform" else b[1] for b in bounds], dtype=np.float64)
-        else:
-            raise DataError(f"cannot recompute {metric!r} of a distribution task")
-        # lm-eval's mean and mean_stderr (sample std / sqrt(n))
-        return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None)
-    items = t.items()
-    if metric == "macro_f1":
-        return answer_tasks.macro_f1(items), answer_tasks.macro_f1_stderr_boot(items)
-    if metric == "balanced_acc":
-        return answer_tasks.balanced_acc(items), answer_tasks.balanced_acc_stderr_boot(items)
-    if metric == "macro_f1_individual":
-        return answer_tasks.macro_f1_individual(items), answer_tasks.macro_f1_individual_stderr_boot(items)
-    if metric == "invalid":
-        return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items])), None
-    raise DataError(f"cannot recompute {metric!r} of an answer task")
+    """(value, stderr) of ``metric`` over a task's documents, as its metric object aggregates the
+    re-scored per-document values.
+
+    Raises:
+        DataError: a metric the task does not publish.
+    """
+    assert t.scored is not None
+    try:
+        m = resolve(metric)[0]
+    except ConfigError as err:
+        raise DataError(str(err)) from None
+    if t.scored.kind.name not in m.kinds or not t.scored.values(metric)[0]:
+        raise DataError(f"cannot recompute {metric!r} of a {t.kind} task")
+    est = t.scored.estimate(metric)
+    return est.value, est.stderr
+
+
+def _invalid_share(t: _Task) -> float:
+    """Share of answers that could not be used (unparsable generations, non-finite letters)."""
+    assert t.scored is not None
+    items = [answers_of(d.values) for d in t.scored.ordered()]
+    return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items]))
 
 
 def _baseline(t: _Task, kind: str) -> float:
-    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    assert t.scored is not None
+    docs = [d.doc for d in t.scored.ordered()]
     answers = answer_tasks.baseline_answers(docs, kind)
-    items = [answer_tasks.item(d, answer_tasks.pred_labels(d, [a])) for d, a in zip(docs, answers)]
-    return answer_tasks.macro_f1(items)
+    return metric("macro_f1").aggregate([answer_tasks.doc_metrics(d, [a])["macro_f1"] for d, a in zip(docs, answers)])
 
 
-def _bound(t: _Task, b: Bound) -> float:
+def _bound(t: _Task, b: Bound | None) -> float | None:
+    if b is None:
+        return None
     if b.kind == "value":
         return float(b.value)
     if b.kind == "metric":
@@ -152,31 +160,27 @@ def _bound(t: _Task, b: Bound) -> float:
     return _baseline(t, b.value)
 
 
+def _value(t: RescoredTask, key: str) -> float | None:
+    values = t.values(key)[0]
+    return float(t.estimate(key).value) if values else None
+
+
 def _breakdown(t: _Task) -> dict[str, dict[str, float | None]]:
     """Per-group values for the entry page, recomputed like the headline numbers: distribution tasks
     WD per ``attribute=group`` with its uniform and human bounds; answer tasks macro-F1 per
     ideology group (``subject_group``) averaged over individuals."""
-    docs = [t.rows[i]["doc"] for i in sorted(t.rows)]
+    assert t.scored is not None
+    if t.kind == DISTRIBUTION:
+        groups = t.scored.group_by(lambda d: f"{d.doc.get('attribute')}={d.doc.get('group')}")
+        return {g: {"wd": _value(sub, "wd"), "uniform": _value(sub, "wd_uniform"), "human": _value(sub, "wd_human")}
+                for g, sub in groups.items()}
+    individual = t.scored.group_by(lambda d: str(d.doc.get("subject_group") or ""))
     out: dict[str, dict[str, float | None]] = {}
-    if t.values.kind == V.DISTRIBUTION:
-        groups: dict[str, list[tuple[float, float, float | None]]] = {}
-        for d in docs:
-            uniform, human = doc_bounds(d)
-            groups.setdefault(f"{d.get('attribute')}={d.get('group')}", []).append(
-                (t.values.docs[str(d.get("id"))]["wd"], uniform, human))
-        for g, xs in sorted(groups.items()):
-            humans = [h for _, _, h in xs if h is not None]
-            out[g] = {"wd": float(np.mean([x[0] for x in xs])), "uniform": float(np.mean([x[1] for x in xs])),
-                      "human": float(np.mean(humans)) if humans else None}
-        return out
-    items = t.items()
-    by: dict[str, list[dict[str, Any]]] = {}
-    for d, it in zip(docs, items):
-        if d.get("subject_group") and it.get("individual") is not None:
-            by.setdefault(str(d["subject_group"]), []).append(it)
-    for g, its in sorted(by.items()):
+    for g, sub in individual.items():
+        if not g or not sub.values("macro_f1_individual")[0]:
+            continue
         try:
-            out[g] = {"macro_f1_individual": answer_tasks.macro_f1_individual(its)}
+            out[g] = {"macro_f1_individual": sub.estimate("macro_f1_individual").value}
         except ValueError:
             continue
     return out
@@ -227,15 +231,15 @@ def _check_docs(t: _Task, task: str, definition: Definition, n_original: int | N
 def _check_doc_values(t: _Task, task: str, errors: list[str]) -> None:
     """Each document's logged per-document metric against the value recomputed from its logged output."""
     for doc_id, row in sorted(t.rows.items()):
-        doc = row["doc"]
-        vals = t.values.docs.get(str(doc.get("id", doc_id)))
+        vals = t.values(doc_id)
         if vals is None:
             continue
-        if t.values.kind == V.DISTRIBUTION:
-            bad = [m for m in ("wd", "kl") if m in row and not _same(row[m], vals[m])]
+        if t.kind == DISTRIBUTION:
+            bad = [m for m in ("wd", "kl") if m in row and not _same(row[m], vals.get(m))]
         else:
             logged = row.get("macro_f1") if isinstance(row.get("macro_f1"), dict) else {}
-            bad = [] if logged.get("pred") == vals["pred"] and logged.get("gold") == vals["gold"] else ["pred"]
+            item = answers_of(vals)
+            bad = [] if logged.get("pred") == item["pred"] and logged.get("gold") == item["gold"] else ["pred"]
         for m in bad:
             errors.append(f"{task}: {t.name(doc_id)}: logged {m} does not match the value recomputed from its "
                           "logged model output")
@@ -278,7 +282,8 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
         except DataError as err:
             errors.append(str(err))
             continue
-        if t.values is None:
+        derived_only = name in {m.unsteered for m in definition.metrics}  # read by the steering gain alone
+        if t.scored is None and not derived_only:
             errors.append(f"{name}: not an opinbench task whose samples can be rescored")
             continue
         tasks[name] = t
@@ -288,15 +293,20 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
         recomputed = _sha256("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in t.order))
         if logged_hash is not None and logged_hash != recomputed:
             errors.append(f"{name}: task_hashes entry is not the hash of the logged samples")
-        _check_doc_values(t, name, errors)
         task_info[name] = {"version": version, "task_hash": recomputed, "documents": len(t.rows),
-                           "n_original": n_samples.get("original"), "breakdown": _breakdown(t)}
-        if t.values.kind == V.DISTRIBUTION:
+                           "n_original": n_samples.get("original")}
+        if t.scored is None:  # opinionqa_wd_default: its documents checked, its scores the steering gain's
+            continue
+        _check_doc_values(t, name, errors)
+        task_info[name]["breakdown"] = _breakdown(t)
+        if t.kind == DISTRIBUTION:
+            task_info[name]["strata"] = diagnostics.strata(t.scored)
+        if t.kind == DISTRIBUTION:
             mass = (res.get("results") or {}).get(name, {}).get("letter_mass,none")
             if isinstance(mass, (int, float)) and mass < definition.warnings.get("min_letter_mass", 0.0):
                 warnings.append(f"{name}: low letter mass ({mass:.3g}): the model rarely answers with an option letter")
         else:
-            invalid = _recompute(t, "invalid")[0]
+            invalid = _invalid_share(t)
             if invalid > definition.warnings.get("max_invalid_rate", 1.0):
                 warnings.append(f"{name}: high invalid rate ({invalid:.0%} of answers could not be parsed)")
 
@@ -306,9 +316,13 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
     for m in definition.metrics:
         if m.judge is not None:
             scores[m.id] = judge_score(m, definition, run, doc_keys, skipped_judges or {}, errors, warnings, z)
+        elif m.unsteered is not None:
+            scores[m.id] = diagnostics.steering_gain_score(m, run, z)
         else:
             scores[m.id] = _score(m, run, tasks, errors, warnings, z)
-    norm = [s["normalised"] for s in scores.values() if s.get("normalised") is not None]
+    # groups outside the headline (the diagnostics) are shown, never averaged
+    norm = [scores[m.id]["normalised"] for m in definition.metrics
+            if definition.in_headline(m) and scores[m.id].get("normalised") is not None]
     headline = float(np.mean(norm)) if norm else None
     return {
         "errors": errors, "warnings": warnings, "scores": scores, "headline": headline,
@@ -331,22 +345,22 @@ def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], 
     except (DataError, ValueError, KeyError) as err:
         errors.append(f"{m.id}: cannot recompute {m.metric} of {m.task}: {err}")
         return base | {"missing": str(err)}
-    checks = [(m.key, raw), (f"{m.metric}_stderr_boot,{m.filter}" if t.values.kind == V.ANSWER
-                             else f"{m.metric}_stderr,{m.filter}", stderr)]
+    checks = [(m.key, raw), (f"{m.metric}_stderr,{m.filter}", stderr)]
     for b, v in ((m.floor, floor), (m.ceiling, ceiling)):
-        if b.kind == "metric":
+        if b is not None and b.kind == "metric":
             checks.append((f"{b.value},{m.filter}", v))
     for key, value in checks:
         if value is None or key not in res or not isinstance(res[key], (int, float)):
             continue
         if not _same(res[key], value):
             errors.append(f"{m.task}: published {key} = {res[key]!r}, recomputed from the logged samples: {value!r}")
-    if m.ceiling.kind == "metric" and m.ceiling.value == "wd_human":
+    if m.ceiling is not None and m.ceiling.kind == "metric" and m.ceiling.value == "wd_human":
         if (raw < ceiling) if not m.higher_is_better else (raw > ceiling):
             warnings.append(f"{m.id}: better than the human bound ({raw:.4g} vs {ceiling:.4g}): check for leakage")
     half = z * stderr if stderr is not None and not math.isnan(stderr) else None
-    norm = normalised(raw, floor, ceiling)
-    span = (ceiling - floor) if ceiling != floor else None
+    bounded = floor is not None and ceiling is not None  # a diagnostic has no bounds: shown, not normalised
+    norm = normalised(raw, floor, ceiling) if bounded else None
+    span = (ceiling - floor) if bounded and ceiling != floor else None
     return base | {
         "raw": raw, "stderr": stderr, "ci": [raw - half, raw + half] if half is not None else None,
         "floor": floor, "ceiling": ceiling, "normalised": norm,

@@ -154,6 +154,18 @@ def direct_doc_metrics(doc: dict[str, Any], probs: np.ndarray) -> dict[str, Any]
     return out
 
 
+def self_consistency(preds: Sequence[Any]) -> Any:
+    """The most frequent valid answer over repeats (ties: the first given), None if all are invalid.
+
+    >>> self_consistency(["Yes", None, "No", "No"]), self_consistency(["Yes", "No"]), self_consistency([None])
+    ('No', 'Yes', None)
+    """
+    valid = [p for p in preds if p is not None]
+    if not valid:
+        return None
+    return max(valid, key=lambda p: (valid.count(p), -valid.index(p)))
+
+
 # --------------------------------------------------------------------------- aggregations
 
 

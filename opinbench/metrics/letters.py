@@ -37,6 +37,25 @@ def probabilities(doc: dict[str, Any], results: Sequence[Any]) -> np.ndarray:
     return letter_probabilities(lls, len(doc["letters"]))
 
 
+def logged_loglikelihoods(row: dict[str, Any]) -> list[float]:
+    """The logged loglikelihoods of a multiple-choice row, one per choice, as floats.
+
+    lm-eval writes ``filtered_resps`` as ``[[ll, is_greedy], ...]`` and ``resps`` as
+    ``[[[ll, is_greedy]], ...]``, the numbers as strings.
+
+    >>> logged_loglikelihoods({"filtered_resps": [["-0.5", "True"], ["-2.0", "False"]]})
+    [-0.5, -2.0]
+    >>> logged_loglikelihoods({"resps": [[["-0.5", "True"]], [["-2.0", "False"]]]})
+    [-0.5, -2.0]
+    """
+    out = []
+    for r in row.get("filtered_resps") or row.get("resps") or []:
+        x = r[0] if isinstance(r, list) and r and isinstance(r[0], list) else r  # resps: [[ll, greedy]]
+        x = x[0] if isinstance(x, list) else x
+        out.append(float(x))
+    return out
+
+
 def is_finite(probs: np.ndarray) -> bool:
     """Whether every letter probability is a finite number.
 
@@ -60,31 +79,20 @@ def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
 # --------------------------------------------------------------------------- aggregations (task YAMLs name them)
 
 
-def _share(items: list[float]) -> float:
-    return float(np.mean(items)) if items else float("nan")
-
-
 def share_nonfinite(items: list[float]) -> float:
     """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
-    share = _share(items)
+    share = float(np.mean(items)) if items else float("nan")
     if share > 0:
-        log.warning(
-            "%d of %d documents got a NaN or infinite loglikelihood and were not scored: "
-            "check the model's dtype (fp16 overflows) and backend",
-            int(round(share * len(items))),
-            len(items),
-        )
+        log.warning("%d of %d documents got a NaN or infinite loglikelihood and were not scored: check the "
+                    "model's dtype (fp16 overflows) and backend", int(round(share * len(items))), len(items))
     return share
 
 
 def share_low_mass(items: list[float]) -> float:
-    """Share of documents with little probability on the option letters; warns when high."""
-    share = _share(items)
+    """Share of documents with little probability on the option letters; warns when any."""
+    share = float(np.mean(items)) if items else float("nan")
     if share > 0:
-        log.warning(
-            "%.1f%% of documents put less than mass_threshold (default %.2f) probability on the "
-            "option letters: check the prompt template, --apply_chat_template and the tokenizer",
-            100 * share,
-            DEFAULT_MASS_THRESHOLD,
-        )
+        log.warning("%.1f%% of documents put less than mass_threshold (default %.2f) probability on the option "
+                    "letters: check the prompt template, --apply_chat_template and the tokenizer", 100 * share,
+                    DEFAULT_MASS_THRESHOLD)
     return share

@@ -42,27 +42,19 @@ from typing import Any
 import numpy as np
 
 from opinbench.errors import ConfigError
+from opinbench.metrics.answer_tasks import self_consistency
 from opinbench.metrics.significance import mcnemar_exact
 from opinbench.regress import stats
-from opinbench.regress.judge_values import JUDGES, settings_difference
-from opinbench.regress.values import ANSWER, DISTRIBUTION, RunValues, TaskValues
+from opinbench.regress.judge_values import settings_difference
+from opinbench.regress.values import DISTRIBUTION, RunValues, TaskValues
+from opinbench.scoring import registry
 
-JUDGE = "judge"
-
-# metric -> (task kind, lower is better)
-METRICS: dict[str, tuple[str, bool]] = {
-    "wd": (DISTRIBUTION, True),
-    "kl": (DISTRIBUTION, True),
-    "acc": (ANSWER, False),
-    "macro_f1": (ANSWER, False),
-    **{metric: (JUDGE, lower) for metric, _, lower in JUDGES.values()},
-}
-
-# Worsening that is never flagged, per metric (absolute, in the metric's units).
+# The metrics regress tests: the objects with a paired test (`opinbench.scoring`) -> (task kind,
+# lower is better); their default tolerances (absolute, in the metric's units) are the objects'.
 # A leaderboard definition may supply its own: pass them as `tolerances`.
-DEFAULT_TOLERANCES: dict[str, float] = {
-    "wd": 0.005, "kl": 0.02, "acc": 0.01, "macro_f1": 0.01, "cot_faithfulness": 0.02, "cot_offensive_rate": 0.01,
-}
+_TESTED = [m for m in registry().values() if m.test is not None and m.tolerance is not None]
+METRICS: dict[str, tuple[str, bool]] = {m.key: (m.kinds[0], not m.higher_is_better) for m in _TESTED}
+DEFAULT_TOLERANCES: dict[str, float] = {m.key: float(m.tolerance) for m in _TESTED}  # type: ignore[arg-type]
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_DOCS = 20
 
@@ -209,14 +201,6 @@ def check_judges(base: RunValues, cand: RunValues) -> list[str]:
 
 
 # --------------------------------------------------------------------------- tests
-
-
-def self_consistency(preds: list[Any]) -> Any:
-    """The most frequent valid label over repeats (ties: the first given), None if all invalid."""
-    valid = [p for p in preds if p is not None]
-    if not valid:
-        return None
-    return max(valid, key=lambda p: (valid.count(p), -valid.index(p)))
 
 
 def _distribution_rows(task: str, base: TaskValues, cand: TaskValues, keys: list[str], seed: int, n_resamples: int):

@@ -10,11 +10,10 @@ document (keyed by the document's ``id``):
 * ``prompt_hash`` / ``target_hash``: lm-eval's hashes of the prompt and target,
 * ``data_hash``: a digest of the document without its prompt fields, so that a
   template change (``--allow-prompt-change``) still finds data that differs,
-* the values the tests need, recomputed with `opinbench.metrics` from the logged
-  loglikelihoods or generations (the logged aggregates are never read; answers
-  through `opinbench.metrics.logged_answers`, the reader ``compare`` shares):
-  distribution tasks ``wd`` and ``kl``; answer tasks ``gold``, ``pred`` (one
-  label per repeat, None = invalid) and ``labels``.
+* the values the tests need, recomputed from the logged loglikelihoods or generations by
+  the task kind's re-scoring (`opinbench.scoring.kinds`, the live hooks' own functions;
+  the logged aggregates are never read): distribution tasks ``wd`` and ``kl``; answer
+  tasks ``gold``, ``pred`` (one label per repeat, None = invalid) and ``labels``.
 
 Only opinbench's ``*_wd`` tasks (documents with ``ordinal`` and ``distribution``)
 and answer tasks (``*_cot``, ``*_direct``: ``gold_label`` and ``labels``) can be
@@ -32,17 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.errors import ConfigError, DataError
-from opinbench.metrics import distribution_tasks
-from opinbench.metrics.answer_tasks import pred_labels
-from opinbench.metrics.letters import probabilities
-from opinbench.metrics.logged_answers import logged_answers, logged_loglikelihoods
 from opinbench.regress.judge_values import JudgeValues, read_judges
 from opinbench.runs import Run, find_runs, task_results
+from opinbench.scoring.kinds import KINDS, answers_of, kind_of
+from opinbench.scoring.metric import ANSWER, DISTRIBUTION
 
 log = logging.getLogger("opinbench.regress")
-
-DISTRIBUTION = "distribution"
-ANSWER = "answer"
 
 # Document fields that hold the rendered prompt: left out of ``data_hash``.
 PROMPT_FIELDS = ("prompt", "system", "description", "steering")
@@ -79,25 +73,21 @@ def data_hash(doc: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def task_kind(doc: dict[str, Any]) -> str | None:
-    if "ordinal" in doc and "distribution" in doc and "n_ordinal" in doc:
-        return DISTRIBUTION
-    if "gold_label" in doc and "labels" in doc and "options" in doc and "letters" in doc:
-        return ANSWER
-    return None
+def task_kind(doc: dict[str, Any], row: dict[str, Any] | None = None) -> str | None:
+    """``distribution`` or ``answer`` (`opinbench.scoring.kinds`), None for a task regress cannot read."""
+    kind = kind_of(doc, row)
+    return kind.name if kind is not None and kind.name in (DISTRIBUTION, ANSWER) else None
 
 
 def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """The per-document values of one logged row (see the module docstring)."""
+    # The human bootstrap bound does not depend on the model and costs 1000
+    # resamples per document: ask for the model's values only.
+    values = KINDS[kind].rescore(doc, row, False)  # type: ignore[misc]
     if kind == DISTRIBUTION:
-        probs = probabilities(doc, logged_loglikelihoods(row))
-        # The human bootstrap bound does not depend on the model and costs 1000
-        # resamples per document: ask for the model's values only.
-        m = distribution_tasks.doc_metrics({**doc, "n": None}, probs)
-        return {"wd": m["wd"], "kl": m["kl"]}
-    # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
-    answers = logged_answers(doc, row)
-    return {"gold": doc["gold_label"], "pred": pred_labels(doc, answers), "labels": list(doc["labels"])}
+        return {"wd": values["wd"], "kl": values["kl"]}
+    item = answers_of(values)  # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
+    return {"gold": item["gold"], "pred": item["pred"], "labels": item["labels"]}
 
 
 def read_task(run: Run, task: str) -> TaskValues | None:
@@ -115,7 +105,7 @@ def read_task(run: Run, task: str) -> TaskValues | None:
         if not isinstance(doc, dict):
             raise DataError("not an lm-eval samples row (no doc)", file=row.file, key=row.key)
         if out is None:
-            kind = task_kind(doc)
+            kind = task_kind(doc, data)
             if kind is None:
                 log.info("%s: not an opinbench distribution or answer task, left out", task)
                 return None

@@ -44,7 +44,9 @@ from opinbench.metrics import strata
 from opinbench.metrics.distribution_tasks import doc_bounds, refusal_gap
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import is_finite, low_letter_mass
-from opinbench.scoring.metric import ANSWER, DEFAULT_MODEL, DISTRIBUTION, SAMPLED, SIGN_FLIP, Metric, of_kind, register
+from opinbench.scoring.metric import (
+    ANSWER, DEFAULT_MODEL, DERIVED, DISTRIBUTION, SAMPLED, SIGN_FLIP, STDERR_CLUSTERED, Metric, of_kind, register,
+)
 
 
 @dataclass
@@ -177,6 +179,13 @@ REFUSAL_GAP_ABS = Metric(
 )
 DIAGNOSTICS = (JSD, RANK_TAU, RANK_TAU_UNDEFINED, REFUSAL_GAP, REFUSAL_GAP_ABS)
 register(*DIAGNOSTICS)
+# No task publishes it: the leaderboard computes it from a steered task and opinionqa_wd_default
+# (`opinbench.leaderboard.diagnostics`, `opinbench.analysis.steerability.steering_gain`).
+STEERING_GAIN = Metric(
+    "steering_gain", "steering gain (unsteered WD − steered WD)", True, (DERIVED,), stderr=STDERR_CLUSTERED,
+    description="per group, the unsteered default model's mean WD minus the steered model's, averaged over groups",
+)
+register(STEERING_GAIN)
 
 
 def doc_values(doc: dict[str, Any], probs: np.ndarray, *, with_bounds: bool = True) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opinbench.metrics.letters import probabilities
-from opinbench.metrics.logged_answers import logged_loglikelihoods
+from opinbench.metrics.letters import logged_loglikelihoods, probabilities
 from opinbench.runs import generations
 from opinbench.scoring.answer import cot_doc_values, direct_doc_values
 from opinbench.scoring.distribution import doc_values as distribution_doc_values

@@ -15,7 +15,7 @@ says how many rows each document had).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +46,14 @@ class RescoredTask:
     docs: dict[str, ScoredDoc] = field(default_factory=dict)
     row_counts: Counter[str] = field(default_factory=Counter)
 
+    def ordered(self) -> list[ScoredDoc]:
+        """The documents in logged order: the order lm-eval aggregated them in (one process), which
+        seeded bootstrap errors depend on."""
+        return list(self.docs.values())
+
     def values(self, key: str) -> tuple[list[Any], list[str]]:
         """The per-document values of ``key`` (documents without one left out) and their clusters."""
-        pairs = [(d.values[key], d.cluster) for d in self.docs.values() if key in d.values]
+        pairs = [(d.values[key], d.cluster) for d in self.ordered() if key in d.values]
         return [v for v, _ in pairs], [c for _, c in pairs]
 
     def estimate(self, key: str) -> Estimate:
@@ -65,6 +70,13 @@ class RescoredTask:
         parts = sorted({k.split("|", 1)[1] for d in self.docs.values() for k in d.values
                         if k.startswith(f"{metric}|")})
         return {p: self.estimate(f"{metric}|{p}") for p in parts}
+
+    def group_by(self, label: Callable[[ScoredDoc], str]) -> dict[str, RescoredTask]:
+        """The documents split by ``label`` (sorted labels), each part a task of its own to aggregate."""
+        out: dict[str, RescoredTask] = {}
+        for d in self.ordered():
+            out.setdefault(label(d), RescoredTask(self.task, self.kind)).docs[d.key] = d
+        return dict(sorted(out.items()))
 
 
 def rescore_rows(task: str, rows: Iterable[SampleRow], *, with_bounds: bool = True) -> RescoredTask | None:

@@ -67,7 +67,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_wd(args: argparse.Namespace) -> int:
-    from opinbench.train.evaluate import heldout
+    from opinbench.train.evaluate import METRICS, heldout
 
     result = heldout(args.checkpoint, limit=args.limit, batch_size=args.batch_size, task=args.task,
                      out=args.samples, progress=not args.quiet)
@@ -77,7 +77,7 @@ def _run_wd(args: argparse.Namespace) -> int:
     print(f"{result['task']} on {result['n_docs']} held-out documents ({result['n_clusters']} questions), "
           f"metadata {json.dumps(result['metadata'])}")
     print(f"{'metric':<12} {'base':>16} {'checkpoint':>16} {'diff':>10} {'±doc':>8} {'±question':>10}")
-    for m in ("wd", "kl", "onehot", "letter_mass", "acc", "p_gold"):
+    for m in METRICS:
         if m in result:
             r = result[m]
             print(f"{m:<12} {r['base']:>9.4f}±{r['base_stderr']:.4f} {r['checkpoint']:>9.4f}±{r['checkpoint_stderr']:.4f} "

@@ -18,7 +18,6 @@ question are not independent, so this one is the honest one).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,29 +26,14 @@ import numpy as np
 
 from opinbench.errors import ConfigError
 from opinbench.io import write_jsonl
+from opinbench.metrics.clustered import cluster_mean_stderr
 
+# The metrics compared (`opinbench.scoring` objects), in the order the table shows them.
 METRICS = ("wd", "kl", "onehot", "letter_mass", "acc", "p_gold")
 
 
 def _stderr(x: np.ndarray) -> float:
     return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-
-def clustered_stderr(values: Sequence[float], clusters: Sequence[str]) -> float:
-    """Standard error of the mean of ``values`` with documents clustered (sandwich estimator)."""
-    v = np.asarray(values, dtype=np.float64)
-    n = len(v)
-    if n < 2:
-        return float("nan")
-    resid = v - v.mean()
-    sums: dict[str, float] = defaultdict(float)
-    for r, c in zip(resid, clusters):
-        sums[c] += r
-    g = len(sums)
-    if g < 2:
-        return float("nan")
-    var = sum(s * s for s in sums.values()) / n**2 * g / (g - 1)
-    return float(math.sqrt(var))
 
 
 def summarize(base: list[dict[str, Any]], tuned: list[dict[str, Any]], clusters: Sequence[str]) -> dict[str, Any]:
@@ -64,7 +48,7 @@ def summarize(base: list[dict[str, Any]], tuned: list[dict[str, Any]], clusters:
             "base": float(b.mean()), "base_stderr": _stderr(b),
             "checkpoint": float(t.mean()), "checkpoint_stderr": _stderr(t),
             "diff": float(d.mean()), "diff_stderr": _stderr(d),
-            "diff_stderr_clustered": clustered_stderr(d, clusters),
+            "diff_stderr_clustered": cluster_mean_stderr(d, clusters),
         }
     return out
 
