@@ -72,6 +72,15 @@ def check(rows: list[dict], results: dict[str, float]) -> dict[str, list[float]]
             values.setdefault(key, []).append(value)
     for key, xs in values.items():
         assert abs(results[f"{key},none"] - float(np.mean(xs))) <= TOL, key
+    # standard errors: wd's mechanism (its metric object's), over the documents' questions
+    from opinbench.scoring import metric
+
+    for key in ("jsd", "rank_tau", "refusal_gap", "refusal_gap_abs", "wd|entropy=divided"):
+        assert metric(key).stderr == metric("wd").stderr, key
+        docs = [(row[key], row["doc"]["question_key"]) for row in rows if key in row]
+        se = metric(key).standard_error([v for v, _ in docs], [q for _, q in docs])
+        if se is not None and f"{key}_stderr,none" in results:
+            assert abs(results[f"{key}_stderr,none"] - se) <= TOL, key
     return values
 
 
