@@ -186,7 +186,7 @@ def normalised_entropy(p: ArrayLike, ordinal: ArrayLike) -> NDArray[np.float64]:
     pp = np.where(_mask(o), renormalise(p, o), 0.0)
     k = _mask(o).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(pp > 0, pp * np.log(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=1)
+        h = 0.0 - np.where(pp > 0, pp * np.log(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=1)  # 0.0, not -0.0
         return np.where(k > 1, h / np.log(np.maximum(k, 2)), np.nan)
 
 
