@@ -341,3 +341,13 @@ def test_validation_scores_the_steering_gain_and_keeps_diagnostics_out_of_the_he
         np.mean([v["wd|entropy=divided"] for v in per_doc if "wd|entropy=divided" in v]), abs=1e-9)
     assert all(scores[k]["normalised"] is None for k in ("jsd", "divided", "gain"))
     assert report["headline"] == scores["wd"]["normalised"] and report["headline_metrics"] == 1
+
+
+def test_entry_page_draws_the_wd_by_stratum_figure(tmp_path):
+    from opinbench.leaderboard.site import _strata_figures
+
+    entry = {"id": "e1", "tasks": {"opinionqa_wd": {"strata": {"consensus": 0.2, "mixed": 0.15, "divided": 0.1}},
+                                   "wom_cot": {"breakdown": {}}}}
+    (fig,) = _strata_figures(entry, tmp_path)
+    assert fig["png"] == "e1-opinionqa_wd-strata.png" and "entropy strata" in fig["title"]
+    assert (tmp_path / fig["png"]).read_bytes()[:4] == b"\x89PNG"
