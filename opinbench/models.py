@@ -104,7 +104,7 @@ def model_path(name: str = DEFAULT_MODEL) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
         tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-        model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
         # Saved as a plain (dequantised) model, not as a quantised one.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):

@@ -42,13 +42,18 @@ Faults: ``server.faults`` is a queue; each incoming request takes the next one:
 * ``"500"``, ``"503"``, ``"529"``: server errors (529 = Anthropic "overloaded").
 * ``"400"``: a bad request (not retryable); ``"404"``: unknown model.
 * ``"malformed"``: 200 with a truncated JSON body.
-* ``"slow"``: a valid reply after ``slow_seconds`` (longer than the client timeout).
+* ``"slow"``: no reply until the server stops (at most ``slow_seconds``): longer than any
+  client timeout however loaded the machine is, without a sleep that a test waits out.
 * ``"drop"``: the connection is closed without any response.
 * ``"empty"``: 200, a valid reply whose text is empty.
 * ``"refusal"``: 200, a refusal: Anthropic ``stop_reason: "refusal"``, OpenAI
   ``finish_reason: "content_filter"`` with ``message.refusal`` set.
 
 ``delay_seconds`` delays every reply (requests overlap, as with a real API).
+``server.hold()`` keeps every reply back until ``server.release()``, and
+``server.wait_for_requests(n)`` returns once ``n`` requests arrived: tests that need
+requests in flight synchronise on these events, not on sleeps that a loaded machine
+outruns.
 Replies carry ``usage`` as the real APIs do: input tokens = words of the prompt,
 output tokens = words of the reply.
 
@@ -135,7 +140,7 @@ class FakeAPIServer:
         moderate: Callable[[str], dict[str, bool]] = default_moderate,
         guard: Callable[[str], str] = default_guard,
         retry_after: str = "1",
-        slow_seconds: float = 2.0,
+        slow_seconds: float = 60.0,
         delay_seconds: float = 0.0,
     ) -> None:
         self.api_key = api_key
@@ -149,6 +154,10 @@ class FakeAPIServer:
         self.faults: deque[str] = deque()
         self.requests: list[tuple[str, dict[str, Any], str | None]] = []
         self.lock = threading.Lock()
+        self._arrived = threading.Condition(self.lock)
+        self._released = threading.Event()
+        self._released.set()
+        self._stopping = threading.Event()
         self.batch_polls = 1
         self.batch_fail_next = False  # the next OpenAI batch fails validation
         self.batch_faults: deque[str | None] = deque()
@@ -187,6 +196,8 @@ class FakeAPIServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # held and "slow" replies end now
+        self._released.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -209,6 +220,20 @@ class FakeAPIServer:
     def record(self, path: str, body: dict[str, Any], fault: str | None) -> None:
         with self.lock:
             self.requests.append((path, body, fault))
+            self._arrived.notify_all()
+
+    def wait_for_requests(self, n: int, timeout: float = 60.0) -> int:
+        """Block until ``n`` requests arrived (or ``timeout``); the number that did."""
+        with self.lock:
+            self._arrived.wait_for(lambda: len(self.requests) >= n, timeout)
+            return len(self.requests)
+
+    def hold(self) -> None:
+        """Keep every live-call reply back (requests stay in flight) until `release`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def count(self, path: str | None = None, *, faulted: bool | None = None) -> int:
         with self.lock:
@@ -527,7 +552,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(int(fault), kinds[fault], f"injected {fault}")
             return
         if fault == "slow":
-            time.sleep(self.fake.slow_seconds)
+            self.fake._stopping.wait(self.fake.slow_seconds)
+        self.fake._released.wait()
         if self.fake.delay_seconds:
             time.sleep(self.fake.delay_seconds)
         try:

@@ -52,7 +52,7 @@ def test_export_strict_fails_with_location(release, tmp_path, capsys):
     data = release / "American_Trends_Panel_W7" / "SEX_data.json"
     data.write_text(data.read_text().replace('"Not": 2', '"Nope": 2'))
     code, _, err = run_cli(capsys, "data", "export", "opinionqa", "--source", str(release), "--out", str(tmp_path / "x.jsonl"), "--strict")
-    assert code == 1
+    assert code == 2
     assert "SEX_data.json: Q1_W7: Female: count for option 'Nope'" in err
     assert not (tmp_path / "x.jsonl").exists()  # nothing half-written
 
@@ -110,6 +110,19 @@ def test_bounds_names_groups_as_the_results_do():
     assert len({x.index("0.2") for x in lines[2:]}) == 1
 
 
+def test_task_descriptions_are_whole_sentences():
+    # `opinbench tasks` cut vk_cot's at the option letters: "... (A."
+    from opinbench.harness.catalog import _description
+
+    assert _description(tasks_dir() / "vk" / "vk_cot.yaml") == (
+        "Value Kaleidoscope: does the value/right/duty support or oppose the situation, or either?"
+    )
+    for path in tasks_dir().rglob("*.yaml"):
+        text = _description(path)
+        if text:
+            assert text[-1] in ".?!" and text.count("(") == text.count(")"), (path.name, text)
+
+
 def test_tasks_dir_prints_the_yaml_folder(capsys):
     code, stdout, _ = run_cli(capsys, "tasks-dir")
     assert code == 0 and Path(stdout.strip()) == tasks_dir()
@@ -117,8 +130,7 @@ def test_tasks_dir_prints_the_yaml_folder(capsys):
 
 
 def test_unknown_dataset_is_a_clear_error(capsys):
-    with pytest.raises(SystemExit):
-        main(["data", "export", "nope", "--out", "x"])
+    assert main(["data", "export", "nope", "--out", "x"]) == 2
     assert "invalid choice" in capsys.readouterr().err
 
 

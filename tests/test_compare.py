@@ -149,7 +149,7 @@ def test_clear_errors(tmp_path, docs):
     (bad / "samples_opinionqa_wd_2026-01-01T00-00-00.jsonl").write_text(json.dumps({"doc": {"id": 1}}) + "\n")
     with pytest.raises(DataError, match="not an opinbench answer-task document"):
         compare_runs(bad, bad)
-    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
 
 
 def test_distribution_runs_beside_are_skipped_and_the_file_taken_is_named(tmp_path, docs, capsys):

@@ -233,3 +233,24 @@ def test_breakdown_warnings_are_silenced_only_for_our_tasks():
     assert not f.filter(rec("[wom_cot] Metrics were not scored on the same number of documents (...)"))
     assert f.filter(rec("[hellaswag] No aggregation function defined for metric x. Using mean."))
     assert f.filter(rec("[opinionqa_wd] something else went wrong"))
+
+
+def test_questions_without_a_scale_are_counted_as_the_data_sets_not_the_runs(tmp_path, caplog):
+    # "68 pairs of 4 questions ... were left out" read as if 68 of a 340-document run were dropped:
+    # the warning says these are the data set's, and how many documents the task has.
+    import dataclasses
+
+    from opinbench.data.opinionqa import load_opinionqa
+
+    recs = load_opinionqa(write_tiny_release(tmp_path / "r", 3))
+    flat_key = recs[0].question_key
+    recs = [dataclasses.replace(r, ordinal=(1.0,) * len(r.ordinal)) if r.question_key == flat_key else r
+            for r in recs]
+    flat = sum(r.question_key == flat_key for r in recs)
+    with caplog.at_level("WARNING", logger="opinbench.harness"):
+        docs = H.build_docs(recs)
+    assert len(docs) == len(recs) - flat
+    (msg,) = [r.getMessage() for r in caplog.records if "no scale" in r.getMessage()]
+    assert msg == (f"1 of the data set's 3 questions have no scale (all ordinal values equal), so their {flat} "
+                   f"(question, group) pairs are not documents of this task; it has {len(docs)} documents "
+                   "before any --limit")

@@ -47,7 +47,7 @@ def run_dir(tmp_path, shared_data):
 def server(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    with FakeAPIServer(SECRET, judge=keyword_judge, retry_after="0.2", slow_seconds=1.0) as srv:
+    with FakeAPIServer(SECRET, judge=keyword_judge, retry_after="0.2") as srv:
         yield srv
 
 
@@ -69,8 +69,10 @@ def _argv(out, srv, tmp_path, shared_data, *extra):
         str(N_CONTROL),
         "--backoff",
         "0.01",
+        # The "slow" fault never answers: this timeout is what the run waits for it. It is
+        # long enough that no other request times out on a loaded machine (0.5 s did once).
         "--timeout",
-        "0.5",
+        "5",
         "--concurrency",
         "3",
         *extra,
@@ -189,7 +191,7 @@ def test_rejected_key_stops_with_a_clear_error(
     run_dir, server, tmp_path, shared_data, capsys, monkeypatch
 ):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-not-the-right-one-42")
-    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 1
+    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 2
     err = capsys.readouterr().err
     assert (
         "$ANTHROPIC_API_KEY was rejected (HTTP 401" in err and "sk-not-the-right-one-42" not in err
@@ -201,7 +203,7 @@ def test_missing_key_with_explicit_judge(
     run_dir, server, tmp_path, shared_data, capsys, monkeypatch
 ):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 1
+    assert main(_argv(run_dir, server, tmp_path, shared_data, "--no-progress")) == 2
     assert "no API key: set $ANTHROPIC_API_KEY" in capsys.readouterr().err
     assert server.count() == 0
 
@@ -334,7 +336,7 @@ def test_judge_without_subcommand_and_bad_local_model(tmp_path, capsys):
         "--no-cache",
         "--no-progress",
     ]
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "not a packaged model name nor a folder" in capsys.readouterr().err
 
 

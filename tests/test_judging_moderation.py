@@ -51,7 +51,7 @@ def run_dir(tmp_path):
 def server(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with FakeAPIServer(SECRET, retry_after="0.05", slow_seconds=1.0) as srv:
+    with FakeAPIServer(SECRET, retry_after="0.05") as srv:
         yield srv
 
 
@@ -68,7 +68,7 @@ def _argv(out, srv, tmp_path, *extra):
         "--backoff",
         "0.01",
         "--timeout",
-        "0.5",
+        "5",  # no fault here is slow: a timeout on a loaded machine would be a spurious retry
         "--no-progress",
         *extra,
     ]

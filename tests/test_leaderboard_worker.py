@@ -92,7 +92,7 @@ def test_queue_end_to_end_through_the_cli(url, smoke_run, tiny_model, capsys, mo
                  "--submitter", "<b>me</b>", "--store", url]) == 0
     assert "request 1: PENDING" in capsys.readouterr().out
     assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
-                 "--store", url]) == 1
+                 "--store", url]) == 2
     assert "identical entry exists already: request 1" in capsys.readouterr().err
     assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
                  "--rerun", "--store", url]) == 0
@@ -131,7 +131,7 @@ def test_self_reported_run_is_ingested_validated_and_shown_as_such(tmp_path, smo
     url = f"sqlite:///{tmp_path / 's.sqlite'}"
     assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 0
     assert "self-reported entry FINISHED" in capsys.readouterr().out
-    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 1
+    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 2
     assert main(["leaderboard", "status", "--store", url]) == 0
     assert "(self-reported)" in capsys.readouterr().out
 

@@ -244,7 +244,9 @@ def test_killed_run_is_resumed_from_the_recorded_batch(server, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", CHILD, server.url, str(cache_path)], env=env,
                              cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
+        # The recorded batch is the event; the deadline only bounds a hung child (a child took
+        # over a minute to start on a machine at load 19: a 60 s one would fail there).
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not _recorded_batches(cache_path):
             assert child.poll() is None, "the child ended before submitting"
             time.sleep(0.05)

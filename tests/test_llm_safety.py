@@ -130,18 +130,53 @@ def test_database_is_locked_while_switching_to_wal_is_retried(tmp_path, monkeypa
     assert raised
 
 
+def _wait_in_flight(srv, proc, n: int, limit: float = 600.0) -> None:
+    """Until ``n`` requests reached the server; the child ending first fails at once. The limit
+    only bounds a hung run: a child that takes minutes to start on a loaded machine is waited for."""
+    deadline = time.monotonic() + limit
+    while srv.wait_for_requests(n, timeout=1.0) < n:
+        assert proc.poll() is None, f"the child ended before sending {n} requests:\n{proc.communicate()}"
+        assert time.monotonic() < deadline, f"{srv.count()} of {n} requests after {limit} s"
+
+
+def _read_until(stream, needle: str, timeout: float = 600.0) -> str:
+    """Lines of ``stream`` up to the first holding ``needle`` (a thread reads: no blocking forever)."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in stream:
+            seen.append(line)
+            if needle in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    found.wait(timeout)
+    return "".join(seen)
+
+
 def test_ctrl_c_stores_every_reply_in_flight(tmp_path):
-    # Replies take longer than any grace period: the runner must wait for them.
-    with FakeAPIServer(SECRET, delay_seconds=3.0) as srv:
+    # Events, not sleeps: the server holds every reply until the child has said that it
+    # is waiting for the four in flight; only then are they answered. A loaded machine
+    # cannot reorder that (a 3-second reply delay and a polling loop could).
+    with FakeAPIServer(SECRET) as srv:
+        srv.hold()
         proc = _runner(srv, tmp_path / "c.sqlite", 12, concurrency=4)
-        deadline = time.monotonic() + 60
-        while srv.count() < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert srv.count() == 4  # four requests in flight, none answered yet
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in out, err
-    assert srv.count() == 4  # no new request after Ctrl-C
+        try:
+            _wait_in_flight(srv, proc, 4)
+            assert srv.count() == 4  # four in flight, none answered
+            proc.send_signal(signal.SIGINT)
+            seen = _read_until(proc.stderr, "waiting for 4 request(s) in flight")
+            assert "waiting for 4 request(s) in flight" in seen, seen
+            assert srv.count() == 4  # no new request after Ctrl-C
+            srv.release()
+            out, err = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130 and "interrupted" in out, seen + err
+    assert srv.count() == 4  # none after the replies either
     replied = _prompts(srv.replied)
     assert len(replied) == 4
     with ReplyCache(tmp_path / "c.sqlite") as cache:

@@ -95,9 +95,9 @@ def test_leaking_config_fails_from_the_command_line(tiny_release, tmp_path, caps
     from tests.helpers.tiny_models import build_model
 
     build_model("merged", tmp_path / "model")
-    assert main(["train", "sft", "--config", str(cfg)]) == 1
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert "opinbench train: error:" in err and "test split of opinionqa_wd" in err
+    assert "opinbench train sft: error:" in err and "test split of opinionqa_wd" in err
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 

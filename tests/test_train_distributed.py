@@ -224,7 +224,7 @@ def test_use_vllm_without_vllm_fails_before_the_model_loads(monkeypatch, tmp_pat
     rc = main(["train", "grpo", "--output_dir", str(tmp_path / "out"), "--model", str(tmp_path / "no-model"),
                "--use_vllm", "true", "--vllm_mode", mode])
     err = capsys.readouterr().err
-    assert rc == 1 and f"use_vllm: true (vllm_mode: {mode}) {needs}" in err
+    assert rc == 2 and f"use_vllm: true (vllm_mode: {mode}) {needs}" in err
     assert "pip install 'trl[vllm]'" in err and not (tmp_path / "out").exists()
 
 

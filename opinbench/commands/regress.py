@@ -63,6 +63,19 @@ def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]
     """``leaderboard:ID`` -> (the entry's stored lm-eval files read as a run, its leaderboard's name).
 
     Raises:
+        ConfigError: as `entry_files`.
+    """
+    folder, row = entry_files(spec, store_url)
+    values = read_run(folder)
+    values.source = spec
+    return values, str(row["leaderboard"])
+
+
+def entry_files(spec: str, store_url: str | None = None) -> tuple[Path, dict]:
+    """``leaderboard:ID`` -> (a temporary folder holding the entry's stored lm-eval files, its store row);
+    ``opinbench export`` reads entries through it too.
+
+    Raises:
         ConfigError: not ``leaderboard:<integer>``, no such entry, or one that has not FINISHED.
     """
     from opinbench.leaderboard.store import FINISHED, Store
@@ -75,13 +88,11 @@ def entry_side(spec: str, store_url: str | None = None) -> tuple[RunValues, str]
     try:
         row = store.get(rid)
         if row["state"] != FINISHED:
-            raise ConfigError(f"{spec}: entry {rid} is {row['state']}, not FINISHED: it has no results to compare")
+            raise ConfigError(f"{spec}: entry {rid} is {row['state']}, not FINISHED: it has no results to read")
         folder = store.export_files(rid, tempfile.mkdtemp(prefix=f"opinbench-entry-{rid}-"))
     finally:
         store.engine.dispose()
-    values = read_run(folder)
-    values.source = spec
-    return values, str(row["leaderboard"])
+    return Path(folder), row
 
 
 def definition_tolerances(name: str) -> dict[str, float]:

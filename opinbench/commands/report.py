@@ -453,6 +453,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, topics_path: st
 
 
 def run(args: argparse.Namespace) -> int:
+    # The figures need the report extra: find out before reading the runs, not after.
+    import opinbench.reports.figures  # noqa: F401 - ImportError: `opinbench.cli` names the pip install
+
     page = build_report(args.runs, args.out, topics_path=args.topics)
     print(page)
     return 0

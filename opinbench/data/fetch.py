@@ -125,6 +125,9 @@ def fetch(
             f"unknown source {name!r}; fetchable: {', '.join(sorted(table))}; "
             f"not openly downloadable: {', '.join(sorted(NOT_OPEN))}"
         )
+    if local is not None and not local.is_dir():
+        raise FetchError(f"{local}: no such folder (the local copy to fetch from)")
+    dest.mkdir(parents=True, exist_ok=True)  # an unwritable destination fails here, before any download
     extra = list(mirrors or []) + os.environ.get("OPINBENCH_MIRRORS", "").split()
     files = table[name]
     done: list[Path] = []

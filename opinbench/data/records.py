@@ -9,7 +9,7 @@ Two kinds of record exist, one per kind of human signal:
   Wahl-o-Mat, a candidate in smartvote, a respondent in ANES.
 
 Records are frozen and hold only plain JSON types, so that `to_json()` is the
-stable export format of `opinbench data export` (documented in the README), and
+stable export format of `opinbench data export` (documented in docs/data.md), and
 `from_json()` reads it back (the distribution tasks' documents extend it).
 """
 

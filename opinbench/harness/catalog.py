@@ -44,8 +44,15 @@ def _description(path: Path) -> str:
             break
         lines.append(line.lstrip("# ").strip())
     text = " ".join(lines)
-    end = text.find(". ")
-    return text if end < 0 else text[: end + 1]
+    # A sentence ends at . ? or ! before a space, outside parentheses, and not after a lone
+    # capital (an option letter: "(A. Supports B. Opposes)" cut vk_cot's at "(A.").
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        lone_letter = ch == "." and i >= 1 and text[i - 1].isupper() and (i < 2 or not text[i - 2].isalpha())
+        if ch in ".?!" and depth == 0 and not lone_letter and text[i + 1:i + 2] in (" ", ""):
+            return text[: i + 1]
+    return text
 
 
 @lru_cache(maxsize=1)

@@ -67,8 +67,14 @@ def build_docs(
         else:
             skips.note(f"question without a scale (all ordinal values equal) left out of WD: {r.question_key}")
     if skips.notes:
+        # Said of the whole data set, before --limit picks documents: "68 pairs left out" read as
+        # if 68 of a 340-document run had been dropped.
         n_q = len({r.question_key for r in records if not r.has_scale})
-        log.warning("%d (question, group) pairs of %d questions without a scale were left out of WD", sum(skips.notes.values()), n_q)
+        log.warning(
+            "%d of the data set's %d questions have no scale (all ordinal values equal), so their %d "
+            "(question, group) pairs are not documents of this task; it has %d documents before any --limit",
+            n_q, len({r.question_key for r in records}), sum(skips.notes.values()), len(usable),
+        )
     usable.sort(key=lambda r: _order_key(r, seed))
     return [
         r.to_json()

@@ -5,12 +5,14 @@
 * ``opinbench-vllm`` (`opinbench.harness.vllm_model`): lm-eval's ``vllm`` reading the
   prefix cache and sampling repeats as ``n`` completions.
 
-lm-eval finds a model by name in its registry, filled by imports in the running process,
-and a plain ``lm_eval`` imports nothing of opinbench (0.4.13 reads no entry points for
-models). `register` names both models lazily (by ``module:Class``, nothing imported now:
-no torch, no vLLM), for ``opinbench eval``, the leaderboard worker and the benchmarks;
-``python -m MODULE ARGS`` runs lm-eval's CLI with them registered (`launcher`), which is
-also the command line those print for a user to paste.
+lm-eval finds a model by name in its registry, filled by imports in the running process;
+0.4.13 reads no ``lm_eval.models`` entry points (pyproject.toml declares them for the
+releases that will). `register` names both models lazily (by ``module:Class``, nothing
+imported now: no torch, no vLLM), for ``opinbench eval``, the leaderboard worker, the
+benchmarks and `opinbench.lm_eval_plugin` (which calls it when a plain ``lm_eval`` imports
+lm-eval's registry); ``python -m MODULE ARGS`` runs lm-eval's CLI with them registered
+(`launcher`), which is also the command line those print for a user to paste: it works
+with ``OPINBENCH_LM_EVAL_PLUGIN=0`` too.
 """
 
 from __future__ import annotations

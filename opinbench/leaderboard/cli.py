@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import shlex
 import sys
 import tempfile
 import time
 from typing import Any
+
+from opinbench.errors import ConfigError
 
 log = logging.getLogger("opinbench.leaderboard")
 
@@ -74,9 +78,21 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from opinbench.leaderboard.store import Store
+    """The store of ``--store``; one that cannot be opened is a `ConfigError` naming it and why
+    (missing database, unreachable server, not an SQLite file, unwritable folder, unknown scheme)."""
+    import sqlalchemy.exc
 
-    return Store.open(args.store)
+    from opinbench.leaderboard.store import Store, default_url
+
+    url = args.store or default_url()
+    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)  # never print a password
+    try:
+        return Store.open(url)
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ConfigError(f"store {shown}: {reason}") from None
+    except OSError as err:
+        raise ConfigError(f"store {shown}: {err.strerror or err}: {err.filename}") from None
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -97,12 +113,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
         reason = "validation failed: " + "; ".join(report["errors"][:5]) if report["errors"] else None
         store.set_result(rid, state=state, result=report, reason=reason)
         print(f"request {rid}: self-reported entry {state}" + (f" ({reason})" if reason else ""))
+        if not report["errors"]:
+            print(f"next: `opinbench leaderboard build {definition.name} --out site{_flag(args)}` "
+                  "writes the site with it")
         return 1 if report["errors"] else 0
     fields = precheck(definition, args.model, adapter=args.peft, dtype=args.dtype,
                       chat_template=not args.no_chat_template, submitter=args.submitter)
     rid = store.submit(fields, rerun=args.rerun)
     print(f"request {rid}: PENDING ({fields['model']} on {definition.name} v{definition.version})")
+    print(f"next: `opinbench leaderboard worker --until-empty{_flag(args)}` evaluates the queue; "
+          f"`opinbench leaderboard status {rid}{_flag(args)}` follows this request")
     return 0
+
+
+def _flag(args: argparse.Namespace) -> str:
+    """The ``--store`` part of a command to run next (none for the default store)."""
+    return "" if args.store is None else f" --store {shlex.quote(args.store)}"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -120,6 +146,8 @@ def _age(t: float | None) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     store = _store(args)
+    # Which store: the default one is a file in the user data folder, easy to confuse with another.
+    print(f"store: {store.url}", file=sys.stderr if args.json else sys.stdout)
     if args.id is not None:
         row = store.get(args.id)
         row["files"] = store.file_list(args.id)

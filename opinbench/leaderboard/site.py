@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from opinbench.errors import ConfigError
 from opinbench.io import write_json, write_text
 from opinbench.leaderboard.definition import Definition, load_definition
 from opinbench.leaderboard.store import FAILED, FINISHED, Store
@@ -140,6 +141,25 @@ def fig_title(task: str, groups: dict[str, Any]) -> str:
     return f"{task}: {m.display} per group{against}"
 
 
+def _eee_export(store: Store, entry_id: int, out: Path) -> dict[str, str]:
+    """The entry's stored lm-eval files written in the Every Eval Ever schema under ``out/eee/<id>/``:
+    ``{"aggregate": ..., "samples": ...}`` relative to ``out``, empty when the entry has no such files."""
+    import tempfile
+
+    from opinbench.errors import OpinbenchError
+    from opinbench.export import eee
+    from opinbench.runs import find_runs
+
+    with tempfile.TemporaryDirectory(prefix=f"opinbench-entry-{entry_id}-") as tmp:
+        try:
+            (run,) = find_runs(store.export_files(entry_id, tmp))
+            path = eee.export_run(run, out / "eee" / str(entry_id), source=eee.Source(origin=f"leaderboard:{entry_id}"))
+        except (OpinbenchError, ValueError):  # no lm-eval files stored (or several runs): no export
+            return {}
+    samples = path.with_name(path.stem + "_samples.jsonl")
+    return {"aggregate": path.relative_to(out).as_posix(), "samples": samples.relative_to(out).as_posix()}
+
+
 def build_site(store: Store, name: str, out: str | Path) -> Path:
     """Write the site of leaderboard ``name`` into ``out``; returns the index page."""
     definition = load_definition(name)
@@ -161,6 +181,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
         **common, name=definition.name, version=definition.version, description=definition.description,
         groups=groups, entries=entries, failed=failed))
     for e in entries:
+        e["eee"] = _eee_export(store, e["id"], out)
         jrows = _judge_rows(e, definition)
         write_text(out / e["page"], env.get_template("entry.html.j2").render(
             **(common | {"title": f"{e['model']} | {definition.title}"}), lb_title=definition.title, e=e,
@@ -168,7 +189,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
             "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
-                                           "headline", "warnings", "scores", "command")} for e in entries],
+                                           "headline", "warnings", "scores", "command", "eee")} for e in entries],
             "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -186,8 +207,18 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
 
 
 def serve(folder: str | Path, port: int = 8000) -> None:  # pragma: no cover - interactive
-    """Preview a built site at http://127.0.0.1:PORT/ (standard library server, local only)."""
+    """Preview a built site at http://127.0.0.1:PORT/ (standard library server, local only).
+
+    A folder without a built site, or a port in use, is refused before anything is served:
+    a server that starts and answers 404 looks like a broken site."""
+    if not (Path(folder) / "index.html").is_file():
+        raise ConfigError(f"{folder}: no built site here (no index.html); "
+                          f"write one with `opinbench leaderboard build NAME --out {folder}`")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as err:
+        raise ConfigError(f"port {port}: {err.strerror or err}; choose another with --port") from None
+    with server as httpd:
         print(f"serving {folder} at http://127.0.0.1:{port}/ (Ctrl-C stops)")
         httpd.serve_forever()

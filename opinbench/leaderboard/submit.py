@@ -106,7 +106,11 @@ def check_adapter(adapter: str | Path, model: str) -> dict[str, Any]:
     path = Path(adapter) / "adapter_config.json"
     if not path.is_file():
         raise ConfigError(f"{adapter}: not a PEFT adapter (no adapter_config.json)")
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+    from opinbench.data.files import read_json
+
+    cfg = read_json(path)  # malformed JSON: a DataError naming the file, not a traceback
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(cfg).__name__}")
     base = cfg.get("base_model_name_or_path")
     if not base or not _same_model(str(base), model):
         raise ConfigError(f"{adapter}: the adapter was made for base model {base!r}, not {model!r}")

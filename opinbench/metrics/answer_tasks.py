@@ -31,7 +31,7 @@ them in the ± column of their metric (`lm_eval.utils.make_table` pairs ``X_stde
 with ``X``). lm-eval also writes its own "N/A" under that key; `doc_metrics` returns
 each ``X_stderr`` after its ``X``, so the bootstrap value, computed later, is the one kept.
 With a single individual the stderr over individuals is undefined: "N/A", as lm-eval
-writes it (the README's metric table says why), never NaN. Corpus metrics with repeats are computed
+writes it (docs/metrics.md's table says why), never NaN. Corpus metrics with repeats are computed
 per repeat and averaged; the bootstrap resamples documents with all their
 repeats. The per-document value of a custom metric is a small JSON dict
 (`item`), so ``--log_samples`` keeps everything needed to recompute them.

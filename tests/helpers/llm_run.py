@@ -4,11 +4,17 @@
 Anthropic provider (the real client) ``item 0`` ... ``item N-1`` through
 `opinbench.llm.runner.run_jobs` and prints the run's stats as JSON; on Ctrl-C it
 prints ``interrupted`` and exits 130, as a shell command would.
+
+SIGINT is set back to Python's KeyboardInterrupt first: a test suite started in the
+background by a non-interactive shell (``pytest &``) runs with SIGINT ignored, which
+its children inherit, and Python keeps an inherited SIG_IGN, so the Ctrl-C test's
+signal was lost and the run finished with status 0.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 from opinbench.llm import Budget, ChatRequest, Job, ProviderSpec, ReplyCache, RunOptions
@@ -16,6 +22,7 @@ from opinbench.llm import make_provider, request_key, run_jobs
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     base_url, cache_path, n = argv[0], argv[1], int(argv[2])
     concurrency = int(argv[3]) if len(argv) > 3 else 4
     spec = ProviderSpec.parse("anthropic:claude-sonnet-4-6", base_url=base_url, timeout=30)
