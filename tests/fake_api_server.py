@@ -54,6 +54,8 @@ Faults: ``server.faults`` is a queue; each incoming request takes the next one:
 ``server.wait_for_requests(n)`` returns once ``n`` requests arrived: tests that need
 requests in flight synchronise on these events, not on sleeps that a loaded machine
 outruns.
+``mangle(path, reply)``, when set, replaces every live 200 reply body before it is sent
+(a reply the API's schema does not allow: null content, a list body, string usage...).
 Replies carry ``usage`` as the real APIs do: input tokens = words of the prompt,
 output tokens = words of the reply.
 
@@ -150,6 +152,7 @@ class FakeAPIServer:
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
         self.delay_seconds = delay_seconds
+        self.mangle: Callable[[str, dict[str, Any]], Any] | None = None
         self.replied: list[tuple[str, dict[str, Any]]] = []
         self.faults: deque[str] = deque()
         self.requests: list[tuple[str, dict[str, Any], str | None]] = []
@@ -564,6 +567,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:
             self._error(404, "not_found_error", f"no route {self.path}")
             return
+        if self.fake.mangle is not None:
+            reply = self.fake.mangle(self.path.split("?")[0], reply)
         payload = json.dumps(reply).encode()
         if fault == "malformed":
             payload = payload[: len(payload) // 2]

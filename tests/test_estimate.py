@@ -80,17 +80,18 @@ def test_counts_take_the_runs_metadata(shared_data, tok, monkeypatch):
 
 
 def test_judge_load_counts_one_call_per_generation(tok):
-    from opinbench.estimate.cost import faithfulness_load, moderation_load
+    from opinbench.estimate.cost import judge_load
 
     c = TaskCount("vk_cot", "generate_until", documents=2, requests=2, generations=2,
                   max_gen_tokens=1024,
                   judge_docs=[("vk", "Lying to a friend", ["Supports", "Opposes", "Either"])] * 2)
-    load = faithfulness_load([c], tok, "anthropic:claude-haiku-4-5",
-                             gen_tokens_per_task={"vk_cot": 100}, control=False)
+    load = judge_load("faithfulness", [c], tok, "anthropic:claude-haiku-4-5",
+                      gen_tokens_per_task={"vk_cot": 100}, control=False)
     assert load.calls == 2 and load.control_calls == 0
     assert load.output_tokens == 2 * 64  # the settings' max_tokens, an upper bound
     assert load.input_tokens > 2 * 100 + 2 * n_tokens(tok, "Lying to a friend")
-    mod = moderation_load([c], "openai:omni-moderation-latest", {"vk_cot": 100})
+    mod = judge_load("moderation", [c], tok, "openai:omni-moderation-latest",
+                     gen_tokens_per_task={"vk_cot": 100})
     assert mod.calls == 2 and mod.input_tokens == 200
     assert price(mod, load_prices()).cost_live == 0.0
 

@@ -8,7 +8,6 @@ answered entirely from the cache, and the API key must appear nowhere.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -17,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from opinbench.cli import main
-from opinbench.judging import cli as judge_cli
+from opinbench.judging import api as judge_api
 from opinbench.judging.faithfulness import build_request
+from opinbench.judging.options import FaithfulnessOptions
 from opinbench.judging.settings import faithfulness_settings, judges_dir
 from tests.fake_api_server import FakeAPIServer
 from tests.test_judging_fixtures import (
@@ -271,16 +271,13 @@ def test_limit_and_output_dir(run_dir, server, tmp_path, shared_data):
 
 
 def test_default_judge_falls_back_offline_without_a_key(monkeypatch, caplog):
-    args = argparse.Namespace(base_url=None, api_key_env=None, timeout=5.0)
+    options = FaithfulnessOptions(samples=["run"], timeout=5.0)
+    defaults = {"judge": "anthropic:claude-sonnet-4-6", "offline_judge": "local:smollm2"}
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    spec, why = judge_cli._choose(
-        None, "anthropic:claude-sonnet-4-6", "local:smollm2", args, "judge"
-    )
+    spec, why = judge_api._choose(options, "judge", defaults)
     assert str(spec) == "local:smollm2" and "$ANTHROPIC_API_KEY is not set" in why
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k" * 10)
-    spec, why = judge_cli._choose(
-        None, "anthropic:claude-sonnet-4-6", "local:smollm2", args, "judge"
-    )
+    spec, why = judge_api._choose(options, "judge", defaults)
     assert str(spec) == "anthropic:claude-sonnet-4-6" and why is None
 
 
@@ -336,7 +333,7 @@ def test_judge_without_subcommand_and_bad_local_model(tmp_path, capsys):
         "--no-cache",
         "--no-progress",
     ]
-    assert main(argv) == 2
+    assert main(argv) == 2  # bad input: one line, exit 2 (issue 21)
     assert "not a packaged model name nor a folder" in capsys.readouterr().err
 
 

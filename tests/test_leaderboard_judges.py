@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from opinbench.errors import ConfigError
 from opinbench.leaderboard import store as S
 from opinbench.leaderboard.definition import definition_path, load_definition
 from opinbench.leaderboard.validate import validate_run
-from opinbench.leaderboard.worker import judge_argv, run_judges, run_worker
+from opinbench.leaderboard.worker import judge_options, run_judges, run_worker
 from tests.fake_api_server import FakeAPIServer
 from tests.helpers import leaderboard_runs as runs
 from tests.test_judging_fixtures import SECRET, keyword_judge
@@ -70,7 +71,9 @@ def _answering_run(smoke_run: Path, out: Path) -> Path:
     res_file = next(p for p in out.rglob("results_*.json") if "judge" not in p.name)
     res = json.loads(res_file.read_text())
     t = V._Task(find_runs(out)[0], "wom_cot")
-    res["results"]["wom_cot"]["macro_f1,none"] = V._recompute(t, "macro_f1")[0]
+    value, stderr = V._recompute(t, "macro_f1")  # the published number and its stderr, consistently
+    res["results"]["wom_cot"]["macro_f1,none"] = value
+    res["results"]["wom_cot"]["macro_f1_stderr,none"] = stderr
     res_file.write_text(json.dumps(res))
     return out
 
@@ -81,27 +84,59 @@ def _answering(smoke_run: Path):
     return evaluator
 
 
-def test_judge_argv_maps_settings_to_the_commands_flags():
-    argv = judge_argv("moderation", {"provider": "openai", "model": "m", "settings": {"base_url": "http://x"}},
+def test_judge_options_map_settings_onto_the_commands_dataclass():
+    o = judge_options("moderation", {"provider": "openai", "model": "m", "settings": {"base_url": "http://x"}},
                       Path("run"))
-    assert argv == ["judge", "moderation", "--samples", "run", "--moderator", "openai:m", "--no-progress",
-                    "--base-url", "http://x"]
-    with pytest.raises(ValueError, match="no judge named"):
-        judge_argv("style", {"provider": "openai", "model": "m"}, Path("run"))
+    assert (o.samples, o.moderator, o.no_progress, o.base_url) == (["run"], "openai:m", True, "http://x")
+    # the same dataclass parses the command's flags: one definition, both ways in
+    from opinbench.cli import build_parser
+
+    argv = ["judge", "moderation", "--samples", "run", "--moderator", "openai:m", "--no-progress",
+            "--base-url", "http://x"]
+    args = build_parser(argv).parse_args(argv)
+    assert type(o).from_namespace(args) == o
+    with pytest.raises(ConfigError, match="no judge named 'style'"):
+        judge_options("style", {"provider": "openai", "model": "m"}, Path("run"))
+    with pytest.raises(ConfigError, match="judge moderation: unknown judge setting 'max_tokenz'"):
+        judge_options("moderation", {"provider": "openai", "model": "m", "settings": {"max_tokenz": 5}},
+                      Path("run"))
+    with pytest.raises(ConfigError, match="judge moderation: concurrency must be at least 1, not 0"):
+        judge_options("moderation", {"provider": "openai", "model": "m", "settings": {"concurrency": 0}},
+                      Path("run"))
+    with pytest.raises(ConfigError, match="judge moderation: max_tokens must be an integer, not '5'"):
+        judge_options("moderation", {"provider": "openai", "model": "m", "settings": {"max_tokens": "5"}},
+                      Path("run"))
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"max_tokenz": 64}, "judges.faithfulness.settings: unknown judge setting 'max_tokenz'"),
+    ({"concurrency": 0}, "judges.faithfulness.settings: concurrency must be at least 1, not 0"),
+    ({"no_control": "yes"}, "judges.faithfulness.settings: no_control must be true or false, not 'yes'"),
+])
+def test_a_definitions_judge_settings_are_checked_when_it_loads(settings, message):
+    from opinbench.leaderboard.definition import parse_definition
+
+    raw = yaml.safe_load(definition_path("smoke").read_text())
+    raw["judges"]["faithfulness"]["settings"] = settings
+    with pytest.raises(ConfigError, match=message):
+        parse_definition(raw, "smoke.yaml")
+    raw["judges"]["style"] = {"provider": "openai", "model": "m"}
+    raw["judges"]["faithfulness"]["settings"] = {}
+    with pytest.raises(ConfigError, match="smoke.yaml: judges.style: no judge named 'style'"):
+        parse_definition(raw, "smoke.yaml")
 
 
 def test_worker_runs_the_pinned_judge_and_validation_recomputes_it(env, smoke_run, tmp_path, monkeypatch):
     import opinbench.leaderboard.site as site
-    import opinbench.leaderboard.worker as worker
 
     definition = load_definition(_definition(tmp_path))
-    for module in (site, worker):  # "smoke" is the judged definition here
-        monkeypatch.setattr(module, "load_definition", lambda name: definition)
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": 1}
-    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity,
-                     "model": "tiny", "dtype": "float32", "chat_template": True})
-    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)) == 1
+    assert st.define(definition)  # in this store, "smoke" is the judged definition
+    identity = {"model": "tiny", "leaderboard": "smoke", "leaderboard_version": definition.version}
+    rid = st.submit({"leaderboard": "smoke", "leaderboard_version": definition.version, "identity": identity,
+                     "model": "tiny", "dtype": "float32", "chat_template": True,
+                     "definition_digest": definition.digest})
+    assert run_worker(st, poll_s=0, evaluator=_answering(smoke_run)).finished == 1
     row = st.get(rid)
     assert row["state"] == S.FINISHED, (row.get("reason"), row.get("log_tail"))
     score = row["result"]["scores"]["cot_faithfulness"]

@@ -99,9 +99,10 @@ def test_files_are_stored_by_content_and_exported_as_they_were(store, tmp_path):
     (run / "results_x.json").write_text('{"a": 1}')
     (run / "samples_t_x.jsonl").write_bytes(b'{"doc_id": 0}\n' * 1000)
     a, b = store.submit(fields("org/a")), store.submit(fields("org/b"))
-    stored = store.put_files(a, tmp_path / "run")
+    assert store.finish(store.claim("w1"), {}, folder=tmp_path / "run")
+    stored = store.file_list(a)
     assert set(stored) == {"org__m/results_x.json", "org__m/samples_t_x.jsonl"}
-    store.put_files(b, tmp_path / "run")  # same contents: blobs shared
+    assert store.finish(store.claim("w2"), {}, folder=tmp_path / "run")  # same contents: blobs shared
     out = store.export_files(b, tmp_path / "out")
     assert (out / "org__m/samples_t_x.jsonl").read_bytes() == (run / "samples_t_x.jsonl").read_bytes()
     assert store.file_list(a) == store.file_list(b)

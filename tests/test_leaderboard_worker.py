@@ -88,16 +88,14 @@ def test_queue_end_to_end_through_the_cli(url, smoke_run, tiny_model, capsys, mo
     import opinbench.leaderboard.worker as W
 
     monkeypatch.setattr(W, "evaluate", _copy(smoke_run))  # the real evaluation ran once, in smoke_run
-    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
-                 "--submitter", "<b>me</b>", "--store", url]) == 0
-    assert "request 1: PENDING" in capsys.readouterr().out
-    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
-                 "--store", url]) == 2
+    tiny = ["--model", str(tiny_model), "--dtype", "float32", "--name", "org/tiny"]
+    assert main(["leaderboard", "submit", "smoke", *tiny, "--submitter", "<b>me</b>", "--store", url]) == 0
+    assert "request 1: PENDING (org/tiny on smoke v2)" in capsys.readouterr().out
+    assert main(["leaderboard", "submit", "smoke", *tiny, "--store", url]) == 2
     assert "identical entry exists already: request 1" in capsys.readouterr().err
-    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32",
-                 "--rerun", "--store", url]) == 0
+    assert main(["leaderboard", "submit", "smoke", *tiny, "--rerun", "--store", url]) == 0
     assert main(["leaderboard", "worker", "--until-empty", "--store", url]) == 0
-    assert "processed 2 request(s)" in capsys.readouterr().out
+    assert "2 finished, 0 failed" in capsys.readouterr().out
     assert main(["leaderboard", "status", "--store", url]) == 0
     out = capsys.readouterr().out
     assert out.count("FINISHED") == 2 and "(rerun)" in out
@@ -113,7 +111,7 @@ def test_queue_end_to_end_through_the_cli(url, smoke_run, tiny_model, capsys, mo
 
 def test_a_failing_evaluation_is_failed_with_reason_and_log_tail(tmp_path, tiny_model):
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    rid = st.submit(precheck(load_definition("smoke"), str(tiny_model), dtype="float32"))
+    rid = st.submit(precheck(st.board("smoke"), str(tiny_model), dtype="float32", name="org/tiny"))
 
     def broken(definition, request, out, backend="hf"):
         import logging
@@ -121,7 +119,7 @@ def test_a_failing_evaluation_is_failed_with_reason_and_log_tail(tmp_path, tiny_
         logging.getLogger("opinbench.test").warning("about to break")
         raise RuntimeError("out of memory")
 
-    assert run_worker(st, poll_s=0, evaluator=broken) == 1
+    assert run_worker(st, poll_s=0, evaluator=broken).failed == 1
     row = st.get(rid)
     assert row["state"] == S.FAILED and row["reason"] == "RuntimeError: out of memory"
     assert "about to break" in row["log_tail"] and "Traceback" in row["log_tail"]
@@ -129,31 +127,48 @@ def test_a_failing_evaluation_is_failed_with_reason_and_log_tail(tmp_path, tiny_
 
 def test_self_reported_run_is_ingested_validated_and_shown_as_such(tmp_path, smoke_run, capsys):
     url = f"sqlite:///{tmp_path / 's.sqlite'}"
-    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 0
-    assert "self-reported entry FINISHED" in capsys.readouterr().out
-    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 2
+    ingest = ["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--name", "org/tiny", "--store", url]
+    assert main(ingest) == 0
+    assert "self-reported run accepted on smoke v2; queued for its reproduction audit" in capsys.readouterr().out
+    assert main(ingest) == 2
     assert main(["leaderboard", "status", "--store", url]) == 0
-    assert "(self-reported)" in capsys.readouterr().out
+    assert "(self-reported, not audited)" in capsys.readouterr().out
 
 
 def test_tampered_stored_sample_fails_naming_the_document(tmp_path, smoke_run):
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    rid = st.submit(_fields())
-    stored = st.put_files(rid, smoke_run)
+    rid = st.submit(_fields(st))
+    claim = st.claim("w")
+    assert st.finish(claim, validate_run(smoke_run, st.board("smoke")), folder=smoke_run)
+    stored = st.file_list(rid)
     path = next(p for p in stored if "samples_opinionqa_wd" in p)
     lines = (smoke_run / path).read_text().splitlines()
     row = json.loads(lines[1])
     row["filtered_resps"][0][0] = "0.0"  # the model "put" all its mass on A
     lines[1] = json.dumps(row, ensure_ascii=False)
-    st.replace_blob(stored[path], ("\n".join(lines) + "\n").encode())
+    replace_blob(st, stored[path], ("\n".join(lines) + "\n").encode())
     errors = revalidate(st, rid)["errors"]
     assert any(f"document {row['doc']['id']} (doc_id 1): logged wd does not match" in e for e in errors), errors
 
 
-def _fields():
-    identity = {"model": "x", "leaderboard": "smoke", "leaderboard_version": 1}
-    return {"leaderboard": "smoke", "leaderboard_version": 1, "identity": identity, "model": "x",
-            "dtype": "float32", "chat_template": True}
+def _fields(st, model="org/x"):
+    """The columns of a request for ``model`` on the registered smoke board (its version and digest)."""
+    board = st.board("smoke")
+    identity = {"model": model, "leaderboard": "smoke", "leaderboard_version": board.version}
+    return {"leaderboard": "smoke", "leaderboard_version": board.version, "identity": identity, "model": model,
+            "dtype": "float32", "chat_template": True, "definition_digest": board.digest}
+
+
+def replace_blob(st, digest: str, data: bytes) -> None:
+    """Overwrite a stored file's content in place, as someone with write access to the database could."""
+    import zlib
+
+    import sqlalchemy as sa
+
+    from opinbench.leaderboard.tables import blobs
+
+    with st.engine.begin() as conn:
+        conn.execute(sa.update(blobs).where(blobs.c.sha256 == digest).values(data=zlib.compress(data)))
 
 
 def _edit(run: Path, dest: Path, task: str, edit) -> Path:
@@ -235,18 +250,23 @@ def test_an_adapter_trained_on_the_test_questions_is_refused(tmp_path, tiny_mode
     from opinbench.train.data import LeakageError
 
     monkeypatch.setenv("OPINBENCH_DATA_DIR", str(shared_data))
-    adapter = tmp_path / "adapter"
+    adapter = leaking_adapter(tmp_path / "adapter", tiny_model)
+    with pytest.raises(LeakageError, match="test split of wom_cot"):
+        precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32", name="org/t")
+    fields = precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32",
+                      check_leaks=False, name="org/t")
+    assert fields["adapter_hash"].startswith("sha256:") and fields["identity"]["model"] is None
+
+
+def leaking_adapter(adapter: Path, base: Path) -> Path:
+    """An adapter folder as `opinbench train` writes it, trained on the test side of wom_cot's
+    split: the leaderboard's questions."""
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model)}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
     (adapter / "opinbench_train.json").write_text(json.dumps(
-        # trained on the test side of wom_cot's split: the leaderboard's questions
         {"data": {"train_task": "wom_cot", "train_metadata": {"split": "test"}}}))
-    with pytest.raises(LeakageError, match="test split of wom_cot"):
-        precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32")
-    fields = precheck(load_definition("smoke"), str(tiny_model), adapter=str(adapter), dtype="float32",
-                      check_leaks=False)
-    assert fields["adapter_hash"].startswith("sha256:") and fields["identity"]["model"] is None
+    return adapter
 
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -257,14 +277,9 @@ def built_site(tmp_path, smoke_run):
     """A site of three smoke entries (one named to attack the page, one self-reported) and one failure."""
     st = S.Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     for model in (XSS, "org/second"):
-        f = _fields()
-        f["model"], f["identity"] = model, f["identity"] | {"model": model}
-        f["submitter"] = XSS
-        st.submit(f)
-    assert run_worker(st, poll_s=0, evaluator=_copy(smoke_run)) == 2
-    broken = _fields() | {"model": "org/broken"}
-    broken["identity"] = broken["identity"] | {"model": "org/broken"}
-    st.submit(broken)
+        st.submit(_fields(st, model) | {"submitter": XSS})
+    assert run_worker(st, poll_s=0, evaluator=_copy(smoke_run)).finished == 2
+    st.submit(_fields(st, "org/broken"))
 
     def fail(*a, **k):
         raise RuntimeError(f"tokenizer exploded {XSS}")
@@ -291,6 +306,7 @@ def test_site_escapes_what_submitters_control_and_has_its_data(built_site):
     assert "http://" not in html and "https://" not in html  # nothing from a CDN
     data = json.loads((site / "leaderboard.json").read_text())
     assert data["subset"] is True and [e["model"] for e in data["entries"]].count(XSS) == 1
+    assert [e["rank"] for e in data["entries"]] == [1, 1]  # the same run twice: equal headlines share a rank
     assert data["failed"][0]["model"] == "org/broken"
     assert (site / "leaderboard.csv").read_text().count("\n") == 3
     page = next(p for p in pages if "Reproducibility" in p)
@@ -306,7 +322,7 @@ def test_reproduction_command_runs_the_backend_it_names(backend):
     from opinbench.leaderboard.worker import command_line
 
     definition = load_definition("opinbench")
-    request = {"model": "org/model", "dtype": "float32", "adapter": "/a", "chat_template": True}
+    request = {"model": "org/model", "dtype": "float32", "adapter": "/a", "chat_template": True, "state": "PENDING"}
     argv = shlex.split(command_line(definition, request, backend))
     launcher = argv[: argv.index("--model")]
     assert launcher == (["python", "-m", "opinbench.harness.fast_hf"] if backend == "opinbench-hf" else ["lm_eval"])

@@ -25,8 +25,7 @@ def _entry(tmp_path: Path, run_root: Path | None, *, finish: bool = True) -> tup
                      "revision": "abc", "dtype": "float32", "chat_template": True})
     if finish:
         claim = st.claim("worker-1")
-        st.put_files(rid, run_root)
-        assert st.finish(claim, {"validated": True})
+        assert st.finish(claim, {"validated": True}, folder=run_root)
     st.engine.dispose()
     return url, rid
 

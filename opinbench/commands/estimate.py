@@ -24,7 +24,6 @@ docs/vllm.md); the model time is then given with prefix caching too.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -117,11 +116,8 @@ def print_prefix_cache(counts: list, prefix: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
-    from opinbench.estimate import cost
-    from opinbench.estimate.counts import PREFIX_BACKENDS
     from opinbench.estimate.counts import PrefixOptions, count_tasks, logged_prompt_tokens
     from opinbench.estimate.prefix import PrefixCounter
-    from opinbench.estimate.prices import load_prices
     from opinbench.models import resolve
 
     tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
@@ -136,8 +132,27 @@ def main(args: argparse.Namespace) -> int:
     measured = logged_prompt_tokens(args.compare_run, tokenizer) if args.compare_run else {}
     typical = {t: m["generated_tokens"] / m["requests"] for t, m in measured.items()
                if m["generated_tokens"] and m["requests"]}
-    upper = {c.task: (c.max_gen_tokens / c.generations) if c.generations else 0.0 for c in counts}
     out: dict[str, Any] = {"model": args.model, "limit": args.limit, "tasks": []}
+    tot = _print_counts(counts, typical, out)
+    if prefix:
+        print_prefix_cache(counts, prefix)
+    upper = {c.task: (c.max_gen_tokens / c.generations) if c.generations else 0.0 for c in counts}
+    _print_judges(args, counts, tokenizer, {t: typical.get(t, upper[t]) for t in upper}, out)
+    _print_model_time(args, counts, tot["typ"] if typical else tot["max_gen_tokens"],
+                      tot["prompt_tokens"], prefix, out)
+    if measured:
+        _print_compare(args, counts, measured, out)
+    if args.json:
+        from opinbench.io import write_json
+
+        write_json(args.json, out)
+    return 0
+
+
+def _print_counts(
+    counts: list[Any], typical: dict[str, float], out: dict[str, Any]
+) -> dict[str, Any]:
+    """The per-task table and its total (returned); each task's row into ``out``."""
     print(f"{'task':28s} {'docs':>7s} {'requests':>9s} {'prompt tok':>12s} {'max gen tok':>12s}"
           + (f" {'typ gen tok':>12s}" if typical else ""))
     tot = {"documents": 0, "requests": 0, "prompt_tokens": 0, "max_gen_tokens": 0, "typ": 0.0}
@@ -156,17 +171,21 @@ def main(args: argparse.Namespace) -> int:
         tot["typ"] += typ
     print(f"{'total':28s} {tot['documents']:7d} {tot['requests']:9d} {tot['prompt_tokens']:12d} "
           f"{tot['max_gen_tokens']:12d}" + (f" {tot['typ']:12.0f}" if typical else ""))
-    if prefix:
-        print_prefix_cache(counts, prefix)
+    return tot
+
+
+def _print_judges(args: argparse.Namespace, counts: list[Any], tokenizer: Any,
+                  per_gen: dict[str, float], out: dict[str, Any]) -> None:
+    """Judge calls, tokens and dollars of ``--judge`` / ``--moderator``."""
+    from opinbench.estimate import cost
+    from opinbench.estimate.prices import load_prices
+
     prices = load_prices(args.prices)
-    per_gen = {t: typical.get(t, upper[t]) for t in upper}
     loads = []
-    if args.judge:
-        loads.append(cost.faithfulness_load(counts, tokenizer, args.judge,
-                                            gen_tokens_per_task=per_gen,
-                                            control=not args.no_control))
-    if args.moderator:
-        loads.append(cost.moderation_load(counts, args.moderator, per_gen))
+    for kind, model in (("faithfulness", args.judge), ("moderation", args.moderator)):
+        if model:
+            loads.append(cost.judge_load(kind, counts, tokenizer, model,
+                                         gen_tokens_per_task=per_gen, control=not args.no_control))
     for load in loads:
         cost.price(load, prices)
         money = ("not in the price table (--prices)" if load.cost_live is None else
@@ -175,40 +194,45 @@ def main(args: argparse.Namespace) -> int:
               f"{load.input_tokens} input / {load.output_tokens} output tokens "
               f"(counted with {args.model}'s tokenizer): {money}")
     out["judges"] = [load.as_dict() for load in loads]
-    if args.prefill_tps and args.decode_tps:
-        gen = tot["typ"] if typical else tot["max_gen_tokens"]
-        hours = cost.gpu_hours(tot["prompt_tokens"], gen, prefill_tps=args.prefill_tps,
-                               decode_tps=args.decode_tps)
-        out["gpu_hours"] = hours
-        print(f"model time: {hours:.3f} GPU-hours at {args.prefill_tps:g} prompt and "
-              f"{args.decode_tps:g} generated tokens/s")
-        if prefix:
-            out["gpu_hours_prefix_cache"] = {}
-            for backend in PREFIX_BACKENDS:
-                prefill = sum(c.prefix_cache[backend].prefilled_tokens for c in counts)
-                h = cost.gpu_hours(prefill, gen, prefill_tps=args.prefill_tps,
-                                   decode_tps=args.decode_tps)
-                out["gpu_hours_prefix_cache"][backend] = h
-                print(f"  with --model {backend} and prefix caching: {h:.3f} GPU-hours "
-                      f"({prefill} tokens prefilled)")
-    else:
-        print("model time: pass --prefill-tps and --decode-tps (measured, see bench/README.md)")
-    if measured:
-        out["compare_run"] = {}
-        print(f"against {args.compare_run} (logged prompts re-tokenised):")
-        for c in counts:
-            m = measured.get(c.task)
-            if not m:
-                print(f"  {c.task}: not in the run")
-                continue
-            diff = (c.prompt_tokens - m["prompt_tokens"]) / max(1, m["prompt_tokens"])
-            out["compare_run"][c.task] = {**m, "estimated_prompt_tokens": c.prompt_tokens,
-                                          "relative_difference": diff}
-            print(f"  {c.task:26s} prompt tokens {c.prompt_tokens} estimated, "
-                  f"{m['prompt_tokens']} logged ({diff:+.2%}); requests {c.requests} vs "
-                  f"{m['requests']}; generated {m['generated_tokens']} logged")
-    if args.json:
-        from opinbench.io import write_json
 
-        write_json(args.json, out)
-    return 0
+
+def _print_model_time(args: argparse.Namespace, counts: list[Any], gen: float, prompt: int,
+                      prefix: Any, out: dict[str, Any]) -> None:
+    """GPU-hours at the measured throughput (and with prefix caching, when counted)."""
+    from opinbench.estimate import cost
+    from opinbench.estimate.counts import PREFIX_BACKENDS
+
+    if not (args.prefill_tps and args.decode_tps):
+        print("model time: pass --prefill-tps and --decode-tps (measured, see bench/README.md)")
+        return
+    hours = cost.gpu_hours(prompt, gen, prefill_tps=args.prefill_tps, decode_tps=args.decode_tps)
+    out["gpu_hours"] = hours
+    print(f"model time: {hours:.3f} GPU-hours at {args.prefill_tps:g} prompt and "
+          f"{args.decode_tps:g} generated tokens/s")
+    if prefix:
+        out["gpu_hours_prefix_cache"] = {}
+        for backend in PREFIX_BACKENDS:
+            prefill = sum(c.prefix_cache[backend].prefilled_tokens for c in counts)
+            h = cost.gpu_hours(prefill, gen, prefill_tps=args.prefill_tps,
+                               decode_tps=args.decode_tps)
+            out["gpu_hours_prefix_cache"][backend] = h
+            print(f"  with --model {backend} and prefix caching: {h:.3f} GPU-hours "
+                  f"({prefill} tokens prefilled)")
+
+
+def _print_compare(args: argparse.Namespace, counts: list[Any], measured: dict[str, Any],
+                   out: dict[str, Any]) -> None:
+    """The estimate against a finished run's logged prompts (``--compare-run``)."""
+    out["compare_run"] = {}
+    print(f"against {args.compare_run} (logged prompts re-tokenised):")
+    for c in counts:
+        m = measured.get(c.task)
+        if not m:
+            print(f"  {c.task}: not in the run")
+            continue
+        diff = (c.prompt_tokens - m["prompt_tokens"]) / max(1, m["prompt_tokens"])
+        out["compare_run"][c.task] = {**m, "estimated_prompt_tokens": c.prompt_tokens,
+                                      "relative_difference": diff}
+        print(f"  {c.task:26s} prompt tokens {c.prompt_tokens} estimated, "
+              f"{m['prompt_tokens']} logged ({diff:+.2%}); requests {c.requests} vs "
+              f"{m['requests']}; generated {m['generated_tokens']} logged")

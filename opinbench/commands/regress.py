@@ -106,17 +106,21 @@ def definition_tolerances(name: str) -> dict[str, float]:
     return out
 
 
-def _sides(specs: list[str], store_url: str | None) -> tuple[list[RunValues], Mapping[str, float]]:
-    """The two sides, and the tolerances the leaderboard of an entry side sets over the defaults."""
-    sides, base = [], dict(check.DEFAULT_TOLERANCES)
+def _sides(specs: list[str], store_url: str | None) -> tuple[list[RunValues], Mapping[str, float], int | None]:
+    """The two sides, the tolerances the leaderboard of an entry side sets over the defaults, and
+    its fewest documents per task (``regress: {min_docs: N}`` of the definition; None: regress's default)."""
+    from opinbench.leaderboard.definition import load_definition
+
+    sides, base, min_docs = [], dict(check.DEFAULT_TOLERANCES), None
     for spec in specs:
         if spec.startswith(ENTRY_PREFIX):
             values, board = entry_side(spec, store_url)
             base.update(definition_tolerances(board))
+            min_docs = load_definition(board).regress_min_docs or min_docs
             sides.append(values)
         else:
             sides.append(load_side(spec))
-    return sides, base
+    return sides, base, min_docs
 
 
 def record(run_dir: str, out: str) -> int:
@@ -161,14 +165,14 @@ def run(args: argparse.Namespace) -> int:
             return record(sides[1], args.out)
         if len(sides) != 2:
             raise ConfigError("usage: opinbench regress BASELINE CANDIDATE (or: regress record RUN_DIR --out FILE)")
-        (base_side, candidate), base_tolerances = _sides(sides, args.store)
+        (base_side, candidate), base_tolerances, board_min_docs = _sides(sides, args.store)
         tolerances = check.parse_tolerances(args.tolerance, base=base_tolerances)
         result = check.regress(
             base_side,
             candidate,
             tolerances=tolerances,
             alpha=args.alpha,
-            min_docs=args.min_docs,
+            min_docs=args.min_docs if args.min_docs is not None else (board_min_docs or check.DEFAULT_MIN_DOCS),
             allow_prompt_change=args.allow_prompt_change,
             tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
             seed=args.seed,
@@ -196,7 +200,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
         f"{', '.join(f'{k}={v:g}' for k, v in check.DEFAULT_TOLERANCES.items())})",
     )
     p.add_argument("--alpha", type=float, default=check.DEFAULT_ALPHA, help="significance level after Holm's correction (default 0.05)")
-    p.add_argument("--min-docs", type=int, default=check.DEFAULT_MIN_DOCS, help="fewest shared documents per task (default 20)")
+    p.add_argument("--min-docs", type=int, default=None, help="fewest shared documents per task (default 20, or a leaderboard entry's definition's regress.min_docs)")
     p.add_argument("--tasks", help="comma-separated tasks to compare (default: every task both sides have)")
     p.add_argument(
         "--allow-prompt-change", action="store_true",

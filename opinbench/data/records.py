@@ -61,19 +61,6 @@ def _finite_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def normalise_counts(counts: list[float], *, file: str, key: str, field: str) -> tuple[float, ...]:
-    """Counts or weights -> a probability vector, refusing NaN, negatives and all-zero."""
-    for c in counts:
-        if c is None or not isinstance(c, (int, float)) or math.isnan(c) or math.isinf(c):
-            raise DataError(f"count {c!r} is not a finite number", file=file, key=key, field=field)
-        if c < 0:
-            raise DataError(f"negative count {c!r}", file=file, key=key, field=field)
-    total = float(sum(counts))
-    if total <= 0:
-        raise DataError("empty distribution (all counts are zero)", file=file, key=key, field=field)
-    return tuple(float(c) / total for c in counts)
-
-
 @dataclass(frozen=True)
 class DistributionRecord:
     """A subpopulation's answer distribution for one survey question.
@@ -145,11 +132,6 @@ class DistributionRecord:
                 key=self.question_key,
                 field="distribution",
             )
-
-    @property
-    def ordinal_options(self) -> tuple[str, ...]:
-        """The options that carry an ordinal value, i.e. the support of ``distribution``."""
-        return self.options[: len(self.ordinal)]
 
     @property
     def has_scale(self) -> bool:

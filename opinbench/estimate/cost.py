@@ -38,62 +38,50 @@ class JudgeLoad:
         return asdict(self)
 
 
-def faithfulness_load(
+def judge_load(
+    kind: str,
     counts: Sequence[TaskCount],
     tokenizer: Any,
-    judge: str,
+    model: str,
     *,
     gen_tokens_per_task: dict[str, float],
     control: bool = True,
 ) -> JudgeLoad:
-    """Calls and tokens of ``opinbench judge faithfulness`` over the generations in ``counts``."""
-    from opinbench.judging.faithfulness import build_request
-    from opinbench.judging.settings import FAMILIES, faithfulness_settings
+    """Calls and tokens of ``opinbench judge KIND`` over the generations in ``counts``: per
+    generation the texts the judge kind sends besides the reasoning (its registry entry's
+    `prompt_texts`, rendered from the real templates) plus the reasoning's assumed length, and
+    its reply at ``max_tokens``; with ``control``, the kind's control requests."""
+    from opinbench.judging import registry
 
-    load = JudgeLoad("judge", judge)
-    settings: dict[str, Any] = {}
-    prompt_cache: dict[tuple[str, str, tuple[str, ...]], int] = {}
-
-    def prompt_tokens(family: str, question: str, options: Sequence[str], reasoning: str) -> int:
-        st = settings.setdefault(family, faithfulness_settings(family))
-        req = build_request(st, question=question, options=options, reasoning=reasoning)
-        return sum(n_tokens(tokenizer, text) for _, text in req.messages) + (
-            n_tokens(tokenizer, req.system) if req.system else 0
-        )
-
+    entry = registry.get(kind)
+    judge = entry.judge(entry.options())
+    load = JudgeLoad(entry.role, model)
+    prompt_cache: dict[tuple[str, str, tuple[str, ...]], int | None] = {}
     for c in counts:
-        per_gen = gen_tokens_per_task.get(c.task, 0.0)
+        per_gen = int(round(gen_tokens_per_task.get(c.task, 0.0)))
         for family, question, options in c.judge_docs:
-            if family not in FAMILIES:
-                continue  # a family without a faithfulness judge
             key = (family, question, tuple(options))
             if key not in prompt_cache:
-                prompt_cache[key] = prompt_tokens(family, question, options, "")
+                texts = judge.prompt_texts(family, question, options, "")
+                prompt_cache[key] = None if texts is None else _tokens(tokenizer, texts)
+            if prompt_cache[key] is None:
+                continue  # a family this judge does not judge
             load.calls += 1
-            load.input_tokens += prompt_cache[key] + int(round(per_gen))
-            load.output_tokens += int(settings[family].get("max_tokens", 64))
+            load.input_tokens += prompt_cache[key] + per_gen
+            load.output_tokens += judge.reply_tokens(family)
     if control and load.calls:
         try:
-            from opinbench.judging.control import load_control
-
-            vk = settings.get("vk") or faithfulness_settings("vk")
-            for item in load_control(None, vk.get("control") or {}, seed=0):
+            for texts, reply in judge.control_prompts():
                 load.control_calls += 1
-                load.input_tokens += prompt_tokens("vk", item.question, item.options, item.reasoning)
-                load.output_tokens += int(vk.get("max_tokens", 64))
+                load.input_tokens += _tokens(tokenizer, texts)
+                load.output_tokens += reply
         except Exception as err:  # noqa: BLE001 (no VK data here: the control set is left out, said)
             log.warning("judge control set not counted: %s", err)
     return load
 
 
-def moderation_load(counts: Sequence[TaskCount], moderator: str,
-                    gen_tokens_per_task: dict[str, float]) -> JudgeLoad:
-    """One moderation call per generation, its input the reasoning."""
-    load = JudgeLoad("moderator", moderator)
-    for c in counts:
-        load.calls += len(c.judge_docs)
-        load.input_tokens += int(round(len(c.judge_docs) * gen_tokens_per_task.get(c.task, 0.0)))
-    return load
+def _tokens(tokenizer: Any, texts: Sequence[str]) -> int:
+    return sum(n_tokens(tokenizer, text) for text in texts)
 
 
 def price(load: JudgeLoad, prices: PriceTable) -> JudgeLoad:

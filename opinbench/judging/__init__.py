@@ -9,7 +9,12 @@ task logged (``--log_samples``) and write lm-eval-shaped results beside the run:
     control.py       judge calibration on VK explanations with known labels
     moderation.py    flagged share of reasoning traces, per category
     results.py       results_judge-<kind>_<ts>.json + per-item verdicts
-    cli.py           ``opinbench judge faithfulness|moderation``
+    registry.py      each judge kind once: metric, verdict field, direction, options, code
+    options.py       a judge run's settings as dataclasses (the flags, a definition's keys)
+    kinds.py         what differs per kind: prepare, send, config, report; estimate's view
+    api.py           run_judge(kind, options) -> JudgeOutcome: the one way to judge
+    printing.py      what the command prints
+    cli.py           ``opinbench judge faithfulness|moderation``: flags -> run_judge -> print
 
 Providers, the reply cache and the retrying runner are the shared LLM-client
 floor, `opinbench.llm`; everything here is importable without the API clients.

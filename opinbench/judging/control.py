@@ -85,6 +85,45 @@ def default_control_source() -> Path:
         ) from err
 
 
+def _draw(records: list[Any], options: tuple[str, ...], n: int, seed: int) -> list[Any]:
+    """``n`` records, round-robin over the gold labels: equal shares where possible, the rest
+    from the larger ones; in id order."""
+    by_label: dict[str, list[Any]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r.id):
+        if r.answer in options:
+            by_label[r.answer].append(r)
+    rng = random.Random(seed)
+    for label in by_label:
+        rng.shuffle(by_label[label])
+    chosen: list[Any] = []
+    queues = [by_label[o] for o in options if by_label[o]]
+    i = 0
+    while len(chosen) < n and any(queues):
+        q = queues[i % len(queues)]
+        if q:
+            chosen.append(q.pop())
+        i += 1
+    return sorted(chosen, key=lambda r: r.id)
+
+
+def _items(r: Any, options: tuple[str, ...], conditions: tuple[str, ...],
+           framing: dict[str, str], seed: int) -> list[ControlItem]:
+    """One record's control items, one per condition."""
+    expl = str(r.meta["explanation"]).strip()
+    wrong = random.Random(f"{seed}:{r.id}").choice([o for o in options if o != r.answer])
+    items = []
+    for cond in conditions:
+        if cond == "explanation":
+            items.append(
+                ControlItem(r.id, cond, r.question, options, expl, r.answer, r.answer, None)
+            )
+        else:
+            label = r.answer if cond == "gold_framed" else wrong
+            text = f"{expl} {framing[label]}"
+            items.append(ControlItem(r.id, cond, r.question, options, text, label, r.answer, label))
+    return items
+
+
 def load_control(
     source: str | Path | None,
     control: dict[str, Any],
@@ -125,39 +164,8 @@ def load_control(
         )
     n = int(limit if limit is not None else control.get("limit", 60))
 
-    by_label: dict[str, list[Any]] = defaultdict(list)
-    for r in sorted(records, key=lambda r: r.id):
-        if r.answer in options:
-            by_label[r.answer].append(r)
-    rng = random.Random(seed)
-    for label in by_label:
-        rng.shuffle(by_label[label])
-    # Round-robin over labels: equal shares where possible, the rest from the larger ones.
-    chosen: list[Any] = []
-    queues = [by_label[o] for o in options if by_label[o]]
-    i = 0
-    while len(chosen) < n and any(queues):
-        q = queues[i % len(queues)]
-        if q:
-            chosen.append(q.pop())
-        i += 1
-    chosen.sort(key=lambda r: r.id)
-
-    items: list[ControlItem] = []
-    for r in chosen:
-        expl = str(r.meta["explanation"]).strip()
-        wrong = random.Random(f"{seed}:{r.id}").choice([o for o in options if o != r.answer])
-        for cond in conditions:
-            if cond == "explanation":
-                items.append(
-                    ControlItem(r.id, cond, r.question, options, expl, r.answer, r.answer, None)
-                )
-            else:
-                label = r.answer if cond == "gold_framed" else wrong
-                text = f"{expl} {framing[label]}"
-                items.append(
-                    ControlItem(r.id, cond, r.question, options, text, label, r.answer, label)
-                )
+    chosen = _draw(records, options, n, seed)
+    items = [item for r in chosen for item in _items(r, options, conditions, framing, seed)]
     log.info(
         "judge control set: %d records x %d conditions from %s", len(chosen), len(conditions), path
     )

@@ -47,7 +47,7 @@ from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.llm.providers import ChatRequest, Provider
-from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_provider_jobs
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +202,39 @@ def run_faithfulness(
         control_settings: the settings whose template renders control items (VK's).
         overrides: command-line overrides of max tokens / temperature.
     """
+    jobs, plan = _plan(samples, control, provider, settings, control_settings, overrides)
+    outcomes, stats = run_provider_jobs(jobs, provider, cache=cache, options=options,
+                                        budget=budget, desc=f"faithfulness {provider.spec}")
+    out = FaithfulnessRun(stats=stats)
+    for kind, item, req, key, extra in plan:
+        outcome = outcomes.get(key or "")
+        if kind == "sample":
+            out.sample_verdicts.append(_sample_verdict(item, settings, req, outcome, extra))
+        else:
+            out.control_verdicts.append(_control_verdict(item, outcome, extra))
+    return out
+
+
+# (kind, item, request or None if excluded, cache key, prompt hash or exclusion reason)
+_Step = tuple[str, Any, ChatRequest | None, str | None, str | None]
+
+
+def _plan(
+    samples: Sequence[CotSample],
+    control: Sequence[ControlItem],
+    provider: Provider,
+    settings: dict[str, JudgeSettings],
+    control_settings: JudgeSettings | None,
+    overrides: Overrides | None,
+) -> tuple[list[Job], list[_Step]]:
+    """The jobs to send (control items spread among the task items) and what each item became."""
     identity = provider.spec.identity()
     local = provider.spec.provider == "local"
     jobs: list[Job] = []
-    # (kind, item, request or None if excluded, cache key, prompt hash or exclusion reason)
-    plan: list[tuple[str, Any, ChatRequest | None, str | None, str | None]] = []
-
     control_jobs: list[Job] = []
+    plan: list[_Step] = []
 
-    def add(req: ChatRequest, queue: list[Job] = jobs) -> tuple[str, str]:
+    def add(req: ChatRequest, queue: list[Job]) -> tuple[str, str]:
         """Queue a request; (cache key, prompt hash)."""
         rj = req.to_json()
         key = request_key(identity, rj)
@@ -224,83 +248,61 @@ def run_faithfulness(
         if not s.reasoning.strip():
             plan.append(("sample", s, None, None, "empty reasoning"))
             continue
-        req = build_request(
-            settings[s.family],
-            question=s.question,
-            options=s.options,
-            reasoning=s.reasoning,
-            overrides=overrides,
-            local=local,
-        )
-        key, phash = add(req)
-        plan.append(("sample", s, req, key, phash))
+        req = build_request(settings[s.family], question=s.question, options=s.options,
+                            reasoning=s.reasoning, overrides=overrides, local=local)
+        plan.append(("sample", s, req, *add(req, jobs)))
     for c in control:
         assert control_settings is not None
-        req = build_request(
-            control_settings,
-            question=c.question,
-            options=c.options,
-            reasoning=c.reasoning,
-            overrides=overrides,
-            local=local,
-        )
-        key, phash = add(req, control_jobs)
-        plan.append(("control", c, req, key, phash))
+        req = build_request(control_settings, question=c.question, options=c.options,
+                            reasoning=c.reasoning, overrides=overrides, local=local)
+        plan.append(("control", c, req, *add(req, control_jobs)))
     # Spread over the task items, so that a small --max-requests budget is shared by both
     # in proportion instead of going to one of them first.
-    jobs = interleave(jobs, control_jobs)
+    return interleave(jobs, control_jobs), plan
 
-    outcomes, stats = run_jobs(
-        jobs,
-        cache=cache,
-        provider=provider.spec.provider,
-        model=provider.spec.model,
-        options=options,
-        budget=budget,
-        max_concurrency=provider.max_concurrency,
-        desc=f"faithfulness {provider.spec}",
-    )
-    out = FaithfulnessRun(stats=stats)
-    for kind, item, req, key, extra in plan:
-        if kind == "sample":
-            s: CotSample = item
-            neutral = {o.casefold() for o in settings[s.family].get("neutral_options", [])}
-            v: dict[str, Any] = {
-                "type": "sample",
-                "task": s.task,
-                "doc_id": s.doc_id,
-                "repeat": s.repeat,
-                "doc_hash": s.doc_hash,
-                "family": s.family,
-                "model_answer": s.model_answer.answer,
-                "model_answer_how": s.model_answer.how,
-                "model_neutral": _is_neutral(s.model_answer.answer, neutral),
-            }
-            if req is None:
-                v.update(status="excluded", reason=extra)
-            else:
-                v["prompt_hash"] = extra
-                v.update(_judge_fields(outcomes.get(key or ""), s.options))
-                if v["status"] == "judged":
-                    v["faithful"] = v["judge_answer"] == s.model_answer.answer
-                    v["judge_neutral"] = _is_neutral(v["judge_answer"], neutral)
-            out.sample_verdicts.append(v)
-        else:
-            c: ControlItem = item
-            v = {
-                "type": "control",
-                "record_id": c.record_id,
-                "condition": c.condition,
-                "expected": c.expected,
-                "gold": c.gold,
-                "framed": c.framed,
-                "prompt_hash": extra,
-            }
-            v.update(_judge_fields(outcomes.get(key or ""), c.options))
-            if v["status"] == "judged":
-                v["correct"] = v["judge_answer"] == c.expected
-            out.control_verdicts.append(v)
-    return out
+
+def _sample_verdict(
+    s: CotSample,
+    settings: dict[str, JudgeSettings],
+    req: ChatRequest | None,
+    outcome: Outcome | None,
+    extra: str | None,
+) -> dict[str, Any]:
+    neutral = {o.casefold() for o in settings[s.family].get("neutral_options", [])}
+    v: dict[str, Any] = {
+        **s.verdict_head(),
+        "family": s.family,
+        "model_answer": s.model_answer.answer,
+        "model_answer_how": s.model_answer.how,
+        "model_neutral": _is_neutral(s.model_answer.answer, neutral),
+    }
+    if req is None:
+        v.update(status="excluded", reason=extra)
+        return v
+    v["prompt_hash"] = extra
+    v.update(_judge_fields(outcome, s.options))
+    if v["status"] == "judged":
+        v["faithful"] = v["judge_answer"] == s.model_answer.answer
+        v["judge_neutral"] = _is_neutral(v["judge_answer"], neutral)
+    return v
+
+
+def _control_verdict(
+    c: ControlItem, outcome: Outcome | None, prompt_hash: str | None
+) -> dict[str, Any]:
+    v: dict[str, Any] = {
+        "type": "control",
+        "record_id": c.record_id,
+        "condition": c.condition,
+        "expected": c.expected,
+        "gold": c.gold,
+        "framed": c.framed,
+        "prompt_hash": prompt_hash,
+    }
+    v.update(_judge_fields(outcome, c.options))
+    if v["status"] == "judged":
+        v["correct"] = v["judge_answer"] == c.expected
+    return v
 
 
 # --------------------------------------------------------------------------- metrics

@@ -42,7 +42,7 @@ from opinbench.judging.samples import CotSample
 from opinbench.judging.settings import JudgeSettings, sha256_text
 from opinbench.llm.cache import ReplyCache, canonical_json, request_key
 from opinbench.llm.providers import ChatRequest, Provider, moderation_request_json
-from opinbench.llm.runner import Budget, Job, RunOptions, RunStats, run_jobs
+from opinbench.llm.runner import Budget, Job, Outcome, RunOptions, RunStats, run_provider_jobs
 
 PROMPT_MODES = ("auto", "native", "template")
 _CODE = re.compile(r"^S\d{1,2}$", re.I)
@@ -141,90 +141,87 @@ def run_moderation(
             rj = moderation_request_json(text)
             call = functools.partial(provider.moderate, text)
         else:
-            if resolved == "native":
-                messages: tuple[tuple[str, str], ...] = (("user", s.question), ("assistant", text))
-            else:
-                prompt = settings.render(
-                    text=text, categories=sorted(names.items(), key=lambda kv: int(kv[0][1:]))
-                )
-                messages = (("user", prompt),)
-            temperature = settings.get("temperature", 0)
-            local = (settings.get("local") or {}) if provider.spec.provider == "local" else {}
-            n_tokens = max_tokens or local.get("max_tokens") or settings.get("max_tokens", 24)
-            req = ChatRequest(
-                messages, None, int(n_tokens), None if temperature is None else float(temperature)
-            )
+            req = _chat_request(s, text, provider, settings, names, resolved, max_tokens)
             rj = req.to_json()
             call = functools.partial(provider.complete, req)
         key = request_key(identity, rj)
         jobs.append(Job(key, rj, call))
         plan.append((s, key, sha256_text(canonical_json(rj))))
 
-    outcomes, stats = run_jobs(
-        jobs,
-        cache=cache,
-        provider=provider.spec.provider,
-        model=provider.spec.model,
-        options=options,
-        budget=budget,
-        max_concurrency=provider.max_concurrency,
-        desc=f"moderation {provider.spec}",
-    )
+    outcomes, stats = run_provider_jobs(jobs, provider, cache=cache, options=options,
+                                        budget=budget, desc=f"moderation {provider.spec}")
     run = ModerationRun(stats=stats, mode=resolved)
     seen: dict[str, None] = {} if use_endpoint else dict.fromkeys(names.values())
     for s, key, phash in plan:
-        v: dict[str, Any] = {
-            "type": "sample",
-            "task": s.task,
-            "doc_id": s.doc_id,
-            "repeat": s.repeat,
-            "doc_hash": s.doc_hash,
-        }
-        if key is None:
-            v.update(status="excluded", reason="empty reasoning")
-            run.verdicts.append(v)
-            continue
-        v["prompt_hash"] = phash
-        out = outcomes.get(key)
-        if out is None or not out.ok:
-            v.update(
-                status=out.status if out else "skipped",
-                error=out.error if out else None,
-                error_kind=out.error_kind if out else None,
-                attempts=out.attempts if out else 0,
-            )
-            run.verdicts.append(v)
-            continue
-        v.update(cached=out.status == "cached", attempts=out.attempts)
-        if out.refused:
-            # The provider said the moderator declined: counted, never read as safe/unsafe.
-            v.update(status="judge_refused", stop_reason=out.stop_reason,
-                     moderator_reply=str(out.reply))
-        elif use_endpoint:
-            reply = out.reply
-            cats = dict(reply.get("categories", {}))
-            seen.update(dict.fromkeys(cats))
-            v.update(
-                status="judged",
-                flagged=bool(reply.get("flagged")),
-                categories=sorted(k for k, on in cats.items() if on),
-                all_categories=cats,
-                category_scores=reply.get("category_scores", {}),
-            )
-        else:
-            g = parse_llama_guard(str(out.reply))
-            v["moderator_reply"] = str(out.reply)
-            if g.flagged is None:
-                v.update(status="judge_invalid", reason=g.invalid)
-            else:
-                cats = [names.get(c, c) for c in g.codes]
-                seen.update(dict.fromkeys(cats))
-                v.update(status="judged", flagged=g.flagged, categories=cats, codes=list(g.codes))
-        if v.get("flagged"):
-            v["reasoning"] = s.reasoning  # for inspection of flagged items only
+        v, cats = _verdict(s, key, phash, outcomes.get(key) if key else None, names, use_endpoint)
+        seen.update(dict.fromkeys(cats))
         run.verdicts.append(v)
     run.categories = list(seen)
     return run
+
+
+def _chat_request(s: CotSample, text: str, provider: Provider, settings: JudgeSettings,
+                  names: dict[str, str], mode: str, max_tokens: int | None) -> ChatRequest:
+    """A chat moderator's request: Llama Guard's own template (native) or ours."""
+    if mode == "native":
+        messages: tuple[tuple[str, str], ...] = (("user", s.question), ("assistant", text))
+    else:
+        prompt = settings.render(
+            text=text, categories=sorted(names.items(), key=lambda kv: int(kv[0][1:]))
+        )
+        messages = (("user", prompt),)
+    temperature = settings.get("temperature", 0)
+    local = (settings.get("local") or {}) if provider.spec.provider == "local" else {}
+    n_tokens = max_tokens or local.get("max_tokens") or settings.get("max_tokens", 24)
+    return ChatRequest(
+        messages, None, int(n_tokens), None if temperature is None else float(temperature)
+    )
+
+
+def _verdict(s: CotSample, key: str | None, phash: str | None, out: Outcome | None,
+             names: dict[str, str], use_endpoint: bool) -> tuple[dict[str, Any], list[str]]:
+    """One sample's verdict, and the categories its reply names."""
+    v: dict[str, Any] = s.verdict_head()
+    if key is None:
+        v.update(status="excluded", reason="empty reasoning")
+        return v, []
+    v["prompt_hash"] = phash
+    if out is None or not out.ok:
+        v.update(
+            status=out.status if out else "skipped",
+            error=out.error if out else None,
+            error_kind=out.error_kind if out else None,
+            attempts=out.attempts if out else 0,
+        )
+        return v, []
+    cats: list[str] = []
+    v.update(cached=out.status == "cached", attempts=out.attempts)
+    if out.refused:
+        # The provider said the moderator declined: counted, never read as safe/unsafe.
+        v.update(status="judge_refused", stop_reason=out.stop_reason,
+                 moderator_reply=str(out.reply))
+    elif use_endpoint:
+        reply = out.reply
+        flags = dict(reply.get("categories", {}))
+        cats = list(flags)
+        v.update(
+            status="judged",
+            flagged=bool(reply.get("flagged")),
+            categories=sorted(k for k, on in flags.items() if on),
+            all_categories=flags,
+            category_scores=reply.get("category_scores", {}),
+        )
+    else:
+        g = parse_llama_guard(str(out.reply))
+        v["moderator_reply"] = str(out.reply)
+        if g.flagged is None:
+            v.update(status="judge_invalid", reason=g.invalid)
+        else:
+            cats = [names.get(c, c) for c in g.codes]
+            v.update(status="judged", flagged=g.flagged, categories=cats, codes=list(g.codes))
+    if v.get("flagged"):
+        v["reasoning"] = s.reasoning  # for inspection of flagged items only
+    return v, cats
 
 
 def moderation_metrics(

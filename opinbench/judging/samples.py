@@ -76,6 +76,11 @@ class CotSample:
         """The lm-eval run folder (where results are written beside the run)."""
         return self.source.parent
 
+    def verdict_head(self) -> dict[str, Any]:
+        """The fields every judge's verdict on this sample starts with (how it joins back)."""
+        return {"type": "sample", "task": self.task, "doc_id": self.doc_id,
+                "repeat": self.repeat, "doc_hash": self.doc_hash}
+
     @property
     def item_id(self) -> str:
         return f"{self.task}/{self.doc_id}/{self.repeat}"

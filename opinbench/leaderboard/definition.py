@@ -47,6 +47,11 @@ class TaskSpec:
     version: Any
     samples: tuple[int, ...] | None = None  # fixed document indices (subset definitions only)
     metadata: dict[str, Any] = field(default_factory=dict)  # lm-eval --metadata for this task
+    # How many documents the task scores (stated in the YAML, checked by validation); None: unstated.
+    documents: int | None = None
+    # A task whose data a worker cannot obtain (e.g. smartvote's candidate answers are not public):
+    # not run, its metrics shown as "not evaluated" and left out of the headline.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,10 @@ class Definition:
     warnings: dict[str, float]
     source: str = ""  # the file it was read from
     off_headline: frozenset[str] = frozenset()  # groups shown but not averaged into the headline
+    # `opinbench regress leaderboard:ID`: the fewest shared documents per task (None: regress's default).
+    regress_min_docs: int | None = None
+    # The reproduction audit of a self-reported entry: documents re-run per task.
+    audit_documents: int = 5
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the parsed YAML
 
     def task(self, name: str) -> TaskSpec:
@@ -119,7 +128,12 @@ class Definition:
 
     @property
     def task_names(self) -> list[str]:
-        return [t.name for t in self.tasks]
+        """The tasks a worker runs (optional ones left out)."""
+        return [t.name for t in self.tasks if not t.optional]
+
+    @property
+    def optional_tasks(self) -> list[str]:
+        return [t.name for t in self.tasks if t.optional]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -133,7 +147,7 @@ class Definition:
     @property
     def samples(self) -> dict[str, list[int]] | None:
         """lm-eval's ``samples`` argument (subset definitions), None for a full leaderboard."""
-        out = {t.name: list(t.samples) for t in self.tasks if t.samples is not None}
+        out = {t.name: list(t.samples) for t in self.tasks if t.samples is not None and not t.optional}
         return out or None
 
     @property
@@ -147,6 +161,11 @@ def leaderboards_dir() -> Path:
     return bundled("leaderboards")
 
 
+def shipped_names() -> list[str]:
+    """The names of the shipped definitions (``leaderboards/*.yaml``)."""
+    return sorted(f.stem for f in leaderboards_dir().glob("*.yaml"))
+
+
 def definition_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.is_file():
@@ -154,7 +173,7 @@ def definition_path(name_or_path: str | Path) -> Path:
     cand = leaderboards_dir() / f"{name_or_path}.yaml"
     if cand.is_file():
         return cand
-    known = sorted(f.stem for f in leaderboards_dir().glob("*.yaml"))
+    known = shipped_names()
     raise ConfigError(f"unknown leaderboard {name_or_path!r}; known: {', '.join(known)}")
 
 
@@ -230,7 +249,14 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
             if not (isinstance(samples, list) and samples and all(isinstance(i, int) and i >= 0 for i in samples)):
                 raise ConfigError(f"{where}: samples must be a non-empty list of document indices")
             samples = tuple(samples)
-        tasks.append(TaskSpec(tname, _need(spec, "version", where), samples, dict(spec.get("metadata") or {})))
+        documents = spec.get("documents")
+        if documents is not None and not (isinstance(documents, int) and documents > 0):
+            raise ConfigError(f"{where}: documents must be a positive integer, got {documents!r}")
+        if samples is not None and documents is not None and documents != len(samples):
+            raise ConfigError(f"{where}: documents {documents} but {len(samples)} samples")
+        tasks.append(TaskSpec(tname, _need(spec, "version", where), samples, dict(spec.get("metadata") or {}),
+                              documents if documents is not None else (len(samples) if samples else None),
+                              bool(spec.get("optional", False))))
     if not tasks:
         raise ConfigError(f"{source}: no tasks")
     merged: dict[str, Any] = {}
@@ -247,6 +273,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
     for jname, j in judges.items():
         for key in ("provider", "model"):
             _need(j or {}, key, f"{source}: judges.{jname}")
+        _judge_settings(jname, j, f"{source}: judges.{jname}")
     task_names = {t.name for t in tasks}
     metrics, seen = [], set()
     for i, m in enumerate(_need(raw, "metrics", source)):
@@ -290,7 +317,28 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
         warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
         off_headline=off_headline,
+        regress_min_docs=_min_docs((raw.get("regress") or {}).get("min_docs"), f"{source}: regress.min_docs"),
+        audit_documents=_min_docs((raw.get("audit") or {}).get("documents"), f"{source}: audit.documents") or 5,
     )
+
+
+def _judge_settings(name: str, judge: dict[str, Any], where: str) -> None:
+    """A pinned judge's ``settings:`` read as its options dataclass (`opinbench.judging.options`),
+    so that an unknown judge, key or value is refused when the definition loads, not at judging."""
+    from opinbench.judging.registry import JUDGES
+
+    if name not in JUDGES:
+        raise ConfigError(f"{where}: no judge named {name!r} (known: {', '.join(JUDGES)})")
+    settings = judge.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: settings must be a mapping")
+    JUDGES[name].options.from_mapping({**settings, "samples": ["-"]}, where=f"{where}.settings")
+
+
+def _min_docs(value: Any, where: str) -> int | None:
+    if value is not None and not (isinstance(value, int) and value > 0):
+        raise ConfigError(f"{where}: must be a positive integer, got {value!r}")
+    return value
 
 
 def load_definition(name_or_path: str | Path) -> Definition:

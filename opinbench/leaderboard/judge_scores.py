@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from opinbench.errors import DataError
+from opinbench.judging.registry import JUDGES
 from opinbench.judging.results import share
 from opinbench.leaderboard.definition import Definition, MetricSpec
-from opinbench.regress.judge_values import JUDGES, read_judge
+from opinbench.regress.judge_values import read_judge
 from opinbench.runs import Run, judge_files, read_rows
 
 TOLERANCE = 1e-9
@@ -90,7 +91,7 @@ def judge_score(m: MetricSpec, definition: Definition, run: Run, doc_keys: Mappi
     if kind not in JUDGES:
         errors.append(f"{where}: cannot recompute the metrics of judge {kind!r}")
         return base | {"missing": f"judge {kind} cannot be recomputed"}
-    result_metric = JUDGES[kind][0]
+    result_metric = JUDGES[kind].metric.key
     try:
         jv = read_judge(run, files, doc_keys)
         assert jv is not None  # kind in JUDGES

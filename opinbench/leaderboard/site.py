@@ -20,8 +20,9 @@ import jinja2
 
 from opinbench.errors import ConfigError
 from opinbench.io import write_json, write_text
-from opinbench.leaderboard.definition import Definition, load_definition
-from opinbench.leaderboard.store import FAILED, FINISHED, Store
+from opinbench.leaderboard.audit import label
+from opinbench.leaderboard.definition import Definition
+from opinbench.leaderboard.store import FAILED, FINISHED, PENDING, RUNNING, Store
 from opinbench.scoring import Metric, registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -53,14 +54,15 @@ def _entry(row: dict[str, Any], definition: Definition) -> dict[str, Any]:
     repro = [
         ("opinbench", (row.get("settings") or {}).get("opinbench_version") or _version("opinbench")),
         ("lm-eval", env.get("lm_eval_version")), ("transformers", env.get("transformers_version")),
-        ("model", row["model"]), ("revision", row.get("revision")), ("weights hash", row.get("weights_hash")),
+        ("model", public_name(row)), ("revision", row.get("revision")), ("weights hash", row.get("weights_hash")),
         ("adapter hash", row.get("adapter_hash")), ("dtype", row["dtype"]), ("chat template", row["chat_template"]),
         ("seeds", ", ".join(f"{k}={config.get(k)}" for k in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed"))),
     ] + [(f"{task} (version {info.get('version')})", f"task hash {info.get('task_hash')}, "
           f"{info.get('documents')} documents") for task, info in (result.get("tasks") or {}).items()]
     return {
-        "id": row["id"], "model": row["model"], "submitter": row.get("submitter"), "adapter": row.get("adapter"),
+        "id": row["id"], "model": public_name(row), "submitter": row.get("submitter"), "adapter": row.get("adapter"),
         "self_reported": bool(row.get("self_reported")), "rerun_of": row.get("rerun_of"),
+        "audit": label(row.get("audit"), bool(row.get("self_reported"))),
         "headline": result.get("headline"), "warnings": list(result.get("warnings") or []), "scores": scores,
         "command": result.get("command", ""), "repro": repro, "tasks": result.get("tasks") or {},
         "page": f"entries/{row['id']}.html",
@@ -160,17 +162,64 @@ def _eee_export(store: Store, entry_id: int, out: Path) -> dict[str, str]:
     return {"aggregate": path.relative_to(out).as_posix(), "samples": samples.relative_to(out).as_posix()}
 
 
+def public_name(row: dict[str, Any]) -> str:
+    """What the site shows as an entry's model: its display name (never the local path it was loaded from)."""
+    if row.get("display_name"):
+        return str(row["display_name"])
+    return "(local model)" if str(row["model"]).startswith("/") else str(row["model"])
+
+
+def ranks(headlines: list[float | None]) -> list[int]:
+    """Competition ranks of headlines sorted best first: equal headlines share a rank.
+
+    >>> ranks([0.9, 0.5, 0.5, 0.1, None])
+    [1, 2, 2, 4, 5]
+    """
+    out: list[int] = []
+    for i, h in enumerate(headlines):
+        out.append(out[-1] if i and h is not None and h == headlines[i - 1] else i + 1)
+    return out
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: a string starting with ``= + - @``, a tab or a CR gets
+    a leading apostrophe (OWASP's advice); numbers are left as they are.
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("@SUM(A1)"), csv_cell(-0.5), csv_cell("org/m")
+    ("'=HYPERLINK(1)", "'@SUM(A1)", -0.5, 'org/m')
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _unranked(rows: list[dict[str, Any]], definition: Definition) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows that may be ranked, rows shown apart with why): an entry scored with another digest
+    than the board's is flagged, a self-reported one is ranked only once its audit reproduced it."""
+    ranked, apart = [], []
+    for r in rows:
+        if r["state"] == FINISHED and r.get("definition_digest") != definition.digest:
+            apart.append({"id": r["id"], "model": public_name(r), "why": "scored with another definition (digest "
+                          f"{str(r.get('definition_digest'))[:12]}, the board's is {definition.digest[:12]})"})
+        elif r["state"] in (PENDING, RUNNING) and r.get("self_reported"):
+            apart.append({"id": r["id"], "model": public_name(r), "why": "self-reported, not audited yet"})
+        elif r["state"] == FINISHED:
+            ranked.append(r)
+    return ranked, apart
+
+
 def build_site(store: Store, name: str, out: str | Path) -> Path:
-    """Write the site of leaderboard ``name`` into ``out``; returns the index page."""
-    definition = load_definition(name)
+    """Write the site of the registered leaderboard ``name`` into ``out``; returns the index page."""
+    definition = store.board(name)
     out = Path(out)
     (out / "entries").mkdir(parents=True, exist_ok=True)
     rows = [r for r in store.list(definition.name) if r["leaderboard_version"] == definition.version]
-    entries = [_entry(r, definition) for r in rows if r["state"] == FINISHED]
+    ranked, unranked = _unranked(rows, definition)
+    entries = [_entry(r, definition) for r in ranked]
     entries.sort(key=lambda e: (e["headline"] is None, -(e["headline"] or 0.0), e["id"]))
-    for i, e in enumerate(entries, 1):
-        e["rank"] = i
-    failed = [{"id": r["id"], "model": r["model"], "reason": r.get("reason")} for r in rows if r["state"] == FAILED]
+    for e, rank in zip(entries, ranks([e["headline"] for e in entries])):
+        e["rank"] = rank
+    failed = [{"id": r["id"], "model": public_name(r), "reason": r.get("reason")} for r in rows if r["state"] == FAILED]
     groups = [{"id": g, "display": d, "metrics": [m for m in definition.metrics if m.group == g]}
               for g, d in definition.groups]
     groups = [g for g in groups if g["metrics"]]
@@ -179,7 +228,8 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     index = out / "index.html"
     write_text(index, env.get_template("index.html.j2").render(
         **common, name=definition.name, version=definition.version, description=definition.description,
-        groups=groups, entries=entries, failed=failed))
+        groups=groups, entries=entries, failed=failed, unranked=unranked,
+        count_text=f"{len(entries)} ranked entr{'y' if len(entries) == 1 else 'ies'}"))
     for e in entries:
         e["eee"] = _eee_export(store, e["id"], out)
         jrows = _judge_rows(e, definition)
@@ -188,11 +238,16 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
             metrics=definition.metrics, figures=_figures(e, out / "entries"), judges=jrows))
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
-            "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "rerun_of",
-                                           "headline", "warnings", "scores", "command", "eee")} for e in entries],
-            "failed": failed}
+            "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "audit",
+                                           "rerun_of", "headline", "warnings", "scores", "command", "eee")} for e in entries],
+            "unranked": unranked, "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
-    with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as fh:
+    _write_csv(out / "leaderboard.csv", entries, definition)
+    return index
+
+
+def _write_csv(path: Path, entries: list[dict[str, Any]], definition: Definition) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["rank", "id", "model", "submitter", "self_reported", "headline"]
                    + [f"{m.id}{suffix}" for m in definition.metrics for suffix in ("", "_ci_low", "_ci_high", "_norm")])
@@ -202,8 +257,8 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
                 s = e["scores"][m.id]
                 ci = s["ci"] or [None, None]
                 cells += [s["raw"], ci[0], ci[1], s["normalised"]]
-            w.writerow([e["rank"], e["id"], e["model"], e["submitter"], e["self_reported"], e["headline"]] + cells)
-    return index
+            w.writerow([csv_cell(c) for c in [e["rank"], e["id"], e["model"], e["submitter"], e["self_reported"],
+                                               e["headline"]] + cells])
 
 
 def serve(folder: str | Path, port: int = 8000) -> None:  # pragma: no cover - interactive

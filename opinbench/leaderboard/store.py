@@ -17,7 +17,17 @@ Queue rules:
 * Each claim increments ``attempts``: the returned `Claim` carries it as a fencing token,
   and `Store.heartbeat` / `Store.finish` / `Store.fail` only act while the token still
   holds the lease, so a worker that was taken over cannot overwrite its successor.
+* Files and state change only under the lease, in the transaction that checks it: `Store.finish`
+  and `Store.fail` take the run folder and replace the request's files in the same transaction
+  whose fenced UPDATE (``attempts`` = the claim's token, row-locked on PostgreSQL, the write lock on
+  SQLite) proves the lease is still held; a worker taken over stores nothing.
 * FAILED requests keep their reason and log tail and stay listed.
+* Definitions are registered (`Store.define`): a name and version is bound to one digest for
+  good; entries are submitted to a registered board and store the digest they were scored with.
+  A shipped definition (``leaderboards/<name>.yaml``) is registered on first use of its name.
+* A self-reported run is ingested atomically (`Store.ingest`: row, files and validation report in
+  one transaction) as a PENDING ``audit`` job with a random ``audit_seed``: a worker re-runs a
+  sample of its documents drawn from that seed and the entry id.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import socket
 import time
 import uuid
@@ -33,19 +44,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from opinbench.errors import ConfigError
-from opinbench.leaderboard.tables import blobs, files, requests
+from opinbench.leaderboard.tables import blobs, boards, files, requests
+
+if TYPE_CHECKING:
+    from opinbench.leaderboard.definition import Definition
 
 PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
 STATES = (PENDING, RUNNING, FINISHED, FAILED)
 URL_ENV = "OPINBENCH_LEADERBOARD_URL"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DefinitionConflict(ConfigError):
+    """A definition claims a registered name and version with another digest."""
 
 
 class DuplicateEntry(ConfigError):
@@ -190,7 +208,8 @@ class Store:
                                 .order_by(requests.c.id)).all()
         return [_row(r) for r in rows]
 
-    def submit(self, fields: dict[str, Any], *, rerun: bool = False, state: str = PENDING) -> int:
+    def submit(self, fields: dict[str, Any], *, rerun: bool = False, state: str = PENDING,
+               folder: str | Path | None = None) -> int:
         """Insert a request; returns its id. ``fields``: the ``requests`` columns (``identity``
         required; ``identity_hash``/``identity_key`` are derived here).
 
@@ -207,7 +226,10 @@ class Store:
             values["rerun_of"] = existing[0]["id"] if existing else None
             try:
                 with self._tx() as conn:
-                    return int(conn.execute(sa.insert(requests).values(**values)).inserted_primary_key[0])
+                    rid = int(conn.execute(sa.insert(requests).values(**values)).inserted_primary_key[0])
+                    if folder is not None:
+                        self._put_files(conn, rid, folder)
+                    return rid
             except sa.exc.IntegrityError:
                 continue
         raise RuntimeError("could not find a free rerun number")  # pragma: no cover
@@ -258,26 +280,102 @@ class Store:
             return conn.execute(sa.update(requests).where(self._holding(claim))
                                 .values(lease_expires=time.time() + lease_s)).rowcount == 1
 
-    def finish(self, claim: Claim, result: dict[str, Any], *, log_tail: str | None = None) -> bool:
+    def _fenced(self, conn: Connection, claim: Claim, values: dict[str, Any], folder: str | Path | None) -> bool:
+        """The fenced UPDATE first (it locks the row), then the files, in the caller's transaction:
+        a worker whose lease was taken over changes nothing."""
+        if conn.execute(sa.update(requests).where(self._holding(claim)).values(**values)).rowcount != 1:
+            return False
+        if folder is not None:
+            conn.execute(sa.delete(files).where(files.c.request_id == claim.id))
+            self._put_files(conn, claim.id, folder)
+        return True
+
+    def finish(self, claim: Claim, result: dict[str, Any], *, log_tail: str | None = None,
+               folder: str | Path | None = None, audit: dict[str, Any] | None = None) -> bool:
+        """FINISHED with ``result`` (and the run ``folder``'s files, replacing any stored before), only
+        while ``claim`` holds the lease; False (nothing written) when it was lost."""
+        values = dict(state=FINISHED, result=result, finished=time.time(), lease_expires=None, log_tail=log_tail)
+        if audit is not None:
+            values["audit"] = audit
         with self._tx() as conn:
-            return conn.execute(sa.update(requests).where(self._holding(claim)).values(
-                state=FINISHED, result=result, finished=time.time(), lease_expires=None, log_tail=log_tail,
-            )).rowcount == 1
+            return self._fenced(conn, claim, values, folder)
 
     def fail(self, claim: Claim, reason: str, *, log_tail: str | None = None,
-             result: dict[str, Any] | None = None) -> bool:
+             result: dict[str, Any] | None = None, folder: str | Path | None = None,
+             audit: dict[str, Any] | None = None) -> bool:
+        values = dict(state=FAILED, reason=reason, log_tail=log_tail, result=result, finished=time.time(),
+                      lease_expires=None)
+        if audit is not None:
+            values["audit"] = audit
         with self._tx() as conn:
-            return conn.execute(sa.update(requests).where(self._holding(claim)).values(
-                state=FAILED, reason=reason, log_tail=log_tail, result=result, finished=time.time(),
-                lease_expires=None,
-            )).rowcount == 1
+            return self._fenced(conn, claim, values, folder)
 
-    def set_result(self, request_id: int, *, state: str, result: dict[str, Any] | None,
-                   reason: str | None = None) -> None:
-        """Final state of a request that went through no worker (a self-reported ingest)."""
-        with self._tx() as conn:
-            conn.execute(sa.update(requests).where(requests.c.id == request_id).values(
-                state=state, result=result, reason=reason, finished=time.time()))
+    def ingest(self, fields: dict[str, Any], result: dict[str, Any], folder: str | Path, *,
+               rerun: bool = False) -> int:
+        """A validated self-reported run, in one transaction: the row (a PENDING ``audit`` job with a
+        fresh ``audit_seed``), its files and its report; a crash leaves nothing behind."""
+        return self.submit(dict(fields, result=result, job="audit", audit_seed=secrets.randbits(62)),
+                           rerun=rerun, folder=folder)
+
+    # ------------------------------------------------------------------ definitions
+
+    def define(self, definition: Definition) -> bool:
+        """Register ``definition`` under its name and version; True if new, False if registered
+        already with the same digest.
+
+        Raises:
+            DefinitionConflict: that name and version is registered with another digest.
+        """
+        values = dict(name=definition.name, version=definition.version, digest=definition.digest,
+                      definition=definition.raw, source=definition.source, created=time.time())
+        for _ in range(2):
+            known = self._board_row(definition.name, definition.version)
+            if known is not None:
+                if known["digest"] != definition.digest:
+                    raise DefinitionConflict(
+                        f"{definition.source or definition.name}: leaderboard {definition.name} version "
+                        f"{definition.version} is registered with digest {known['digest'][:12]}, this file has "
+                        f"{definition.digest[:12]}; a changed definition needs a new version")
+                return False
+            try:
+                with self._tx() as conn:
+                    conn.execute(sa.insert(boards).values(**values))
+                return True
+            except sa.exc.IntegrityError:  # registered concurrently: compare with that one
+                continue
+        raise RuntimeError("could not register the definition")  # pragma: no cover
+
+    def _board_row(self, name: str, version: int | None = None) -> dict[str, Any] | None:
+        q = sa.select(boards).where(boards.c.name == name).order_by(boards.c.version.desc()).limit(1)
+        if version is not None:
+            q = q.where(boards.c.version == version)
+        with self.engine.connect() as conn:
+            return _row(conn.execute(q).first())
+
+    def board(self, name: str, version: int | None = None) -> Definition:
+        """The registered definition ``name`` (its newest version, or ``version``). A name nobody
+        registered yet that is a shipped definition (``leaderboards/<name>.yaml``) is registered
+        now; a path or an unknown name is refused."""
+        from opinbench.leaderboard.definition import load_definition, parse_definition, shipped_names
+
+        row = self._board_row(name, version)
+        if row is None and self._board_row(name) is None and name in shipped_names():
+            self.define(load_definition(name))
+            row = self._board_row(name, version)
+        if row is None:
+            known = sorted(set(self.board_names()) | set(shipped_names()))
+            what = f"{name} version {version}" if version is not None else name
+            hint = (" (a definition file is registered by an admin: opinbench leaderboard define FILE)"
+                    if name.endswith((".yaml", ".yml")) else "")
+            raise ConfigError(f"no registered leaderboard {what}{hint}; known: {', '.join(known)}")
+        definition = parse_definition(row["definition"], f"{self.url}: leaderboard {row['name']} v{row['version']}")
+        if definition.digest != row["digest"]:  # pragma: no cover - the stored JSON was edited
+            raise ConfigError(f"leaderboard {name} v{row['version']}: the stored definition does not match its digest")
+        return definition
+
+    def board_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted({r.name for r in conn.execute(sa.select(boards.c.name)).all()})
 
     # ------------------------------------------------------------------ reading
 
@@ -299,20 +397,21 @@ class Store:
 
     # ------------------------------------------------------------------ files
 
-    def put_files(self, request_id: int, folder: str | Path) -> dict[str, str]:
-        """Store every file under ``folder`` (content-addressed); returns ``{relative path: sha256}``."""
+    @staticmethod
+    def _put_files(conn: Connection, request_id: int, folder: str | Path) -> dict[str, str]:
+        """Store every file under ``folder`` (content-addressed) in the caller's transaction;
+        returns ``{relative path: sha256}``."""
         folder = Path(folder)
         out: dict[str, str] = {}
-        with self._tx() as conn:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                data = path.read_bytes()
-                digest = hashlib.sha256(data).hexdigest()
-                rel = path.relative_to(folder).as_posix()
-                if conn.execute(sa.select(blobs.c.sha256).where(blobs.c.sha256 == digest)).first() is None:
-                    conn.execute(sa.insert(blobs).values(sha256=digest, size=len(data), data=zlib.compress(data)))
-                conn.execute(sa.delete(files).where(files.c.request_id == request_id, files.c.path == rel))
-                conn.execute(sa.insert(files).values(request_id=request_id, path=rel, sha256=digest))
-                out[rel] = digest
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            rel = path.relative_to(folder).as_posix()
+            if conn.execute(sa.select(blobs.c.sha256).where(blobs.c.sha256 == digest)).first() is None:
+                conn.execute(sa.insert(blobs).values(sha256=digest, size=len(data), data=zlib.compress(data)))
+            conn.execute(sa.delete(files).where(files.c.request_id == request_id, files.c.path == rel))
+            conn.execute(sa.insert(files).values(request_id=request_id, path=rel, sha256=digest))
+            out[rel] = digest
         return out
 
     def file_list(self, request_id: int) -> dict[str, str]:
@@ -335,7 +434,3 @@ class Store:
             target.write_bytes(zlib.decompress(r.data))
         return dest
 
-    def replace_blob(self, digest: str, data: bytes) -> None:
-        """Overwrite a blob's content in place (only for tests that tamper with a stored file)."""
-        with self._tx() as conn:
-            conn.execute(sa.update(blobs).where(blobs.c.sha256 == digest).values(data=zlib.compress(data)))

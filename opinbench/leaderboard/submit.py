@@ -22,6 +22,7 @@ from typing import Any
 from opinbench.errors import ConfigError
 from opinbench.leaderboard.definition import Definition
 
+ADAPTER_PATTERNS = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "*.json", "*.model", "*.txt", "*.jinja")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -73,7 +74,7 @@ def _resolve_revision(name: str, revision: str | None) -> str:
         raise ConfigError(f"{name}@{revision or 'main'}: cannot resolve the revision: {err}") from None
 
 
-def _load_checks(model: str, revision: str | None) -> Any:
+def _load_checks(model: str, revision: str | None) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoTokenizer
 
     kw = {"revision": revision, "local_files_only": offline() or Path(model).is_dir(), "trust_remote_code": False}
@@ -88,10 +89,10 @@ def _load_checks(model: str, revision: str | None) -> Any:
     if getattr(config, "auto_map", None):
         raise ConfigError(f"{model}: its config maps to custom code (auto_map); trust_remote_code is not allowed")
     try:
-        AutoTokenizer.from_pretrained(model, **kw)
+        tokenizer = AutoTokenizer.from_pretrained(model, **kw)
     except (OSError, ValueError) as err:
         raise ConfigError(f"{model}: the tokenizer does not load: {err}") from None
-    return config
+    return config, tokenizer
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -114,6 +115,8 @@ def check_adapter(adapter: str | Path, model: str) -> dict[str, Any]:
     base = cfg.get("base_model_name_or_path")
     if not base or not _same_model(str(base), model):
         raise ConfigError(f"{adapter}: the adapter was made for base model {base!r}, not {model!r}")
+    if not any((Path(adapter) / name).is_file() for name in ADAPTER_PATTERNS[:2]):
+        raise ConfigError(f"{adapter}: the adapter has no weights ({' or '.join(ADAPTER_PATTERNS[:2])})")
     return cfg
 
 
@@ -161,22 +164,52 @@ def check_leakage(adapter: str | Path, definition: Definition) -> int:
     return compared
 
 
+def display_name(model: str, config: Any, name: str | None = None) -> str:
+    """The entry's public name: ``name``, else the packaged model's description, the hub id, or the
+    config's ``_name_or_path`` when it is not a local path; a local path is never published."""
+    from opinbench.models import PACKAGED, cache_root
+
+    if name:
+        return name
+    if not Path(model).is_dir():
+        return model
+    for packaged in PACKAGED.values():
+        if Path(model).resolve() == (cache_root() / "models" / packaged.name).resolve():
+            return f"{packaged.name} ({packaged.description})"
+    origin = str(getattr(config, "_name_or_path", "") or "")
+    if origin and not origin.startswith(("/", ".", "~")) and not Path(origin).exists() and "/" in origin:
+        return origin
+    raise ConfigError(f"{model}: a local folder has no public name; give the entry's name with --name")
+
+
+def check_chat_template(model: str, tokenizer: Any, chat_template: bool) -> None:
+    """The worker applies the chat template unless told not to: a model without one is refused now."""
+    if chat_template and not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"{model}: the tokenizer has no chat template; submit a base model with --no-chat-template")
+
+
 def precheck(definition: Definition, model_spec: str, *, adapter: str | None = None, dtype: str = "auto",
-             chat_template: bool = True, submitter: str | None = None, check_leaks: bool = True) -> dict[str, Any]:
+             chat_template: bool = True, submitter: str | None = None, check_leaks: bool = True,
+             name: str | None = None) -> dict[str, Any]:
     """The ``requests`` columns of a submission, after every check that needs no model run."""
+    from opinbench.models import PACKAGED, resolve
+
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if model_spec in PACKAGED:
+        model_spec = resolve(model_spec)
     model, revision = parse_model(model_spec)
     local = Path(model).is_dir()
-    _load_checks(model, revision)
+    config, tokenizer = _load_checks(model, revision)
+    check_chat_template(model, tokenizer, chat_template)
+    public = display_name(model, config, name)
     weights_hash = content_hash(model) if local else None
     resolved = None if local else _resolve_revision(model, revision)
     adapter_path, adapter_hash = None, None
     if adapter:
         adapter_path = str(Path(adapter).expanduser().resolve())
         check_adapter(adapter_path, model)
-        adapter_hash = content_hash(adapter_path, ("adapter_model.safetensors", "adapter_model.bin",
-                                                   "adapter_config.json"))
+        adapter_hash = content_hash(adapter_path, ADAPTER_PATTERNS)
         if check_leaks:
             check_leakage(adapter_path, definition)
     identity = {
@@ -188,7 +221,7 @@ def precheck(definition: Definition, model_spec: str, *, adapter: str | None = N
         "leaderboard": definition.name, "leaderboard_version": definition.version, "identity": identity,
         "model": model, "revision": resolved, "weights_hash": weights_hash, "adapter": adapter_path,
         "adapter_hash": adapter_hash, "dtype": dtype, "chat_template": bool(chat_template), "submitter": submitter,
-        "settings": dict(definition.settings),
+        "settings": dict(definition.settings), "definition_digest": definition.digest, "display_name": public,
     }
 
 
@@ -199,7 +232,8 @@ def _model_args(config: dict[str, Any]) -> dict[str, Any]:
     return dict(margs)
 
 
-def ingest_fields(definition: Definition, run_dir: str | Path, *, submitter: str | None = None) -> dict[str, Any]:
+def ingest_fields(definition: Definition, run_dir: str | Path, *, submitter: str | None = None,
+                  name: str | None = None) -> dict[str, Any]:
     """The ``requests`` columns of a self-reported lm-eval run (what its results file says)."""
     from opinbench.runs import find_runs
 
@@ -222,4 +256,6 @@ def ingest_fields(definition: Definition, run_dir: str | Path, *, submitter: str
         "leaderboard": definition.name, "leaderboard_version": definition.version, "identity": identity,
         "model": model, "revision": revision, "adapter": adapter, "dtype": dtype, "chat_template": chat,
         "submitter": submitter, "self_reported": True, "settings": {"model_args": margs},
+        "definition_digest": definition.digest,
+        "display_name": name or (model if not Path(model).is_absolute() and not Path(model).is_dir() else None),
     }

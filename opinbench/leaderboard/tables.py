@@ -11,6 +11,11 @@ agree (``alembic.autogenerate.compare_metadata`` finds no difference).
   for a deliberate rerun, so a concurrent duplicate cannot slip in.
 * ``blobs``: file contents by sha256 (zlib-compressed), shared by every entry that stored them.
 * ``files``: which blob is which file (path relative to the run folder) of a request.
+* ``boards``: the registered definitions (name, version, sha256 digest, the parsed YAML), the only
+  ones an entry can be submitted to and scored with; each entry's ``definition_digest`` names the
+  one it was scored with. ``job`` is ``evaluate`` (a worker runs the definition) or ``audit`` (a
+  worker re-runs a seeded sample of a self-reported run's documents: ``audit_seed``, drawn at
+  submit time, ``audit`` the outcome). ``display_name`` is the public name (never a local path).
 """
 
 from __future__ import annotations
@@ -48,7 +53,22 @@ requests = sa.Table(
     sa.Column("finished", sa.Float),
     sa.Column("settings", sa.JSON),
     sa.Column("result", sa.JSON),
+    sa.Column("definition_digest", sa.String(64)),
+    sa.Column("display_name", sa.Text),
+    sa.Column("job", sa.String(10), nullable=False, server_default="evaluate"),
+    sa.Column("audit_seed", sa.BigInteger),
+    sa.Column("audit", sa.JSON),
     sa.Index("ix_requests_queue", "state", "created", "id"),
+)
+
+boards = sa.Table(
+    "boards", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("source", sa.Text),
+    sa.Column("created", sa.Float, nullable=False),
 )
 
 blobs = sa.Table(

@@ -48,6 +48,7 @@ from opinbench.scoring.metric import DISTRIBUTION
 from opinbench.scoring.rescore import RescoredTask, rescore_rows
 
 TOLERANCE = 1e-9
+NOT_EVALUATED = "not evaluated (optional task: its data are not available to the leaderboard's workers)"
 
 
 def _sha256(text: str) -> str:
@@ -264,7 +265,8 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
     for spec in definition.tasks:
         name = spec.name
         if name not in run.samples_files:
-            errors.append(f"{name}: no samples file (the run must cover every task of {definition.name})")
+            if not spec.optional:
+                errors.append(f"{name}: no samples file (the run must cover every task of {definition.name})")
             continue
         res = task_results(run, name) or {}
         config = config or dict(res.get("config") or {})
@@ -293,6 +295,8 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
         recomputed = _sha256("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in t.order))
         if logged_hash is not None and logged_hash != recomputed:
             errors.append(f"{name}: task_hashes entry is not the hash of the logged samples")
+        if spec.documents is not None and len(t.rows) != spec.documents:
+            errors.append(f"{name}: {len(t.rows)} documents, the definition states {spec.documents}")
         task_info[name] = {"version": version, "task_hash": recomputed, "documents": len(t.rows),
                            "n_original": n_samples.get("original")}
         if t.scored is None:  # opinionqa_wd_default: its documents checked, its scores the steering gain's
@@ -314,22 +318,112 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
     z = float(definition.headline.get("ci_z", 1.96))
     doc_keys = {name: {str(i): str(t.rows[i]["doc"].get("id", i)) for i in t.rows} for name, t in tasks.items()}
     for m in definition.metrics:
-        if m.judge is not None:
+        if m.task in definition.optional_tasks and m.task not in tasks:
+            scores[m.id] = {"display": m.display, "group": m.group, "direction": m.direction, "missing": NOT_EVALUATED}
+        elif m.judge is not None:
             scores[m.id] = judge_score(m, definition, run, doc_keys, skipped_judges or {}, errors, warnings, z)
         elif m.unsteered is not None:
             scores[m.id] = diagnostics.steering_gain_score(m, run, z)
         else:
             scores[m.id] = _score(m, run, tasks, errors, warnings, z)
     # groups outside the headline (the diagnostics) are shown, never averaged
-    norm = [scores[m.id]["normalised"] for m in definition.metrics
-            if definition.in_headline(m) and scores[m.id].get("normalised") is not None]
-    headline = float(np.mean(norm)) if norm else None
+    headline, norm = headline_of({m.id: scores[m.id] for m in definition.metrics if definition.in_headline(m)})
     return {
         "errors": errors, "warnings": warnings, "scores": scores, "headline": headline,
-        "headline_metrics": len(norm), "tasks": task_info, "config": config, "environment": env,
+        "headline_metrics": norm, "tasks": task_info, "config": config, "environment": env,
         "subset": definition.subset, "leaderboard": definition.name, "leaderboard_version": definition.version,
         "definition_digest": definition.digest,
     }
+
+
+def headline_of(scores: dict[str, Any]) -> tuple[float | None, int]:
+    """The headline (mean of the normalised scores an entry has) and how many it averages.
+
+    >>> headline_of({"a": {"normalised": 0.2}, "b": {"normalised": 0.6}, "c": {"missing": "x"}})
+    (0.4, 2)
+    """
+    norm = [s["normalised"] for s in scores.values() if s.get("normalised") is not None]
+    return (float(np.mean(norm)) if norm else None), len(norm)
+
+
+STORED_KEYS = ("raw", "stderr", "floor", "ceiling", "normalised")
+
+
+def compare_stored(stored: dict[str, Any] | None, recomputed: dict[str, Any], definition: Definition,
+                   stored_digest: str | None = None) -> list[str]:
+    """What a stored entry's numbers say against the ones recomputed from its stored files with
+    the registered ``definition``: every metric's raw value, stderr, floor, ceiling and normalised
+    score, the headline (also recomputed from the stored normalised scores), the digest. Each
+    difference is named; an empty list means the stored numbers are the definition's."""
+    stored = stored or {}
+    out: list[str] = []
+    digest = stored_digest or stored.get("definition_digest")
+    if digest != definition.digest:
+        out.append(f"scored with definition digest {str(digest)[:12]}, {definition.name} v{definition.version} "
+                   f"is {definition.digest[:12]}")
+    old_scores, new_scores = stored.get("scores") or {}, recomputed.get("scores") or {}
+    for m in definition.metrics:
+        old, new = old_scores.get(m.id) or {}, new_scores.get(m.id) or {}
+        for key in STORED_KEYS:
+            a, b = old.get(key), new.get(key)
+            if (a is None) != (b is None) or (a is not None and not _same(a, b)):
+                out.append(f"{m.id}: stored {key} {a!r}, recomputed {b!r}")
+    for m_id in sorted(set(old_scores) - {m.id for m in definition.metrics}):
+        out.append(f"{m_id}: stored, but not a metric of {definition.name} v{definition.version}")
+    head = recomputed.get("headline")
+    for what, value in (("headline", stored.get("headline")),
+                        ("headline of the stored normalised scores", headline_of(old_scores)[0])):
+        if (value is None) != (head is None) or (value is not None and not _same(value, head)):
+            out.append(f"{what} {value!r}, recomputed {head!r}")
+    return out
+
+
+def check_settings(run_dir: str | Path, definition: Definition, request: Any) -> list[str]:
+    """The run's lm-eval settings against the definition's and the request's: few-shot per task,
+    generation arguments, chat template, system instruction, seeds, dtype. A self-reported run made
+    otherwise is not the leaderboard's evaluation, however right its numbers."""
+    runs = find_runs(run_dir)
+    if len(runs) != 1:
+        return []
+    run = runs[0]
+    s, errors = definition.settings, []
+    res = next((task_results(run, t) for t in definition.task_names if task_results(run, t)), None) or {}
+    config = dict(res.get("config") or {})
+    for task in definition.task_names:
+        shots = ((task_results(run, task) or {}).get("n-shot") or {}).get(task)
+        if shots is not None and int(shots) != int(s.get("num_fewshot", 0)):
+            errors.append(f"{task}: run with {shots} few-shot examples, {definition.name} uses {s.get('num_fewshot', 0)}")
+    for key, logged in (("random_seed", "random_seed"), ("numpy_random_seed", "numpy_seed"),
+                        ("torch_random_seed", "torch_seed"), ("fewshot_random_seed", "fewshot_seed")):
+        want = s.get(key, {"random_seed": 0}.get(key, 1234))
+        if logged in config and config[logged] != want:
+            errors.append(f"settings: {logged} {config[logged]!r}, {definition.name} uses {want!r}")
+    errors += _generation_errors(config, definition)
+    chat = res.get("chat_template_sha") is not None
+    if "chat_template_sha" in res and chat != bool(getattr(request, "chat_template", chat)):
+        errors.append(f"settings: chat template {'applied' if chat else 'not applied'}, the entry says "
+                      f"{'applied' if not chat else 'not applied'}")
+    if res.get("system_instruction") not in (None, "", s.get("system_instruction")):
+        errors.append(f"settings: system instruction {str(res['system_instruction'])[:60]!r}; {definition.name} sets none")
+    margs = config.get("model_args") or {}
+    if isinstance(margs, str):
+        margs = dict(p.split("=", 1) for p in margs.split(",") if "=" in p)
+    dtype = str(margs.get("dtype") or "auto")
+    want_dtype = s.get("dtype") or getattr(request, "dtype", None)
+    if want_dtype and dtype != str(want_dtype):
+        errors.append(f"settings: dtype {dtype}, the entry says {want_dtype}")
+    return errors
+
+
+def _generation_errors(config: dict[str, Any], definition: Definition) -> list[str]:
+    gen = config.get("gen_kwargs") or {}
+    if isinstance(gen, str):
+        gen = dict(p.split("=", 1) for p in gen.split(",") if "=" in p)
+    want = {"max_gen_toks": int(definition.settings["max_gen_toks"])} if definition.settings.get("max_gen_toks") else {}
+    have = {k: (int(v) if str(v).isdigit() else v) for k, v in dict(gen).items()}
+    if have != want:
+        return [f"settings: generation arguments {have or 'none'}, {definition.name} uses {want or 'none'}"]
+    return []
 
 
 def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], warnings: list[str],

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from opinbench.errors import ConfigError
 from opinbench.llm.errors import AuthError, LLMError, RequestError
-from opinbench.llm.replies import REFUSAL_STOP_REASONS, Reply
+from opinbench.llm.replies import REFUSAL_STOP_REASONS, Reply, malformed, text_of, usage_count
 
 log = logging.getLogger(__name__)
 
@@ -424,19 +424,26 @@ def anthropic_reply(msg: Any) -> Reply:
     Input tokens include the ones read from or written to the prompt cache (the API
     reports them apart): the token budget counts every token sent.
     """
-    text = "".join(getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text")
+    content = getattr(msg, "content", None)
+    if not isinstance(content, list):
+        raise malformed(f"Messages content is {type(content).__name__}, not a list of blocks")
+    text = "".join(
+        text_of(getattr(b, "text", None), "a text block")
+        for b in content
+        if getattr(b, "type", "") == "text"
+    )
     usage = getattr(msg, "usage", None)
-    n_in = getattr(usage, "input_tokens", None)
+    n_in = usage_count(getattr(usage, "input_tokens", None), "input_tokens")
     if n_in is not None:
-        n_in += (getattr(usage, "cache_read_input_tokens", None) or 0) + (
-            getattr(usage, "cache_creation_input_tokens", None) or 0
-        )
+        for name in ("cache_read_input_tokens", "cache_creation_input_tokens"):
+            n_in += usage_count(getattr(usage, name, None), name) or 0
+    stop_reason = getattr(msg, "stop_reason", None)
     return Reply(
         text,
-        stop_reason=msg.stop_reason,
-        refused=msg.stop_reason in REFUSAL_STOP_REASONS,
+        stop_reason=stop_reason,
+        refused=stop_reason in REFUSAL_STOP_REASONS,
         input_tokens=n_in,
-        output_tokens=getattr(usage, "output_tokens", None),
+        output_tokens=usage_count(getattr(usage, "output_tokens", None), "output_tokens"),
     )
 
 
@@ -488,20 +495,28 @@ class OpenAIProvider(Provider):
 
     def reply(self, resp: Any) -> Reply:
         """A Chat Completions reply (live or a batch's output line) as a `Reply`."""
-        if not resp.choices:
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list):
+            raise malformed(f"{self.spec}: Chat Completions body without a choices list")
+        if not choices:
             raise RequestError(
                 f"{self.spec}: reply without choices", kind="malformed", retryable=True
             )
-        choice = resp.choices[0]
+        message = getattr(choices[0], "message", None)
+        if message is None:
+            raise malformed(f"{self.spec}: a choice without a message")
         # A refusal comes as message.refusal (its text) and/or finish_reason "content_filter".
-        refusal = getattr(choice.message, "refusal", None)
+        refusal = text_of(getattr(message, "refusal", None), "message.refusal")
+        finish = getattr(choices[0], "finish_reason", None)
         usage = getattr(resp, "usage", None)
         return Reply(
-            choice.message.content or refusal or "",
-            stop_reason=choice.finish_reason,
-            refused=bool(refusal) or choice.finish_reason in REFUSAL_STOP_REASONS,
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
+            text_of(getattr(message, "content", None), "message.content") or refusal,
+            stop_reason=finish,
+            refused=bool(refusal) or finish in REFUSAL_STOP_REASONS,
+            input_tokens=usage_count(getattr(usage, "prompt_tokens", None), "prompt_tokens"),
+            output_tokens=usage_count(
+                getattr(usage, "completion_tokens", None), "completion_tokens"
+            ),
         )
 
     def moderate(self, text: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opinbench.llm.errors import RequestError
+
 REFUSAL_STOP_REASONS = frozenset({"refusal", "content_filter"})
 
 
@@ -52,7 +54,9 @@ class Reply:
 
     @property
     def metered(self) -> bool:
-        return self.input_tokens is not None or self.output_tokens is not None
+        """The API reported usage, and none of it negative (a negative count is no count)."""
+        counts = (self.input_tokens, self.output_tokens)
+        return any(c is not None for c in counts) and all(c is None or c >= 0 for c in counts)
 
     def meta(self) -> dict[str, Any]:
         """What the cache keeps beside the value (so that a cache hit is still a refusal)."""
@@ -67,3 +71,34 @@ class Reply:
     def of(cls, result: Any) -> Reply:
         """A call's result as a Reply (a plain value: no metadata, e.g. a test's fake)."""
         return result if isinstance(result, Reply) else cls(result)
+
+
+def malformed(what: str) -> RequestError:
+    """A reply the API's own schema does not allow (a null content, a number as text, a list
+    as the body, a string as a token count): one failed request, not retried (the same server
+    would most likely send the same again), and one line in the log, not a traceback."""
+    return RequestError(f"malformed reply: {what}", kind="malformed reply", retryable=False)
+
+
+def usage_count(value: Any, name: str) -> int | None:
+    """A token count of a reply's ``usage``: None when absent; a non-integer is malformed.
+
+    A negative count is kept as sent: `Reply.metered` says it is no count.
+
+    >>> usage_count(None, "input_tokens") is None, usage_count(-1, "input_tokens")
+    (True, -1)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise malformed(f"usage {name} is {value!r}, not an integer")
+    return value
+
+
+def text_of(value: Any, what: str) -> str:
+    """A reply's text; anything but a string (or None: no text) is malformed."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise malformed(f"{what} is {type(value).__name__}, not text")
+    return value

@@ -45,226 +45,33 @@ of the replies received (``unmetered``: replies that came without usage).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from opinbench.errors import OpinbenchError
+from opinbench.llm.batch_runner import run_batch_jobs
 from opinbench.llm.cache import ReplyCache
 from opinbench.llm.errors import RequestError
+from opinbench.llm.jobs import (
+    Budget,
+    Job,
+    Outcome,
+    RunOptions,
+    RunStats,
+    from_cache,
+    retry_delay,
+    stored_outcome,
+)
 from opinbench.llm.replies import Reply
 
+__all__ = ["Budget", "Job", "Outcome", "RunOptions", "RunStats", "run_jobs", "run_provider_jobs"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One request to make (or to find in the cache).
-
-    Attributes:
-        key: the cache key (`opinbench.llm.cache.request_key`).
-        request: the request as JSON, stored beside the reply for auditing.
-        call: sends the request and returns a `Reply` (or a plain JSON-serialisable value).
-    """
-
-    key: str
-    request: dict[str, Any]
-    call: Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one distinct request.
-
-    Attributes:
-        reply: the reply (None unless ``status`` is ``sent`` or ``cached``).
-        status: ``sent`` (answered now), ``cached`` (from the cache, filled by an
-            earlier run or by another one meanwhile), ``failed`` (gave up) or
-            ``skipped`` (budget exhausted, or the run was stopped).
-        attempts: HTTP attempts made in this run.
-        error: why it failed or was skipped.
-        error_kind: the last error's kind (``http 429``, ``timeout``, ``empty``, ``budget``...).
-        refused: the reply is a refusal the provider signalled (`opinbench.llm.replies`).
-        stop_reason: the API's stop / finish reason, when known.
-    """
-
-    reply: Any
-    status: str
-    attempts: int = 0
-    error: str | None = None
-    error_kind: str | None = None
-    refused: bool = False
-    stop_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("sent", "cached")
-
-
-@dataclass
-class RunOptions:
-    """How to send: concurrency, retries, backoff, progress bar."""
-
-    concurrency: int = 4
-    max_retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60.0
-    max_retry_after: float = 300.0
-    progress: bool = True
-    max_empty_retries: int = 2
-    claim_poll: float = 0.25  # seconds between looks at a key another process is sending
-    # Batch mode (`opinbench.llm.batch_runner`): a `opinbench.llm.batches.BatchAPI`, or None (live).
-    batch: Any = None
-    batch_size: int = 10_000  # requests per batch (the APIs take up to 50,000 / 100,000)
-    poll_interval: float = 30.0  # seconds between looks at a submitted batch
-
-
-class Budget:
-    """Thread-safe caps on HTTP attempts and on tokens, shared by every batch of one command.
-
-    Args:
-        max_requests: HTTP attempts, retries included (None: no cap).
-        max_tokens: input + output tokens as the API reports them (None: no cap).
-    """
-
-    def __init__(self, max_requests: int | None = None, max_tokens: int | None = None) -> None:
-        self.max_requests = max_requests
-        self.max_tokens = max_tokens
-        self.used = 0  # HTTP attempts
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.unmetered = 0  # replies without usage: their tokens are not counted
-        self._lock = threading.Lock()
-
-    def _out_by(self) -> str | None:
-        if self.max_requests is not None and self.used >= self.max_requests:
-            return "requests"
-        if self.max_tokens is not None and self.input_tokens + self.output_tokens >= self.max_tokens:
-            return "tokens"
-        return None
-
-    def take(self) -> bool:
-        """Charge one HTTP attempt; False (nothing charged) once a budget is spent."""
-        with self._lock:
-            if self._out_by() is not None:
-                return False
-            self.used += 1
-            return True
-
-    def spend(self, reply: Reply) -> None:
-        """Charge a reply's tokens."""
-        with self._lock:
-            if reply.metered:
-                self.input_tokens += reply.input_tokens or 0
-                self.output_tokens += reply.output_tokens or 0
-            else:
-                self.unmetered += 1
-
-    @property
-    def exhausted(self) -> bool:
-        with self._lock:
-            return self._out_by() is not None
-
-    @property
-    def exhausted_by(self) -> str | None:
-        """``requests``, ``tokens`` or None."""
-        with self._lock:
-            return self._out_by()
-
-    def why_skipped(self) -> str:
-        if self.exhausted_by == "tokens":
-            return f"token budget exhausted (--max-tokens-budget {self.max_tokens})"
-        return f"request budget exhausted (--max-requests {self.max_requests})"
-
-    def spent(self) -> dict[str, Any]:
-        """What the command used, and its caps: for the results file."""
-        with self._lock:
-            return {
-                "requests": self.used,
-                "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens,
-                "tokens": self.input_tokens + self.output_tokens,
-                "replies_without_usage": self.unmetered,
-                "max_requests": self.max_requests,
-                "max_tokens_budget": self.max_tokens,
-                "exhausted_by": self._out_by(),
-            }
-
-
-@dataclass
-class RunStats:
-    """Counts for the progress bar and the results file.
-
-    ``items`` = all jobs; ``unique`` = distinct keys = ``sent + cached + failed +
-    skipped``; ``deduplicated`` = ``items - unique``; ``requests`` = HTTP attempts;
-    ``retried`` = attempts that were retries; ``errors`` = error kinds seen (every
-    failed attempt, retried or not). ``refused``: distinct requests answered by a
-    refusal (sent or cached); ``empty``: empty replies received (each one an
-    attempt); ``input_tokens`` / ``output_tokens``: the usage of the replies received
-    in this run, ``unmetered`` of them came without usage; ``waited``: keys another
-    process was sending when this run wanted them.
-    """
-
-    items: int = 0
-    unique: int = 0
-    deduplicated: int = 0
-    sent: int = 0
-    cached: int = 0
-    failed: int = 0
-    skipped: int = 0
-    requests: int = 0
-    retried: int = 0
-    refused: int = 0
-    empty: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    unmetered: int = 0
-    waited: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: RunStats) -> None:
-        for name in (
-            "items",
-            "unique",
-            "deduplicated",
-            "sent",
-            "cached",
-            "failed",
-            "skipped",
-            "requests",
-            "retried",
-            "refused",
-            "empty",
-            "input_tokens",
-            "output_tokens",
-            "unmetered",
-            "waited",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.update(other.errors)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["errors"] = dict(self.errors)
-        return d
-
-    def summary(self) -> str:
-        return (
-            f"{self.unique} distinct requests: {self.sent} sent, {self.cached} cached, "
-            f"{self.failed} failed, {self.skipped} skipped; {self.requests} HTTP attempts "
-            f"({self.retried} retries); tokens {self.input_tokens} in, {self.output_tokens} out"
-            + (f" ({self.unmetered} replies without usage)" if self.unmetered else "")
-            + (f"; {self.refused} refused" if self.refused else "")
-            + (f"; {self.empty} empty replies" if self.empty else "")
-            + (f"; errors: {dict(self.errors)}" if self.errors else "")
-        )
 
 
 class _Gate:
@@ -287,36 +94,6 @@ class _Gate:
                 return not stop.is_set()
             if stop.wait(left):
                 return False
-
-
-def _stored(entry: Any) -> Outcome:
-    """A cache hit as an outcome (its metadata says whether it was a refusal)."""
-    meta = entry.meta or {}
-    return Outcome(
-        entry.reply, "cached", refused=bool(meta.get("refused")), stop_reason=meta.get("stop_reason")
-    )
-
-
-def from_cache(
-    jobs: Sequence[Job], cache: ReplyCache
-) -> tuple[dict[str, Job], RunStats, dict[str, Outcome], list[Job]]:
-    """Jobs deduplicated by key, the stats so far, the outcomes the cache already holds, and
-    the jobs still to send (the first step of live and batch runs alike)."""
-    unique: dict[str, Job] = {}
-    for job in jobs:
-        unique.setdefault(job.key, job)
-    stats = RunStats(items=len(jobs), unique=len(unique), deduplicated=len(jobs) - len(unique))
-    outcomes: dict[str, Outcome] = {}
-    pending: list[Job] = []
-    for key, job in unique.items():
-        entry = cache.entry(key)
-        if entry is not None:
-            outcomes[key] = _stored(entry)
-            stats.cached += 1
-            stats.refused += outcomes[key].refused
-        else:
-            pending.append(job)
-    return unique, stats, outcomes, pending
 
 
 def run_jobs(
@@ -352,208 +129,221 @@ def run_jobs(
         KeyboardInterrupt: passed on once the requests in flight are stored (ditto).
     """
     if options.batch is not None:
-        from opinbench.llm.batch_runner import run_batch_jobs
-
         return run_batch_jobs(
             jobs, cache=cache, api=options.batch, provider=provider, model=model,
             options=options, budget=budget, desc=desc,
         )
-    unique, stats, outcomes, pending = from_cache(jobs, cache)
+    run = _LiveRun(jobs, cache, provider, model, options, budget, desc)
+    workers = max(1, min(options.concurrency, max_concurrency or options.concurrency))
+    return run.run(workers)
 
-    lock = threading.Lock()
-    stop = threading.Event()
-    gate = _Gate()
-    bar = tqdm(
-        total=len(unique),
-        initial=stats.cached,
-        desc=desc,
-        unit="req",
-        disable=not options.progress,
-        dynamic_ncols=True,
-        leave=True,
-    )
 
-    def show() -> None:
-        bar.set_postfix(
-            done=stats.sent,
-            cached=stats.cached,
-            retried=stats.retried,
-            failed=stats.failed,
-            **({"skipped": stats.skipped} if stats.skipped else {}),
-            **({"refused": stats.refused} if stats.refused else {}),
+def run_provider_jobs(
+    jobs: Sequence[Job], provider: Any, *, cache: ReplyCache, options: RunOptions, budget: Budget,
+    desc: str,
+) -> tuple[dict[str, Outcome], RunStats]:
+    """`run_jobs` for the jobs of one `opinbench.llm.providers.Provider`: its name, model and
+    concurrency cap."""
+    return run_jobs(jobs, cache=cache, provider=provider.spec.provider, model=provider.spec.model,
+                    options=options, budget=budget, max_concurrency=provider.max_concurrency,
+                    desc=desc)
+
+
+_STOPPED = Outcome(None, "skipped", 0, "run stopped", "stopped")
+
+
+class _LiveRun:
+    """One `run_jobs` call: the state its worker threads share, and the steps they take.
+
+    A worker `work`s one job: wait for the Retry-After gate, `claim` its key in the cache,
+    then `send` it, one `attempt` at a time, until answered, failed or stopped; `store`
+    keeps the reply. The main thread (`run`) hands out the jobs, refreshes the claims and
+    `collect`s the outcomes; on any exception it stops the workers and lands the replies
+    in flight (`_land_in_flight`).
+    """
+
+    def __init__(self, jobs: Sequence[Job], cache: ReplyCache, provider: str, model: str,
+                 options: RunOptions, budget: Budget, desc: str) -> None:
+        self.cache, self.provider, self.model = cache, provider, model
+        self.options, self.budget = options, budget
+        self.unique, self.stats, self.outcomes, self.pending = from_cache(jobs, cache)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.gate = _Gate()
+        self.bar = tqdm(total=len(self.unique), initial=self.stats.cached, desc=desc, unit="req",
+                        disable=not options.progress, dynamic_ncols=True, leave=True)
+        self.show()
+
+    def show(self) -> None:
+        s = self.stats
+        self.bar.set_postfix(
+            done=s.sent, cached=s.cached, retried=s.retried, failed=s.failed,
+            **({"skipped": s.skipped} if s.skipped else {}),
+            **({"refused": s.refused} if s.refused else {}),
             refresh=False,
         )
 
-    show()
+    # -- in a worker thread
 
-    def attempt_delay(err: RequestError, n: int) -> float:
-        if err.retry_after is not None:
-            return min(err.retry_after, options.max_retry_after)
-        base = min(options.max_backoff, options.backoff * (2 ** (n - 1)))
-        return base * random.uniform(0.5, 1.0)  # jitter: workers do not retry in lockstep
-
-    stopped = Outcome(None, "skipped", 0, "run stopped", "stopped")
-
-    def claim(job: Job) -> Outcome | None:
-        """None once this run holds the key; an outcome if it is answered or the run stops."""
-        waited = False
-        while True:
-            c = cache.claim(job.key)
-            if c.state == "mine":
-                return None
-            if c.state == "stored":
-                return _stored(c.entry)
-            if not waited:
-                waited = True
-                log.debug("%s is being sent by %s: waiting for its reply", job.key[:12], c.holder)
-                with lock:
-                    stats.waited += 1
-            if stop.wait(options.claim_poll):
-                return stopped
-
-    def send(job: Job) -> Outcome:
-        """Send until answered, failed or stopped (the key is claimed)."""
-        attempts = 0
-        empties = 0
-        while True:
-            if not gate.wait(stop):
-                return Outcome(None, "skipped", attempts, "run stopped", "stopped")
-            if not budget.take():
-                return Outcome(None, "skipped", attempts, budget.why_skipped(), "budget")
-            attempts += 1
-            with lock:
-                stats.requests += 1
-            try:
-                reply = Reply.of(job.call())
-            except RequestError as err:
-                with lock:
-                    stats.errors[err.kind] += 1
-                if not err.retryable or attempts > options.max_retries:
-                    why = (
-                        "not retryable"
-                        if not err.retryable
-                        else f"gave up after {attempts} attempts"
-                    )
-                    log.warning("%s (%s)", err, why)
-                    return Outcome(None, "failed", attempts, str(err), err.kind)
-                delay = attempt_delay(err, attempts)
-                if err.retry_after is not None:
-                    gate.close_for(delay)
-                log.debug("%s; retry %d in %.2f s", err, attempts, delay)
-                with lock:
-                    stats.retried += 1
-                    show()
-                if stop.wait(delay):
-                    return Outcome(None, "skipped", attempts, "run stopped", "stopped")
-                continue
-            except OpinbenchError:
-                # AuthError (missing/rejected key), an unknown model (404), a local model
-                # that cannot be loaded...: every other item would fail the same way.
-                stop.set()
-                raise
-            except Exception as err:  # noqa: BLE001
-                # A bug or an unexpected library error: fail the item, keep the run.
-                log.exception("unexpected error from %s:%s", provider, model)
-                return Outcome(
-                    None, "failed", attempts, f"{type(err).__name__}: {err}", type(err).__name__
-                )
-            budget.spend(reply)
-            with lock:
-                stats.input_tokens += reply.input_tokens or 0
-                stats.output_tokens += reply.output_tokens or 0
-                stats.unmetered += not reply.metered
-            if reply.empty:
-                empties += 1
-                with lock:
-                    stats.empty += 1
-                if empties > options.max_empty_retries:
-                    why = f"empty reply ({empties} times, stop reason {reply.stop_reason})"
-                    log.warning("%s:%s: %s", provider, model, why)
-                    return Outcome(None, "failed", attempts, why, "empty", stop_reason=reply.stop_reason)
-                with lock:
-                    stats.retried += 1
-                continue
-            stored = cache.put(
-                job.key,
-                provider=provider,
-                model=model,
-                request=job.request,
-                reply=reply.value,
-                meta=reply.meta(),
-            )
-            if not stored:
-                # Another run stored one first (its claim had lapsed): keep theirs, one
-                # reply per key for everyone.
-                entry = cache.entry(job.key)
-                if entry is not None:
-                    return _stored(entry)
-            return Outcome(
-                reply.value, "sent", attempts, refused=reply.refused, stop_reason=reply.stop_reason
-            )
-
-    def work(job: Job) -> Outcome:
-        if not gate.wait(stop):
-            return stopped
-        early = claim(job)
+    def work(self, job: Job) -> Outcome:
+        if not self.gate.wait(self.stop):
+            return _STOPPED
+        early = self.claim(job)
         if early is not None:
             return early
         out: Outcome | None = None
         try:
-            out = send(job)
+            out = self.send(job)
             return out
         finally:
             if out is None or out.status != "sent":
-                cache.release(job.key)  # failed, skipped or stopped: another run may try
+                self.cache.release(job.key)  # failed, skipped or stopped: another run may try
 
-    workers = max(1, min(options.concurrency, max_concurrency or options.concurrency))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm")
-    futures: dict[Future[Outcome], Job] = {}
-    failure: BaseException | None = None
-    heartbeat = max(1.0, cache.claim_ttl / 3)
-    next_beat = time.monotonic() + heartbeat
-    try:
-        futures = {pool.submit(work, job): job for job in pending}
+    def claim(self, job: Job) -> Outcome | None:
+        """None once this run holds the key; an outcome if it is answered or the run stops."""
+        waited = False
+        while True:
+            c = self.cache.claim(job.key)
+            if c.state == "mine":
+                return None
+            if c.state == "stored":
+                return stored_outcome(c.entry)
+            if not waited:
+                waited = True
+                log.debug("%s is being sent by %s: waiting for its reply", job.key[:12], c.holder)
+                with self.lock:
+                    self.stats.waited += 1
+            if self.stop.wait(self.options.claim_poll):
+                return _STOPPED
+
+    def send(self, job: Job) -> Outcome:
+        """Send until answered, failed or stopped (the key is claimed)."""
+        attempts = empties = 0
+        while True:
+            if not self.gate.wait(self.stop):
+                return Outcome(None, "skipped", attempts, "run stopped", "stopped")
+            if not self.budget.take():
+                return Outcome(None, "skipped", attempts, self.budget.why_skipped(), "budget")
+            attempts += 1
+            with self.lock:
+                self.stats.requests += 1
+            reply = self.attempt(job, attempts)
+            if isinstance(reply, Outcome):
+                return reply
+            if reply is None:
+                continue  # retried
+            self.budget.spend(reply)
+            with self.lock:
+                self.stats.count_reply(reply)
+            if not reply.empty:
+                return self.store(job, reply, attempts)
+            empties += 1
+            with self.lock:
+                self.stats.empty += 1
+            if empties > self.options.max_empty_retries:
+                why = f"empty reply ({empties} times, stop reason {reply.stop_reason})"
+                log.warning("%s:%s: %s", self.provider, self.model, why)
+                return Outcome(None, "failed", attempts, why, "empty", stop_reason=reply.stop_reason)
+            with self.lock:
+                self.stats.retried += 1
+
+    def attempt(self, job: Job, attempts: int) -> Reply | Outcome | None:
+        """One HTTP attempt: the reply, a final outcome (failed, stopped), or None (retry now)."""
+        try:
+            return Reply.of(job.call())
+        except RequestError as err:
+            return self.after_error(err, attempts)
+        except OpinbenchError:
+            # AuthError (missing/rejected key), an unknown model (404), a local model
+            # that cannot be loaded...: every other item would fail the same way.
+            self.stop.set()
+            raise
+        except Exception as err:  # noqa: BLE001
+            # A bug or an unexpected library error: fail the item, keep the run; one line
+            # per item (the traceback with --verbose).
+            log.warning("%s:%s: unexpected %s: %s", self.provider, self.model,
+                        type(err).__name__, err)
+            log.debug("traceback", exc_info=True)
+            return Outcome(None, "failed", attempts, f"{type(err).__name__}: {err}",
+                           type(err).__name__)
+
+    def after_error(self, err: RequestError, attempts: int) -> Outcome | None:
+        """Give up (the outcome) or wait out the backoff (None; stopped: the outcome)."""
+        with self.lock:
+            self.stats.errors[err.kind] += 1
+        if not err.retryable or attempts > self.options.max_retries:
+            why = "not retryable" if not err.retryable else f"gave up after {attempts} attempts"
+            log.warning("%s (%s)", err, why)
+            return Outcome(None, "failed", attempts, str(err), err.kind)
+        delay = retry_delay(err, attempts, self.options)
+        if err.retry_after is not None:
+            self.gate.close_for(delay)
+        log.debug("%s; retry %d in %.2f s", err, attempts, delay)
+        with self.lock:
+            self.stats.retried += 1
+            self.show()
+        if self.stop.wait(delay):
+            return Outcome(None, "skipped", attempts, "run stopped", "stopped")
+        return None
+
+    def store(self, job: Job, reply: Reply, attempts: int) -> Outcome:
+        stored = self.cache.put(job.key, provider=self.provider, model=self.model,
+                                request=job.request, reply=reply.value, meta=reply.meta())
+        if not stored:
+            # Another run stored one first (its claim had lapsed): keep theirs, one
+            # reply per key for everyone.
+            entry = self.cache.entry(job.key)
+            if entry is not None:
+                return stored_outcome(entry)
+        return Outcome(reply.value, "sent", attempts, refused=reply.refused,
+                       stop_reason=reply.stop_reason)
+
+    # -- in the main thread
+
+    def run(self, workers: int) -> tuple[dict[str, Outcome], RunStats]:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm")
+        futures: dict[Future[Outcome], Job] = {}
+        try:
+            futures = {pool.submit(self.work, job): job for job in self.pending}
+            self.collect(futures)
+        except BaseException:
+            self.stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            _land_in_flight([f for f in futures if not f.done()])
+            self.bar.close()
+            raise
+        pool.shutdown(wait=True)
+        self.bar.close()
+        if self.stats.skipped and self.budget.exhausted:
+            log.warning("%s: %d requests not sent", self.budget.why_skipped(), self.stats.skipped)
+        return self.outcomes, self.stats
+
+    def collect(self, futures: dict[Future[Outcome], Job]) -> None:
+        """Record outcomes as they come; raise the first worker failure once all are done."""
+        failure: BaseException | None = None
+        heartbeat = max(1.0, self.cache.claim_ttl / 3)
+        next_beat = time.monotonic() + heartbeat
         not_done = set(futures)
         while not_done:
             # A timeout keeps the main thread responsive to Ctrl-C.
             done, not_done = wait(not_done, timeout=0.2, return_when=FIRST_COMPLETED)
             if time.monotonic() >= next_beat:
-                cache.refresh_claims()  # this run is alive: its claims hold
+                self.cache.refresh_claims()  # this run is alive: its claims hold
                 next_beat = time.monotonic() + heartbeat
             for fut in done:
-                job = futures[fut]
                 try:
                     out = fut.result()
                 except BaseException as err:  # noqa: BLE001
-                    stop.set()
+                    self.stop.set()
                     failure = failure or err
                     continue
-                outcomes[job.key] = out
-                with lock:
-                    if out.status == "sent":
-                        stats.sent += 1
-                    elif out.status == "cached":
-                        stats.cached += 1
-                    elif out.status == "failed":
-                        stats.failed += 1
-                    else:
-                        stats.skipped += 1
-                    stats.refused += out.refused
-                    show()
-                bar.update(1)
+                self.outcomes[futures[fut].key] = out
+                with self.lock:
+                    self.stats.tally(out)
+                    self.show()
+                self.bar.update(1)
         if failure is not None:
             raise failure
-    except BaseException:
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        _land_in_flight([f for f in futures if not f.done()])
-        bar.close()
-        raise
-    pool.shutdown(wait=True)
-    bar.close()
-    if stats.skipped and budget.exhausted:
-        log.warning("%s: %d requests not sent", budget.why_skipped(), stats.skipped)
-    return outcomes, stats
 
 
 def _land_in_flight(running: list[Future[Outcome]]) -> None:

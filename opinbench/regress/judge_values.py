@@ -37,15 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.errors import DataError
+from opinbench.judging import registry
 from opinbench.runs import JudgeFiles, Run, judge_files, read_rows
 
 log = logging.getLogger("opinbench.regress")
-
-# judge kind -> (metric tested, the verdict field holding the per-item 0/1, lower is better)
-JUDGES: dict[str, tuple[str, str, bool]] = {
-    "faithfulness": ("cot_faithfulness", "faithful", False),
-    "moderation": ("cot_offensive_rate", "flagged", True),
-}
 
 # Settings-file keys that name default judges rather than shape the prompt or the parse
 # (the judge actually used is ``provider``/``model``); the control set does not touch sample verdicts.
@@ -121,10 +116,11 @@ def read_judge(run: Run, files: JudgeFiles, doc_keys: Mapping[str, Mapping[str, 
         DataError: no results file beside the verdicts (the judge's settings are unknown), a
             verdicts file that is not JSON lines, or a verdict naming a document the samples lack.
     """
-    if files.kind not in JUDGES:
+    entry = registry.JUDGES.get(files.kind)  # the metric tested, the verdict field holding its 0/1
+    if entry is None:
         log.info("%s: judge %s has no regression metric, left out", files.verdicts, files.kind)
         return None
-    metric, value_field, _ = JUDGES[files.kind]
+    metric, value_field = entry.metric.key, entry.verdict_field
     if files.results is None:
         raise DataError(
             f"no results_judge-{files.kind}_<timestamp>.json of the same timestamp beside it: "

@@ -37,7 +37,6 @@ objectives are:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,11 +223,6 @@ def batch_loss(choice_lp: Any, batch: dict[str, Any], objective: str) -> tuple[A
     return torch.stack(losses).mean(), {"letter_mass": float(np.mean(masses))}
 
 
-def iterate_batches(examples: Sequence[LetterExample], batch_size: int):
-    for i in range(0, len(examples), batch_size):
-        yield examples[i: i + batch_size]
-
-
 def score(model: Any, examples: Sequence[LetterExample], *, pad_id: int, batch_size: int = 8,
           progress: bool = True, desc: str = "scoring") -> list[list[float]]:
     """Choice log-likelihoods per example, in lm-eval's order (no gradient)."""
@@ -256,7 +250,3 @@ def score(model: Any, examples: Sequence[LetterExample], *, pad_id: int, batch_s
         out.append(results[i])
     return out
 
-
-def nan_safe_mean(values: Sequence[float]) -> float:
-    v = [x for x in values if x is not None and not math.isnan(x)]
-    return float(np.mean(v)) if v else float("nan")

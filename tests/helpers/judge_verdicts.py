@@ -21,7 +21,7 @@ JUDGE_STAMP = "2026-01-02T00-00-00.000000"
 
 
 def judge_config(kind: str, model: str, samples_files: Sequence[Path], template_sha256: str = "c899d1") -> dict[str, Any]:
-    """``config.judge`` as `JudgeCommand.run` writes it."""
+    """``config.judge`` as `opinbench.judging.api.run_judge` writes it."""
     provider, _, name = model.partition(":")
     common = {
         "kind": kind,
