@@ -3,7 +3,7 @@
 lm-eval (0.4.x) writes each evaluation into one folder per model::
 
     <output_path>/<model_name_sanitized>/results_<timestamp>.json
-    <output_path>/<model_name_sanitized>/samples_<task>_<timestamp>.jsonl   (--log_samples)
+    <output_path>/<model_name_sanitized>/samples_<task>_<timestamp>.jsonl   (--log_samples; either file may be gzipped, .gz)
 
 with ``timestamp = datetime.now().isoformat().replace(":", "-")``, shared by the
 results and samples files of one ``lm_eval`` call. A later call adds files beside
@@ -37,6 +37,7 @@ format, so a file not named by lm-eval gets a wrong task name instead of none.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
@@ -53,8 +54,9 @@ log = logging.getLogger(__name__)
 
 _TIMESTAMP = r"(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)"
 # lm-eval: f"samples_{task_name}_{date_id}.jsonl" and f"results_{date_id}.json"
-_SAMPLES_NAME = re.compile(rf"^samples_(?P<task>.+)_{_TIMESTAMP}\.jsonl$")
-_RESULTS_NAME = re.compile(rf"^results_{_TIMESTAMP}\.json$")
+# Either may be gzipped (``.jsonl.gz``, ``.json.gz``: a run folder archived to save space).
+_SAMPLES_NAME = re.compile(rf"^samples_(?P<task>.+)_{_TIMESTAMP}\.jsonl(\.gz)?$")
+_RESULTS_NAME = re.compile(rf"^results_{_TIMESTAMP}\.json(\.gz)?$")
 # opinbench.judging.results.write_results: f"{kind}_verdicts_{date_id}.jsonl" with kind "judge-<kind>"
 _VERDICTS_NAME = re.compile(rf"^judge-(?P<kind>.+)_verdicts_{_TIMESTAMP}\.jsonl$")
 
@@ -67,7 +69,7 @@ def parse_samples_name(path: Path) -> tuple[str, str | None]:
     m = _SAMPLES_NAME.match(path.name)
     if m:
         return m.group("task"), m.group("date")
-    return path.stem.removeprefix("samples_"), None
+    return path.name.removesuffix(".gz").rsplit(".", 1)[0].removeprefix("samples_"), None
 
 
 def _newest_first(files: list[Path], stamp: dict[Path, str]) -> list[Path]:
@@ -144,9 +146,8 @@ def read_rows(path: Path, *, skips: SkipLog | None = None) -> Iterator[SampleRow
             ``skips`` is given: the line is then recorded there and left out).
     """
     try:
-        with path.open(encoding="utf-8", newline="\n") as fh:
-            lines = fh.read().split("\n")
-    except OSError as err:
+        lines = read_text(path).split("\n")
+    except (OSError, EOFError) as err:
         raise DataError(f"cannot read: {err}", file=path) from err
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -160,6 +161,15 @@ def read_rows(path: Path, *, skips: SkipLog | None = None) -> Iterator[SampleRow
             skips.skip(error)
             continue
         yield SampleRow(path, n, data)
+
+
+def read_text(path: Path) -> str:
+    """A file's text, gunzipped when its name ends in ``.gz`` (newlines kept as written)."""
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8", newline="\n") as fh:
+            return fh.read()
+    with path.open(encoding="utf-8", newline="\n") as fh:
+        return fh.read()
 
 
 def generations(resps: Any) -> list[str] | None:
@@ -194,12 +204,12 @@ def find_runs(path: str | Path) -> list[Run]:
         raise DataError("no such file or directory", file=path)
     by_folder: dict[Path, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
     stamp: dict[Path, str] = {}
-    for f in path.rglob("samples_*.jsonl"):
+    for f in (*path.rglob("samples_*.jsonl"), *path.rglob("samples_*.jsonl.gz")):
         task, date = parse_samples_name(f)
         by_folder[f.parent][task].append(f)
         stamp[f] = date or ""
     if not by_folder:
-        raise DataError("no samples_*.jsonl under this folder (run lm_eval with --log_samples)", file=path)
+        raise DataError("no samples_*.jsonl[.gz] under this folder (run lm_eval with --log_samples)", file=path)
     runs = []
     for folder in sorted(by_folder):
         newest: dict[str, Path] = {}
@@ -250,7 +260,7 @@ def older_samples_by_task(path: str | Path) -> dict[str, tuple[Path, ...]]:
 def results_files(folder: Path) -> tuple[Path, ...]:
     """The lm-eval ``results_<timestamp>.json`` files of ``folder``, oldest first (others ignored)."""
     stamp = {}
-    for f in folder.glob("results_*.json"):
+    for f in (*folder.glob("results_*.json"), *folder.glob("results_*.json.gz")):
         m = _RESULTS_NAME.match(f.name)
         if m:
             stamp[f] = m.group("date")
@@ -278,8 +288,8 @@ def task_results(run: Run, task: str) -> dict[str, Any] | None:
 def read_results(path: Path) -> dict[str, Any]:
     """One lm-eval results file, parsed (`DataError` when it is not a JSON object)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
+        data = json.loads(read_text(path))
+    except (OSError, EOFError) as err:
         raise DataError(f"cannot read: {err}", file=path) from err
     except json.JSONDecodeError as err:
         raise DataError(f"not JSON: {err.msg} (line {err.lineno})", file=path) from None

@@ -95,9 +95,15 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "train wd": [(["--checkpoint", "{missing}"], "not an opinbench checkpoint")],
     "leaderboard submit": [
         (["smoke", "--model", "{huge}", "--store", "{store}"], "File name too long"),
-        (["nope", "--model", "x", "--store", "{store}"], "unknown leaderboard 'nope'"),
+        (["nope", "--model", "x", "--store", "{store}"], "no registered leaderboard nope"),
         (["smoke", "--results", "{missing}", "--store", "{store}"], "no such file or directory"),
         (["smoke", "--results", "{dir}", "--store", "foo://x"], "store foo://x: Can't load plugin"),
+    ],
+    "leaderboard define": [
+        (["{missing}.yaml", "--store", "{store}"], "no such file or directory"),
+        (["nope", "--store", "{store}"], "unknown leaderboard 'nope'"),
+        (["{file}", "--store", "{store}"], "unknown leaderboard"),
+        (["smoke", "--store", "foo://x"], "store foo://x: Can't load plugin"),
     ],
     "leaderboard worker": [
         (["--until-empty", "--store", "foo://x"], "store foo://x: Can't load plugin"),
@@ -114,7 +120,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "leaderboard validate": [(["99", "--store", "{store}"], "no request 99")],
     "leaderboard build": [
         (["smoke", "--out", "{unwritable}", "--store", "{store}"], "opinbench-no-such-dir"),
-        (["nope", "--out", "{dir}/site", "--store", "{store}"], "unknown leaderboard 'nope'"),
+        (["nope", "--out", "{dir}/site", "--store", "{store}"], "no registered leaderboard nope"),
     ],
     "leaderboard serve": [
         (["{missing}"], "no built site here"),
@@ -267,7 +273,7 @@ def test_malformed_adapter_config_is_one_line(content, expected, tiny_model, pla
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(content)
     line = check_one_line(capsys, ["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--peft", str(adapter),
-                                   "--store", places["store"]], expected)
+                                   "--name", "org/tiny", "--store", places["store"]], expected)
     assert str(adapter) in line
 
 
@@ -326,7 +332,8 @@ def test_status_names_its_store_and_submit_says_what_next(places, capsys, tiny_m
     assert main(["leaderboard", "status", "--json", "--store", store]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out) == [] and f"store: sqlite:///{store}" in err
-    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32", "--store", store]) == 0
+    assert main(["leaderboard", "submit", "smoke", "--model", str(tiny_model), "--dtype", "float32", "--name", "org/tiny",
+                 "--store", store]) == 0
     out = capsys.readouterr().out
     assert f"`opinbench leaderboard worker --until-empty --store {store}`" in out
     assert f"`opinbench leaderboard status 1 --store {store}`" in out

@@ -79,7 +79,10 @@ def test_task_runs_on_the_default_chat_model(lm, task, shared_data, smartvote_an
     out, res = _run(lm, task, shared_data, monkeypatch, metadata)
     for key in COMMON:
         assert f"{key},none" in res
-        assert 0.0 <= res[f"{key},none"] <= 1.0 or math.isnan(res[f"{key},none"])
+        value = res[f"{key},none"]
+        if key.endswith("_stderr") and value == "N/A":  # clustered: undefined with one question/individual
+            continue
+        assert 0.0 <= value <= 1.0 or math.isnan(value)
     samples = out["samples"][task]
     assert len(samples) == LIMIT
     if task.endswith("_cot"):

@@ -60,9 +60,20 @@ def test_same_run_same_file_names(smoke_run, tmp_path):
     assert first.relative_to(tmp_path / "a") == again.relative_to(tmp_path / "b")
 
 
-def test_a_leaderboard_entry_is_exported_and_linked_from_its_page(smoke_run, tmp_path, capsys):
+def test_a_leaderboard_entry_is_exported_and_linked_from_its_page(smoke_run, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import opinbench.leaderboard.worker as W
+
+    def evaluate(definition, request, out, **_):  # the real evaluation ran once, in smoke_run
+        shutil.copytree(smoke_run, out)
+        return out
+
+    monkeypatch.setattr(W, "evaluate", evaluate)
     url = f"sqlite:///{tmp_path / 's.sqlite'}"
-    assert main(["leaderboard", "submit", "smoke", "--results", str(smoke_run), "--store", url]) == 0
+    assert main(["leaderboard", "submit", "smoke", "--model", str(runs.tiny_model()), "--dtype", "float32",
+                 "--name", "org/tiny", "--store", url]) == 0
+    assert main(["leaderboard", "worker", "--until-empty", "--store", url]) == 0
     assert main(["export", "eee", "leaderboard:1", "--store", url, "--out", str(tmp_path / "x")]) == 0
     eee_files.validate(_aggregate(tmp_path / "x"), tmp_path / "x")
     assert main(["export", "eee", "leaderboard:2", "--store", url, "--out", str(tmp_path / "y")]) == 2

@@ -63,7 +63,9 @@ def test_the_real_run_is_valid(smoke_run):
     assert report["tasks"]["opinionqa_wd"]["documents"] == 3 == report["tasks"]["wom_cot"]["documents"]
     wd = report["scores"]["opinionqa_wd_qa"]
     assert wd["ceiling"] < wd["floor"]  # human bound below uniform WD
-    assert wd["ci"][0] < wd["raw"] < wd["ci"][1]
+    # its 3 documents are 3 groups of one question: a standard error clustered by question is
+    # undefined with one question, so no interval is claimed (the naive one was 3 "independent" documents)
+    assert wd["stderr"] is None and wd["ci"] is None
     assert any("not judged" in w for w in report["warnings"])
 
 

@@ -118,8 +118,13 @@ def test_too_few_shared_docs_exit_2(tmp_path, base_run, capsys):
     cand = write_run(tmp_path, _tasks(vk=VK[:10]))
     rc, _, err = _regress(capsys, base_run, cand)
     assert rc == 2
-    assert "vk_direct: only 10 shared documents" in err
-    rc, _, _ = _regress(capsys, base_run, cand, "--min-docs", "5")
+    assert "vk_direct: only 5 shared questions (10 shared documents" in err and "--min-questions 10" in err
+    # the old flag still works, counting questions now; identical values: nothing could be missed
+    rc, _, err = _regress(capsys, base_run, cand, "--min-docs", "5")
+    assert "deprecated" in err
+    # 5 questions: no sign pattern reaches alpha / tests, so "no regression" would mean nothing
+    assert rc == 2 and "underpowered: vk_direct/acc" in err and "questions needed" in err
+    rc, _, _ = _regress(capsys, base_run, cand, "--min-questions", "5", "--allow-underpowered")
     assert rc == 0
 
 

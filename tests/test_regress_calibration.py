@@ -11,11 +11,13 @@ from scipy import stats
 
 from opinbench.regress import calibration as K
 from opinbench.regress import check
+from opinbench.metrics.significance import mcnemar_exact
 from opinbench.regress import stats as S
 
 N = 200
 ALPHA = check.DEFAULT_ALPHA
-SMALL = K.Setting(n_questions=12, n_groups=3, n_answer_docs=40, question_sd=0.3, doc_sd=0.05)
+SMALL = K.Setting(n_questions=12, n_groups=3, n_answer_docs=120, docs_per_situation=10, question_sd=0.3, doc_sd=0.05,
+                  answer_question_sd=1.5)
 ZERO = {m: 0.0 for m in check.DEFAULT_TOLERANCES}
 # The largest count of false alarms a test at level alpha shows in N trials, but for 1 in 1,000 runs.
 LIMIT = int(stats.binom.ppf(0.999, N, ALPHA))
@@ -40,7 +42,7 @@ def test_known_drop_is_found():
 def test_document_level_resampling_would_be_miscalibrated():
     """The same null, tested per document (each document its own cluster): false alarms pile up,
     which is why regress resamples questions."""
-    hits = 0
+    hits = mcnemar = 0
     for i in range(100):
         rng = np.random.default_rng([13, i])
         world = K.make_world(SMALL, rng)
@@ -48,4 +50,9 @@ def test_document_level_resampling_would_be_miscalibrated():
         ta, tb = a.tasks["synthetic_wd"], b.tasks["synthetic_wd"]
         d = [tb.docs[k]["wd"] - ta.docs[k]["wd"] for k in ta.docs]
         hits += S.sign_flip_pvalue(d, list(range(len(d))), n_resamples=500, seed=i) < ALPHA
+        # accuracy: exact McNemar over documents, the test regress used before
+        aa, ab = a.tasks["synthetic_direct"], b.tasks["synthetic_direct"]
+        right = [[d.docs[k]["pred"][0] == d.docs[k]["gold"] for k in aa.docs] for d in (aa, ab)]
+        mcnemar += mcnemar_exact(*right).pvalue < ALPHA
     assert hits > LIMIT / 2
+    assert mcnemar > LIMIT, f"McNemar over documents: {mcnemar} of 100 null comparisons flagged"

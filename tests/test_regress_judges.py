@@ -60,7 +60,7 @@ def test_same_verdicts_exit_0_with_judge_rows_in_holm(tmp_path, base_run, capsys
     assert rc == 0 and report["regressions"] == []
     faith, off = _row(report, "cot_faithfulness"), _row(report, "cot_offensive_rate")
     assert faith["n_docs"] == 58 and faith["baseline"] == faith["candidate"] == pytest.approx(48 / 58)
-    assert faith["test"] == "exact McNemar over judged items" and faith["pvalue"] == 1.0
+    assert faith["test"] == "sign-flip over questions (verdict differences)" and faith["pvalue"] == 1.0
     assert off["lower_is_better"] and off["tolerance"] == 0.01 and faith["tolerance"] == 0.02
     assert report["correction"] == "Holm over 4 tests"  # acc, macro_f1 and the two judge metrics
 

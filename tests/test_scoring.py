@@ -61,13 +61,15 @@ def test_estimate_uses_the_objects_aggregation_and_error():
     wd = metric("wd")
     est = wd.estimate([0.1, 0.2, 0.3, 0.6], ["q1", "q1", "q2", "q2"])
     assert est.value == pytest.approx(0.3) and (est.n, est.n_clusters) == (4, 2)
-    x = np.array([0.1, 0.2, 0.3, 0.6])
-    assert est.stderr == pytest.approx(x.std(ddof=1) / 2)  # lm-eval's mean_stderr until clustered
+    # CR1 clustered by question, by hand: residuals -0.2, -0.1 | 0.0, 0.3; sums -0.3, 0.3; G/(G-1) = 2
+    assert est.stderr == pytest.approx(math.sqrt(2 * (0.3**2 + 0.3**2)) / 4)
     f1 = metric("macro_f1")
     item = {"gold": "Yes", "pred": ["Yes"], "labels": ["Yes", "No"], "individual": None, "n_boot": 50, "seed": 0}
     other = item | {"gold": "No", "pred": ["Yes"]}
     assert f1.aggregate([item, other]) == pytest.approx((2 / 3 + 0) / 2)
-    assert metric("wd_gap_closed").standard_error([(0.2, 0.3, 0.1)] * 3, ["a", "b", "c"]) is None
+    # a cluster bootstrap: identical values give 0; one cluster gives none
+    assert metric("wd_gap_closed").standard_error([(0.2, 0.3, 0.1)] * 3, ["a", "b", "c"]) == pytest.approx(0.0, abs=1e-12)
+    assert metric("wd_gap_closed").standard_error([(0.2, 0.3, 0.1)] * 3, ["a", "a", "a"]) is None
 
 
 # --------------------------------------------------------------------------- re-scoring = live scoring

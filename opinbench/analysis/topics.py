@@ -6,6 +6,10 @@ in each topic; and consistency: the share of topics whose closest group is the
 group the model is closest to over all questions. Computed among a set of groups
 (e.g. one attribute's, as in the paper, or all of them).
 
+The headline is Santurkar et al.'s C_m (`c_m`, their ``consistency`` notebook): the
+mean over POLIDEOLOGY, EDUCATION and INCOME of each attribute's consistency among its own
+groups. A consistency among all groups pooled is another figure ("pooled consistency").
+
 Questions are matched to the taxonomy by `opinbench.data.topics.topic_key`;
 those with no topic are counted (`TopicWD.unmatched`), never silently dropped.
 """
@@ -86,3 +90,33 @@ def consistency(topic_wd: TopicWD, groups: Iterable[Group] | None = None) -> Con
         return None
     share = sum(g == best for g in closest.values()) / len(closest)
     return Consistency(best, closest, float(share))
+
+
+# The attributes C_m averages over (Santurkar et al. 2023, section 4 and their notebook).
+C_M_ATTRIBUTES = ("POLIDEOLOGY", "EDUCATION", "INCOME")
+
+
+@dataclass(frozen=True)
+class CM:
+    """``value``: C_m, the mean of ``by_attribute`` (each attribute's consistency among its own groups)
+    over the `C_M_ATTRIBUTES` the run has; ``missing``: those it lacks."""
+
+    value: float
+    by_attribute: dict[str, Consistency]
+    missing: tuple[str, ...]
+
+
+def c_m(topic_wd: TopicWD, attributes: Sequence[str] = C_M_ATTRIBUTES) -> CM | None:
+    """Santurkar et al.'s C_m; None when the run has none of ``attributes``.
+
+    >>> t = TopicWD({"a": {("INCOME", "low"): 0.1, ("INCOME", "high"): 0.2},
+    ...              "b": {("INCOME", "low"): 0.3, ("INCOME", "high"): 0.2}},
+    ...             {("INCOME", "low"): 0.2, ("INCOME", "high"): 0.2}, ())
+    >>> c_m(t).value, c_m(t).missing
+    (0.5, ('POLIDEOLOGY', 'EDUCATION'))
+    """
+    groups = list(topic_wd.overall)
+    by = {a: c for a in attributes if (c := consistency(topic_wd, [g for g in groups if g[0] == a])) is not None}
+    if not by:
+        return None
+    return CM(float(np.mean([c.share for c in by.values()])), by, tuple(a for a in attributes if a not in by))

@@ -12,17 +12,22 @@ defaults; ``--tolerance`` still overrides both.
 
 The two sides are paired on the documents of the tasks they share; per-document
 values are recomputed from the logged samples with opinbench's metrics code.
-Tests: WD and KL (``*_wd`` tasks) by a sign-flip permutation over questions; acc
-(``*_cot``/``*_direct``) by exact McNemar; macro-F1 by a paired bootstrap over
-questions; where ``opinbench judge`` judged both run folders, cot_faithfulness and
-cot_offensive_rate by exact McNemar over the judged items (the per-item verdicts
-are kept in baselines); Holm's correction across all of them. A regression is a worsening
-beyond the metric's tolerance (``--tolerance wd=0.005``) that is significant at
-``--alpha`` after the correction; improvements are reported too.
+Every test is paired and clustered by question (the sampled unit, docs/statistics.md):
+WD, KL and acc by a sign-flip permutation over questions of the paired differences;
+macro-F1 by a paired bootstrap over questions; where ``opinbench judge`` judged both run
+folders, cot_faithfulness and cot_offensive_rate by a sign-flip over questions of the
+per-item verdict differences (the per-item verdicts are kept in baselines); Holm's
+correction across all of them. A regression is a worsening beyond the metric's tolerance
+(``--tolerance wd=0.005``) that is significant at ``--alpha`` after the correction;
+improvements are reported too. Each row states its minimum detectable effect (80 % power);
+where it exceeds the tolerance the check could not have seen a regression of that size.
 
-Exit status: 0 no regression, 1 regression, 2 the sides cannot be compared
-(different task versions, data, prompts, judge settings, too few shared documents;
-the message names the difference) or cannot be read.
+Exit status: 0 no regression, 1 regression, 2 the sides cannot be compared (different
+task versions, data, prompts, judge settings, a baseline task missing on the candidate's
+side, fewer than --min-questions shared questions; the message names the difference),
+cannot be read, or the comparison is underpowered (a minimum detectable effect above its
+tolerance: the message says how many questions would be needed; --allow-underpowered
+accepts it).
 """
 
 from __future__ import annotations
@@ -108,19 +113,19 @@ def definition_tolerances(name: str) -> dict[str, float]:
 
 def _sides(specs: list[str], store_url: str | None) -> tuple[list[RunValues], Mapping[str, float], int | None]:
     """The two sides, the tolerances the leaderboard of an entry side sets over the defaults, and
-    its fewest documents per task (``regress: {min_docs: N}`` of the definition; None: regress's default)."""
+    its fewest questions per task (``regress: {min_questions: N}`` of the definition; None: regress's default)."""
     from opinbench.leaderboard.definition import load_definition
 
-    sides, base, min_docs = [], dict(check.DEFAULT_TOLERANCES), None
+    sides, base, min_questions = [], dict(check.DEFAULT_TOLERANCES), None
     for spec in specs:
         if spec.startswith(ENTRY_PREFIX):
             values, board = entry_side(spec, store_url)
             base.update(definition_tolerances(board))
-            min_docs = load_definition(board).regress_min_docs or min_docs
+            min_questions = load_definition(board).regress_min_questions or min_questions
             sides.append(values)
         else:
             sides.append(load_side(spec))
-    return sides, base, min_docs
+    return sides, base, min_questions
 
 
 def record(run_dir: str, out: str) -> int:
@@ -165,14 +170,17 @@ def run(args: argparse.Namespace) -> int:
             return record(sides[1], args.out)
         if len(sides) != 2:
             raise ConfigError("usage: opinbench regress BASELINE CANDIDATE (or: regress record RUN_DIR --out FILE)")
-        (base_side, candidate), base_tolerances, board_min_docs = _sides(sides, args.store)
+        (base_side, candidate), base_tolerances, board_min_questions = _sides(sides, args.store)
         tolerances = check.parse_tolerances(args.tolerance, base=base_tolerances)
         result = check.regress(
             base_side,
             candidate,
             tolerances=tolerances,
             alpha=args.alpha,
-            min_docs=args.min_docs if args.min_docs is not None else (board_min_docs or check.DEFAULT_MIN_DOCS),
+            min_questions=(args.min_questions if args.min_questions is not None
+                           else (board_min_questions or check.DEFAULT_MIN_QUESTIONS)),
+            allow_underpowered=args.allow_underpowered,
+            allow_missing_tasks=args.allow_missing_tasks,
             allow_prompt_change=args.allow_prompt_change,
             tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
             seed=args.seed,
@@ -186,7 +194,40 @@ def run(args: argparse.Namespace) -> int:
     _write(report.render(result, args.format), args.out)
     if args.out and args.format != "markdown":  # the table on the log as well, for people
         sys.stderr.write(report.markdown(result))
+    if result["underpowered"] and result["exit_code"] == EXIT_INCOMPARABLE:
+        for line in result["underpowered"]:
+            print(f"opinbench regress: underpowered: {line}", file=sys.stderr)
+        print("opinbench regress: underpowered: \"no regression\" cannot be told from too little data; "
+              "add questions, raise --tolerance, or pass --allow-underpowered", file=sys.stderr)
     return result["exit_code"]
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: alpha must lie strictly between 0 and 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 1")
+    return value
+
+
+class _MinDocs(argparse.Action):
+    """``--min-docs N``: the old name, now counting questions (warned once)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print("opinbench regress: --min-docs is deprecated and now counts questions; use --min-questions", file=sys.stderr)
+        namespace.min_questions = values
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
@@ -199,8 +240,14 @@ def register(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
         help=f"worsening never flagged, per metric (repeatable or comma-separated; defaults: "
         f"{', '.join(f'{k}={v:g}' for k, v in check.DEFAULT_TOLERANCES.items())})",
     )
-    p.add_argument("--alpha", type=float, default=check.DEFAULT_ALPHA, help="significance level after Holm's correction (default 0.05)")
-    p.add_argument("--min-docs", type=int, default=None, help="fewest shared documents per task (default 20, or a leaderboard entry's definition's regress.min_docs)")
+    p.add_argument("--alpha", type=_alpha, default=check.DEFAULT_ALPHA, help="significance level after Holm's correction, in (0, 1) (default 0.05)")
+    p.add_argument("--min-questions", type=_count, default=None,
+                   help=f"fewest shared questions per task (default {check.DEFAULT_MIN_QUESTIONS}, or a leaderboard entry's definition's regress.min_questions; documents of one question are not independent)")
+    p.add_argument("--min-docs", type=_count, dest="min_questions", action=_MinDocs, help=argparse.SUPPRESS)
+    p.add_argument("--allow-underpowered", action="store_true",
+                   help="exit 0 even where a metric's minimum detectable effect exceeds its tolerance")
+    p.add_argument("--allow-missing-tasks", action="store_true",
+                   help="compare the shared tasks although the candidate lacks some of the baseline's (noted)")
     p.add_argument("--tasks", help="comma-separated tasks to compare (default: every task both sides have)")
     p.add_argument(
         "--allow-prompt-change", action="store_true",

@@ -234,14 +234,20 @@ def topics_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str, mappin
                           colorbar="mean WD (lower: closer)", marks=marks)
     unmatched = len(t.unmatched)
     n_q = len({a.question_key for a in answers})
-    text = (f"Framed: the group the model is closest to in each topic. Over all questions it is closest to "
-            f"{group_label(*overall.closest_overall)}; consistency (share of topics where that group is also the closest) "
-            f"{overall.share:.2f} over {len(overall.closest)} topics. {unmatched} of {n_q} questions have no topic in the "
-            f"taxonomy and are left out.")
+    cm = topics.c_m(t)
+    headline = (f"C_m (Santurkar et al.: mean over {', '.join(cm.by_attribute)} of the share of topics whose closest "
+                f"group is that attribute's overall closest group) {cm.value:.3f}"
+                + (f"; {', '.join(cm.missing)} not in this run" if cm.missing else "") + ". "
+                if cm else f"C_m: none of {', '.join(topics.C_M_ATTRIBUTES)} is in this run. ")
+    text = (headline + f"Framed: the group the model is closest to in each topic among all groups. Over all questions it "
+            f"is closest to {group_label(*overall.closest_overall)}; pooled consistency (share of topics where that group, "
+            f"among all {len(groups)} groups, is also the closest) {overall.share:.2f} over {len(overall.closest)} topics. "
+            f"{unmatched} of {n_q} questions have no topic in the taxonomy and are left out.")
     return Section(title, text=text, figure=figures.save(fig, figs, f"{prefix_slug(prefix)}topics_{dataset}"), tables=[
         Table(["attribute", "closest overall", "consistency", "topics"],
-              [["all groups", group_label(*overall.closest_overall), overall.share, len(overall.closest)]]
-              + [[a, group_label(*c.closest_overall), c.share, len(c.closest)] for a, c in by_attr.items() if c]),
+              ([["C_m", "", cm.value, ""]] if cm else [])
+              + [[a, group_label(*c.closest_overall), c.share, len(c.closest)] for a, c in by_attr.items() if c]
+              + [["pooled (all groups)", group_label(*overall.closest_overall), overall.share, len(overall.closest)]]),
         Table(["topic", "closest group", "WD"], [[tp, group_label(*overall.closest[tp]), t.wd[tp][overall.closest[tp]]]
                                                for tp in topic_names]),
         Table(["topic", *_labels(groups)], [[tp, *row] for tp, row in zip(topic_names, matrix.tolist())]),
@@ -400,8 +406,8 @@ def improvement_section(base: RunAnswers, tuned: RunAnswers, figs: Path, index: 
     per_task = {t: improvement.relative_improvement(base.answers[t], tuned.answers[t]) for t in shared}
     groups = list(dict.fromkeys(i.group for rows in per_task.values() for i in rows))
     series = {t: [next((i.relative for i in rows if i.group == g), np.nan) for g in groups] for t, rows in per_task.items()}
-    fig = figures.group_bars(_labels(groups), series, title="(WD base − WD tuned) / WD base per group",
-                             xlabel="relative WD improvement (positive: tuned is closer)")
+    fig = figures.group_bars(_labels(groups), series, title="(WD base − WD tuned) / (WD base − human bound) per group",
+                             xlabel="share of the gap to the human bound closed (SubPOP's relative improvement)")
     return Section(title, figure=figures.save(fig, figs, f"improvement_{index}"),
                    tables=[Table(["group", *shared], [[group_label(*g), *[series[t][i] for t in shared]] for i, g in enumerate(groups)])])
 

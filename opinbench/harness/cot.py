@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opinbench.harness import answer_docs, settings
+from opinbench.metrics import clustered
 from opinbench.scoring.answer import cot_doc_values
 
 
@@ -54,5 +55,6 @@ def generations(results: Sequence[Any]) -> list[str]:
     return out
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     return cot_doc_values(doc, generations(results))

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.metrics import clustered
 from opinbench.data import registry
 from opinbench.errors import ConfigError
 from opinbench.harness import settings
@@ -133,6 +134,7 @@ def group_doc(doc: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     return {**doc, **{k: group[k] for k in _GROUP_FIELDS if k in group}}
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     probs = probabilities(doc, results)
     out: dict[str, Any] = {}

@@ -22,6 +22,7 @@ from typing import Any
 
 from opinbench.harness import answer_docs, settings
 from opinbench.harness.distribution import doc_to_choice as doc_to_choice  # " A".. then "A"..
+from opinbench.metrics import clustered
 from opinbench.metrics.letters import probabilities
 from opinbench.scoring.answer import direct_doc_values
 
@@ -44,5 +45,6 @@ def doc_to_target(doc: dict[str, Any]) -> int:
     return doc["letters"].index(doc["answer_letter"])
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     return direct_doc_values(doc, probabilities(doc, results))

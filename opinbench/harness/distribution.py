@@ -29,6 +29,7 @@ from opinbench.data.records import LETTERS, DistributionRecord
 from opinbench.data.splits import question_splits
 from opinbench.errors import ConfigError, SkipLog
 from opinbench.harness import settings
+from opinbench.metrics import clustered
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.metrics.letters import DEFAULT_MASS_THRESHOLD, probabilities
 from opinbench.prompts.render import render_distribution_prompt
@@ -163,5 +164,6 @@ def doc_to_target(doc: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     return doc_values(doc, probabilities(doc, results))

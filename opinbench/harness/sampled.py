@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.metrics import clustered
 from opinbench.answers import extract_doc_answer
 from opinbench.metrics import distribution as M
 from opinbench.metrics import strata
@@ -56,6 +57,7 @@ def histogram(generations: list[str], doc: dict[str, Any]) -> tuple[np.ndarray, 
     return counts, refused, invalid
 
 
+@clustered.by_sampling_unit
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     generations = results[0] if results and isinstance(results[0], list) else list(results)
     counts, refused, invalid = histogram(generations, doc)

@@ -106,7 +106,7 @@ class Definition:
     source: str = ""  # the file it was read from
     off_headline: frozenset[str] = frozenset()  # groups shown but not averaged into the headline
     # `opinbench regress leaderboard:ID`: the fewest shared documents per task (None: regress's default).
-    regress_min_docs: int | None = None
+    regress_min_questions: int | None = None
     # The reproduction audit of a self-reported entry: documents re-run per task.
     audit_documents: int = 5
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the parsed YAML
@@ -168,7 +168,9 @@ def shipped_names() -> list[str]:
 
 def definition_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
+    if p.suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such file or directory")
         return p
     cand = leaderboards_dir() / f"{name_or_path}.yaml"
     if cand.is_file():
@@ -317,7 +319,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
         warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
         off_headline=off_headline,
-        regress_min_docs=_min_docs((raw.get("regress") or {}).get("min_docs"), f"{source}: regress.min_docs"),
+        regress_min_questions=_min_docs((raw.get("regress") or {}).get("min_questions"), f"{source}: regress.min_questions"),
         audit_documents=_min_docs((raw.get("audit") or {}).get("documents"), f"{source}: audit.documents") or 5,
     )
 

@@ -26,7 +26,7 @@ from opinbench.leaderboard.store import FAILED, FINISHED, PENDING, RUNNING, Stor
 from opinbench.scoring import Metric, registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing")
+SCORE_KEYS = ("raw", "stderr", "ci", "floor", "ceiling", "normalised", "missing", "per_question")
 
 
 def fmt(x: Any) -> str:
@@ -208,6 +208,30 @@ def _unranked(rows: list[dict[str, Any]], definition: Definition) -> tuple[list[
     return ranked, apart
 
 
+def _rank_intervals(entries: list[dict[str, Any]], definition: Definition) -> None:
+    """``rank`` (position), ``rank_text`` ("2–4") and ``headline_ci`` of each entry, from the paired
+    bootstrap over questions of `opinbench.leaderboard.ranks` (fixed at the published normalised
+    score where a metric has no per-question values)."""
+    from opinbench.leaderboard.ranks import MetricValues, rank_intervals
+
+    values = {}
+    for e in entries:
+        ms = {}
+        for m in definition.metrics:
+            s = e["scores"][m.id]
+            if s.get("per_question") and s.get("floor") is not None and s.get("ceiling") is not None:
+                ms[m.id] = MetricValues(m.task, s["per_question"], s["floor"], s["ceiling"])
+            elif s.get("normalised") is not None:
+                ms[m.id] = MetricValues(m.task, {}, 0.0, 1.0, fixed=s["normalised"])
+        values[str(e["id"])] = ms
+    intervals = rank_intervals(values) if entries else {}
+    for e, rank in zip(entries, ranks([e["headline"] for e in entries])):  # ties share a rank
+        r = intervals.get(str(e["id"]))
+        e["rank"] = rank
+        e["rank_text"] = r.rank_text if r and e["headline"] is not None else str(rank)
+        e["headline_ci"] = list(r.headline_ci) if r and e["headline"] is not None else None
+
+
 def build_site(store: Store, name: str, out: str | Path) -> Path:
     """Write the site of the registered leaderboard ``name`` into ``out``; returns the index page."""
     definition = store.board(name)
@@ -217,8 +241,7 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     ranked, unranked = _unranked(rows, definition)
     entries = [_entry(r, definition) for r in ranked]
     entries.sort(key=lambda e: (e["headline"] is None, -(e["headline"] or 0.0), e["id"]))
-    for e, rank in zip(entries, ranks([e["headline"] for e in entries])):
-        e["rank"] = rank
+    _rank_intervals(entries, definition)
     failed = [{"id": r["id"], "model": public_name(r), "reason": r.get("reason")} for r in rows if r["state"] == FAILED]
     groups = [{"id": g, "display": d, "metrics": [m for m in definition.metrics if m.group == g]}
               for g, d in definition.groups]
@@ -238,8 +261,9 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
             metrics=definition.metrics, figures=_figures(e, out / "entries"), judges=jrows))
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
-            "entries": [{k: e[k] for k in ("rank", "id", "model", "submitter", "adapter", "self_reported", "audit",
-                                           "rerun_of", "headline", "warnings", "scores", "command", "eee")} for e in entries],
+            "entries": [{k: e[k] for k in ("rank", "rank_text", "id", "model", "submitter", "adapter", "self_reported",
+                                           "audit", "rerun_of", "headline", "headline_ci", "warnings", "scores", "command",
+                                           "eee")} for e in entries],
             "unranked": unranked, "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     _write_csv(out / "leaderboard.csv", entries, definition)
@@ -257,7 +281,7 @@ def _write_csv(path: Path, entries: list[dict[str, Any]], definition: Definition
                 s = e["scores"][m.id]
                 ci = s["ci"] or [None, None]
                 cells += [s["raw"], ci[0], ci[1], s["normalised"]]
-            w.writerow([csv_cell(c) for c in [e["rank"], e["id"], e["model"], e["submitter"], e["self_reported"],
+            w.writerow([csv_cell(c) for c in [e["rank_text"], e["id"], e["model"], e["submitter"], e["self_reported"],
                                                e["headline"]] + cells])
 
 

@@ -144,6 +144,18 @@ def _invalid_share(t: _Task) -> float:
     return float(np.mean([np.mean([p is None for p in it["pred"]]) for it in items]))
 
 
+def _per_question(t: _Task, metric: str) -> dict[str, float] | None:
+    """Mean of a distribution task's per-document ``wd``/``kl`` per question, for the site's paired
+    bootstrap over questions (`opinbench.leaderboard.ranks`); None for other metrics."""
+    if t.scored is None or t.scored.kind.name != DISTRIBUTION or metric not in ("wd", "kl"):
+        return None
+    by: dict[str, list[float]] = {}
+    for v, c in zip(*t.scored.values(metric)):
+        if v is not None and math.isfinite(v):
+            by.setdefault(str(c), []).append(float(v))
+    return {q: float(np.mean(v)) for q, v in sorted(by.items())}
+
+
 def _baseline(t: _Task, kind: str) -> float:
     assert t.scored is not None
     docs = [d.doc for d in t.scored.ordered()]
@@ -457,6 +469,7 @@ def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], 
     span = (ceiling - floor) if bounded and ceiling != floor else None
     return base | {
         "raw": raw, "stderr": stderr, "ci": [raw - half, raw + half] if half is not None else None,
+        "per_question": _per_question(t, m.metric),
         "floor": floor, "ceiling": ceiling, "normalised": norm,
         "normalised_ci": (sorted([(raw - half - floor) / span, (raw + half - floor) / span]) if half is not None and span
                           else None),

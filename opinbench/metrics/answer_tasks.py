@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import classification as C
+from opinbench.metrics import clustered
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import is_finite, low_letter_mass, predicted_answer
 
@@ -108,18 +109,15 @@ def doc_metrics(
     if with_invalid:
         out["invalid"] = float(np.mean([p is None for p in preds]))
     out[f"recall|{key_part(gold)}"] = acc
-    for key in ("balanced_acc", "balanced_acc_stderr", "macro_f1", "macro_f1_stderr",
-                "acc_repeat_std", "macro_f1_repeat_std"):
+    for key in ("balanced_acc", "macro_f1", "acc_repeat_std", "macro_f1_repeat_std"):
         out[key] = it
     if doc["dataset"] == "vk" and gold in VK_BINARY_LABELS:
         bit = item(doc, preds, VK_BINARY_LABELS)
         out["acc_binary"] = acc
         out["macro_f1_binary"] = bit
-        out["macro_f1_binary_stderr"] = bit
         out["acc_binary_excl_either"] = bit
     if doc.get("individual") is not None:
         out["macro_f1_individual"] = it
-        out["macro_f1_individual_stderr"] = it
         if doc.get("subject_group"):
             out[f"macro_f1_individual|{key_part(doc['subject_group'])}"] = it
     if doc["dataset"] == "opinionqa" and doc.get("attribute"):
@@ -207,19 +205,58 @@ def balanced_acc(items: Sequence[dict[str, Any]]) -> float:
     return _mean(_per_repeat(items, "balanced_accuracy"))
 
 
+def weighted_confusions(g: np.ndarray, p: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
+    """Confusion counts per repeat for each row of document ``weights`` (B, N): (B, R, K, K+1)."""
+    p = np.asarray(p).reshape(len(g), -1)
+    cells = g[:, None] * (k + 1) + p  # (N, R)
+    out = np.zeros((weights.shape[0], cells.shape[1], k * (k + 1)))
+    for rep in range(cells.shape[1]):
+        for c in np.unique(cells[:, rep]):
+            out[:, rep, c] = weights[:, cells[:, rep] == c].sum(axis=1)
+    return out.reshape(weights.shape[0], cells.shape[1], k, k + 1)
+
+
+def _draws(items: Sequence[dict[str, Any]]) -> list[np.ndarray] | None:
+    """`clustered.cluster_draw_factors` of items that carry their sampling unit; None with < 2 clusters."""
+    clusters = clustered.clusters_of(items)
+    if clusters is None or clustered.n_clusters(clusters) < 2:
+        return None
+    first = items[0]
+    return clustered.cluster_draw_factors(clusters, int(first["n_boot"]), int(first["seed"]))
+
+
 def _boot(items: Sequence[dict[str, Any]], metric: str) -> float:
-    g, p, k, first = _codes(items)
-    return C.bootstrap_stderr_repeats(g, p, k, metric, n_boot=first["n_boot"], seed=first["seed"])
+    """Cluster-bootstrap standard error of a corpus metric averaged over repeats (NaN: undefined)."""
+    factors = _draws(items)
+    if factors is None:
+        return float("nan")
+    g, p, k, _ = _codes(items)
+    values = _nanmean_rows(C.scores(weighted_confusions(g, p, k, np.prod(factors, axis=0)))[metric])
+    values = values[~np.isnan(values)]
+    return float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
+
+
+def _nanmean_rows(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN, NaN where a row has none (no warning)."""
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=-1)
+    return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=-1) / np.maximum(n, 1), np.nan)
 
 
 def macro_f1_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `macro_f1` (documents resampled with their repeats)."""
+    """Standard error of `macro_f1` by a bootstrap over the documents' sampling units
+    (`opinbench.metrics.clustered.sampling_unit`: questions; question x individual
+    two-way for the individual-level data sets), each document with its repeats."""
     return _boot(items, "macro_f1")
 
 
 def balanced_acc_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
-    """Bootstrap standard error of `balanced_acc`."""
+    """Cluster-bootstrap standard error of `balanced_acc` (as `macro_f1_stderr_boot`)."""
     return _boot(items, "balanced_accuracy")
+
+
+macro_f1 = clustered.with_stderr(macro_f1_stderr_boot)(macro_f1)
+balanced_acc = clustered.with_stderr(balanced_acc_stderr_boot)(balanced_acc)
 
 
 def _std(x: np.ndarray) -> float:
@@ -253,6 +290,10 @@ def acc_binary_excl_either(items: Sequence[dict[str, Any]]) -> float:
     return right / total if total else float("nan")
 
 
+acc_binary_excl_either_stderr = clustered.clustered_bootstrap(acc_binary_excl_either)
+acc_binary_excl_either = clustered.with_stderr(acc_binary_excl_either_stderr)(acc_binary_excl_either)
+
+
 def individual_scores(items: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Macro-F1 of each individual (averaged over repeats)."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -266,17 +307,38 @@ def macro_f1_individual(items: Sequence[dict[str, Any]]) -> float:
     return _mean(np.array(list(individual_scores(items).values())))
 
 
-def macro_f1_individual_stderr_boot(items: Sequence[dict[str, Any]]) -> float | str:
-    """Bootstrap standard error of `macro_f1_individual`, resampling individuals.
+def macro_f1_individual_stderr_boot(items: Sequence[dict[str, Any]]) -> float:
+    """Cluster-bootstrap standard error of `macro_f1_individual` (NaN: undefined, e.g. one individual).
 
-    "N/A" (lm-eval's own mark for a stderr it cannot give) with fewer than two
-    individuals: there is no spread between individuals to resample.
+    The pigeonhole bootstrap of `clustered.cluster_draw_factors` over (question, individual):
+    an individual's F1 is computed over its items weighted by how often their questions
+    were drawn, and the mean over individuals weights each by how often it was drawn.
+    Items without an individual pair are resampled by their one-way unit.
     """
-    values = list(individual_scores(items).values())
-    if len(values) < 2:
-        return "N/A"
-    first = items[0]
-    return C.bootstrap_stderr_mean(values, n_boot=first["n_boot"], seed=first["seed"])
+    factors = _draws(items)
+    if factors is None or len(individual_scores(items)) < 2:
+        return float("nan")
+    g, p, k, _ = _codes(items)
+    ind = np.asarray([str(it["individual"]) for it in items])
+    order = np.argsort(ind, kind="stable")
+    starts = np.flatnonzero(np.r_[True, ind[order][1:] != ind[order][:-1]])
+    q_w = factors[0][:, order]
+    i_w = (factors[1] if len(factors) > 1 else factors[0])[:, order][:, starts]  # (B, I): the individual's draw count
+    cells = (g[:, None] * (k + 1) + np.asarray(p).reshape(len(g), -1))[order]  # (N, R)
+    conf = np.zeros((q_w.shape[0], starts.size, cells.shape[1], k * (k + 1)))
+    for rep in range(cells.shape[1]):
+        for c in np.unique(cells[:, rep]):
+            conf[:, :, rep, c] = np.add.reduceat(q_w * (cells[:, rep] == c), starts, axis=1)
+    f1 = _nanmean_rows(C.scores(conf.reshape(*conf.shape[:3], k, k + 1))["macro_f1"])  # (B, I)
+    if len(factors) == 1:  # one-way units: an individual counts once if any of its items was drawn
+        i_w = (np.add.reduceat(q_w, starts, axis=1) > 0).astype(np.float64)
+    w = np.where(np.isnan(f1), 0.0, i_w)
+    values = np.where(w.sum(axis=1) > 0, (w * np.nan_to_num(f1)).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300), np.nan)
+    values = values[~np.isnan(values)]
+    return float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
+
+
+macro_f1_individual = clustered.with_stderr(macro_f1_individual_stderr_boot)(macro_f1_individual)
 
 
 # --------------------------------------------------------------------------- baselines

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.metrics import clustered
+
 # The aggregations below warn where lm-eval users read the harness's own warnings.
 log = logging.getLogger("opinbench.harness")
 
@@ -79,6 +81,7 @@ def low_letter_mass(doc: dict[str, Any], mass: float) -> float:
 # --------------------------------------------------------------------------- aggregations (task YAMLs name them)
 
 
+@clustered.with_stderr(clustered.clustered_mean_stderr)
 def share_nonfinite(items: list[float]) -> float:
     """Share of documents whose letter loglikelihoods were NaN or infinite (left unscored); warns when any."""
     share = float(np.mean(items)) if items else float("nan")
@@ -88,6 +91,7 @@ def share_nonfinite(items: list[float]) -> float:
     return share
 
 
+@clustered.with_stderr(clustered.clustered_mean_stderr)
 def share_low_mass(items: list[float]) -> float:
     """Share of documents with little probability on the option letters; warns when any."""
     share = float(np.mean(items)) if items else float("nan")

@@ -8,9 +8,16 @@ a draw carrying a known drop:
   *shared by the groups of a question* (sd ``question_sd``) plus per-document noise
   (sd ``doc_sd``): documents of one question are correlated, as in real runs. The
   drop moves the candidate toward uniform: ``(1 - eps) p + eps / K``.
-* answer task: N documents with per-document difficulty; each side answers right
-  with that probability (a sampling model, so two runs differ), wrong answers pick
+* answer task: N documents in questions of ``docs_per_situation`` documents, with
+  per-document difficulty; each side answers right with that probability moved, in logit
+  space, by a shift drawn per side and *per question* (sd ``answer_question_sd``): whole
+  questions get easier or harder together between two runs, as a changed reading of a
+  question moves all its groups (a sampling model, so two runs differ). Wrong answers pick
   another label. The drop flips ``k`` of the candidate's answers to another label.
+
+Both nulls are correlated within questions: a test that took documents as independent
+(McNemar over documents, which `regress` used for accuracy before) raises false alarms
+on them; `tests/test_regress_calibration.py` shows it.
 
 `simulate` returns one `check.regress` report per comparison; ``scripts/regress_calibration.py``
 tabulates them (docs/regress.md). The false-alarm unit test uses small settings.
@@ -40,6 +47,7 @@ class Setting:
     doc_sd: float = 0.05
     model_sd: float = 0.1
     p_right_mean: float = 0.7
+    answer_question_sd: float = 1.0
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -88,14 +96,16 @@ def _distribution_side(world: World, rng: np.random.Generator, eps: float) -> Ta
 
 def _answer_side(world: World, rng: np.random.Generator, flip: float) -> TaskValues:
     n = world.gold.size
-    right = rng.random(n) < world.p_right
+    per = world.setting.docs_per_situation
+    shift = rng.normal(0, world.setting.answer_question_sd, size=(n + per - 1) // per)[np.arange(n) // per]
+    p = np.clip(world.p_right, 1e-6, 1 - 1e-6)
+    right = rng.random(n) < 1 / (1 + np.exp(-(np.log(p / (1 - p)) + shift)))
     other = (world.gold + 1 + rng.integers(0, 2, size=n)) % 3
     pred = np.where(right, world.gold, other)
     if flip > 0:
         flipped = rng.permutation(n)[: int(round(flip * n))]
         pred[flipped] = (pred[flipped] + 1 + rng.integers(0, 2, size=flipped.size)) % 3
     tv = TaskValues("synthetic_direct", ANSWER, 1.0)
-    per = world.setting.docs_per_situation
     for i in range(n):
         tv.docs[f"a{i}"] = {
             "question": f"s{i // per}", "gold": LABELS[world.gold[i]], "pred": [LABELS[pred[i]]], "labels": LABELS,
@@ -127,7 +137,7 @@ def simulate(
         world = make_world(setting, rng)
         base, cand = draw(world, rng), draw(world, rng, eps=eps, flip=flip)
         out.append(check.regress(
-            base, cand, tolerances=tolerances, min_docs=1, seed=i, n_resamples=n_resamples, n_boot=n_boot,
+            base, cand, tolerances=tolerances, min_questions=1, allow_underpowered=True, seed=i, n_resamples=n_resamples, n_boot=n_boot,
         ))
     return out
 

@@ -32,15 +32,24 @@ def _p(x: Any) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
+def _mde(row: dict[str, Any]) -> str:
+    """The minimum detectable effect (∞ where no test could reach the level), ⚠ when underpowered."""
+    text = "∞" if row.get("mde") is None else _num(row["mde"])
+    return text + (" ⚠" if row.get("underpowered") else "")
+
+
 def _direction(row: dict[str, Any]) -> str:
     return "lower is better" if row["lower_is_better"] else "higher is better"
 
 
 def markdown(report: dict[str, Any]) -> str:
     n_reg = len(report["regressions"])
+    weak = report.get("underpowered") or []
     head = (
         f"**opinbench regress: {n_reg} regression{'s' if n_reg != 1 else ''}**"
         if n_reg
+        else f"**opinbench regress: underpowered ({len(weak)} rows): no regression found, but one the size of the tolerance could have been missed**"
+        if weak and report["exit_code"] == 2
         else "**opinbench regress: no regression**"
     )
     lines = [
@@ -49,21 +58,24 @@ def markdown(report: dict[str, Any]) -> str:
         f"baseline `{report['baseline']}` vs candidate `{report['candidate']}`; "
         f"alpha {report['alpha']}, {report['correction']}",
         "",
-        "| task | metric | docs (questions) | baseline | candidate | Δ | tolerance | p | p (Holm) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | metric | docs (questions) | baseline | candidate | Δ | tolerance | MDE | p | p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['task']} | {r['metric']} ({'↓' if r['lower_is_better'] else '↑'}) | {r['n_docs']} ({r['n_questions']}) "
             f"| {_num(r['baseline'])} | {_num(r['candidate'])} | {_signed(r['delta'])} | {r['tolerance']:g} "
-            f"| {_p(r['pvalue'])} | {_p(r['pvalue_holm'])} | {_MARK.get(r['verdict'], 'ok')} |"
+            f"| {_mde(r)} | {_p(r['pvalue'])} | {_p(r['pvalue_holm'])} | {_MARK.get(r['verdict'], 'ok')} |"
         )
     lines.append("")
     lines.append(
         "A regression is a worsening beyond the tolerance that is significant after Holm's correction "
-        "(WD/KL: sign-flip permutation over questions; acc: exact McNemar; macro-F1: paired bootstrap over questions; "
-        "judge metrics: exact McNemar over the items both judges judged, counted in the docs column)."
+        "(WD, KL, acc and judge metrics: sign-flip permutation over questions of the paired differences; macro-F1: "
+        "paired bootstrap over questions; judge items counted in the docs column). MDE: the minimum detectable effect "
+        f"at {int(100 * report.get('power', 0.8))} % power and Holm's first level; ⚠: above the tolerance (underpowered)."
     )
+    for line in weak:
+        lines.append(f"- underpowered: {line}")
     for note in report["notes"]:
         lines.append(f"- {note}")
     return "\n".join(lines) + "\n"
@@ -81,8 +93,9 @@ def junit(report: dict[str, Any]) -> str:
         by_task.setdefault(r["task"], []).append(r)
     for task, task_rows in by_task.items():
         failures = sum(r["verdict"] == REGRESSION for r in task_rows)
+        errors = sum(bool(r.get("underpowered")) and report["exit_code"] == 2 for r in task_rows)
         suite = ET.SubElement(
-            suites, "testsuite", name=task, tests=str(len(task_rows)), failures=str(failures), errors="0", skipped="0"
+            suites, "testsuite", name=task, tests=str(len(task_rows)), failures=str(failures), errors=str(errors), skipped="0"
         )
         for r in task_rows:
             case = ET.SubElement(suite, "testcase", classname=f"opinbench.regress.{task}", name=r["metric"])
@@ -93,6 +106,10 @@ def junit(report: dict[str, Any]) -> str:
             )
             if r["verdict"] == REGRESSION:
                 ET.SubElement(case, "failure", message=f"{task}/{r['metric']} regressed", type="regression").text = summary
+            elif r.get("underpowered") and report["exit_code"] == 2:
+                ET.SubElement(case, "error", message=f"{task}/{r['metric']} underpowered", type="underpowered").text = (
+                    f"{summary}; minimum detectable effect {_mde(r)} "
+                    f"exceeds the tolerance; about {r.get('questions_needed')} questions needed")
             else:
                 ET.SubElement(case, "system-out").text = summary
     suites.set("tests", str(len(rows)))

@@ -16,7 +16,9 @@
   (``false_discovery_control``) and statsmodels' ``multipletests`` is not a
   dependency; it is five lines.
 
-Accuracy-type metrics use exact McNemar from `opinbench.metrics.significance`.
+Accuracy and judge verdicts use `sign_flip_pvalue` too, on per-document 0/1 differences:
+exact McNemar over documents would treat the 17 groups of one question as 17 independent
+pieces of evidence (p = 1.5e-5 for one question flipping, where the question is one).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from opinbench.metrics import classification as C
+from opinbench.metrics.answer_tasks import weighted_confusions
 
 # Up to 2^16 sign patterns are enumerated exactly.
 EXACT_MAX_CLUSTERS = 16
@@ -73,13 +76,8 @@ def sign_flip_pvalue(
 
 def _macro_f1_weighted(cells: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
     """Macro-F1 (mean over repeats) for each row of document ``weights`` (B, N); ``cells`` (N, R)."""
-    n, r = cells.shape
-    out = np.zeros((weights.shape[0], r, k * (k + 1)))
-    for rep in range(r):
-        onehot = np.zeros((n, k * (k + 1)))
-        onehot[np.arange(n), cells[:, rep]] = 1.0
-        out[:, rep] = weights @ onehot
-    f1 = C.scores(out.reshape(weights.shape[0], r, k, k + 1))["macro_f1"]  # (B, R)
+    g, p = cells[:, 0] // (k + 1), cells % (k + 1)
+    f1 = C.scores(weighted_confusions(g, p, k, weights))["macro_f1"]  # (B, R)
     return np.nanmean(f1, axis=1)
 
 
@@ -100,8 +98,9 @@ def bootstrap_macro_f1_pvalue(
     *,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
-) -> tuple[float, float, float]:
-    """(macro-F1 of A, of B, two-sided p of the difference) by a paired bootstrap over clusters.
+) -> tuple[float, float, float, float]:
+    """(macro-F1 of A, of B, two-sided p of the difference, bootstrap SE of the difference) by a
+    paired bootstrap over clusters.
 
     ``cells_a``/``cells_b``: `macro_f1_codes` of the same documents in the same order.
     """
@@ -111,16 +110,19 @@ def bootstrap_macro_f1_pvalue(
     f_a = float(_macro_f1_weighted(cells_a, ones, k)[0])
     f_b = float(_macro_f1_weighted(cells_b, ones, k)[0])
     observed = f_b - f_a
-    if observed == 0.0 or math.isnan(observed):
-        return f_a, f_b, 1.0 if observed == 0.0 else float("nan")
+    if math.isnan(observed):
+        return f_a, f_b, float("nan"), float("nan")
     q = int(codes.max()) + 1
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(q, np.full(q, 1.0 / q), size=n_boot).astype(np.float64)  # (B, Q) cluster counts
     weights = draws[:, codes]  # each document weighs as often as its question was drawn
     boot = _macro_f1_weighted(cells_b, weights, k) - _macro_f1_weighted(cells_a, weights, k)
     boot = boot[~np.isnan(boot)]
+    se = float(boot.std(ddof=1)) if boot.size > 1 else float("nan")
+    if observed == 0.0:
+        return f_a, f_b, 1.0, se
     extreme = int(np.sum(np.abs(boot - observed) >= abs(observed)))
-    return f_a, f_b, (1 + extreme) / (1 + boot.size)
+    return f_a, f_b, (1 + extreme) / (1 + boot.size), se
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +86,17 @@ def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str,
     # resamples per document: ask for the model's values only.
     values = KINDS[kind].rescore(doc, row, False)  # type: ignore[misc]
     if kind == DISTRIBUTION:
-        return {"wd": values["wd"], "kl": values["kl"]}
+        # non-finite loglikelihoods: the task counts the document in ``nonfinite`` and scores no WD
+        return {"wd": values.get("wd"), "kl": values.get("kl")}
     item = answers_of(values)  # *_cot: every repeat parsed as the task did; *_direct: the most probable letter
     return {"gold": item["gold"], "pred": item["pred"], "labels": item["labels"]}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN (a non-finite document logged twice is still the same document)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
 
 
 def read_task(run: Run, task: str) -> TaskValues | None:
@@ -114,12 +123,20 @@ def read_task(run: Run, task: str) -> TaskValues | None:
             )
         key = str(doc.get("id", data.get("doc_id")))
         out.doc_keys.setdefault(str(data.get("doc_id")), key)
-        if key in out.docs:  # logged once per filter; the first is enough
-            continue
         try:
             values = doc_values(out.kind, doc, data)
         except (KeyError, ValueError, TypeError) as err:
             raise DataError(f"cannot score this document: {err!r}", file=row.file, key=row.key) from None
+        if key in out.docs:  # logged once per filter: the same values, or the run is not one run
+            differ = [k for k, v in values.items() if not _same(out.docs[key].get(k), v)]
+            if differ or out.docs[key]["prompt_hash"] != data.get("prompt_hash"):
+                what = differ[0] if differ else "prompt_hash"
+                raise DataError(
+                    f"document {key} is logged twice with different values ({what}: {out.docs[key].get(what)!r} vs "
+                    f"{values.get(what, data.get('prompt_hash'))!r}); a samples file holds each document once",
+                    file=row.file, key=row.key,
+                )
+            continue
         out.docs[key] = {
             "question": str(doc.get("question_key", key)),
             "prompt_hash": data.get("prompt_hash"),

@@ -3,9 +3,9 @@
 Their per-document values come from `opinbench.metrics.answer_tasks` (``doc_metrics`` for
 a reasoning task's parsed generations, ``direct_doc_metrics`` for a direct task's letter
 probabilities), called by the live task hooks and by `opinbench.scoring.kinds` when logged
-samples are re-scored; the custom aggregations there are what these objects name. Keys
-ending in ``_stderr`` are bootstrap standard errors published as metrics of their own (lm-eval
-gives a custom aggregation no stderr), so each names the metric it is the error of.
+samples are re-scored; the custom aggregations there are what these objects name, and their
+standard errors the cluster bootstraps there (lm-eval publishes them as ``X_stderr`` through
+`opinbench.harness.stderr`).
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ import numpy as np
 
 from opinbench.answers import extract_doc_answer
 from opinbench.metrics.answer_tasks import direct_doc_metrics, doc_metrics
-from opinbench.scoring.metric import ANSWER, BOOTSTRAP_MACRO_F1, MCNEMAR, Metric, register
+from opinbench.scoring.metric import ANSWER, BOOTSTRAP_MACRO_F1, SIGN_FLIP, Metric, register
 
 _AT = "opinbench.metrics.answer_tasks."
 
 
-def _stderr_metric(key: str, of: str, function: str) -> Metric:
-    return Metric(key, f"standard error of {of}", False, (ANSWER,), aggregation=_AT + function, stderr=None,
-                  stderr_of=of, description=f"bootstrap standard error of {of}")
-
-
-ACC = Metric("acc", "accuracy", True, (ANSWER,), tolerance=0.01, test=MCNEMAR, breakdown=True,
+ACC = Metric("acc", "accuracy", True, (ANSWER,), tolerance=0.01, test=SIGN_FLIP, breakdown=True,
              description="share of answers equal to the gold answer (mean over repeats)")
 INVALID = Metric("invalid", "invalid answers", False, (ANSWER,),
                  description="share of generations that name no single option")
@@ -47,19 +42,15 @@ ACC_BINARY = Metric("acc_binary", "binary accuracy", True, (ANSWER,),
 MACRO_F1_BINARY = Metric("macro_f1_binary", "binary macro-F1", True, (ANSWER,), aggregation=_AT + "macro_f1",
                          stderr=_AT + "macro_f1_stderr_boot")
 ACC_BINARY_EXCL_EITHER = Metric("acc_binary_excl_either", "binary accuracy without Either", True, (ANSWER,),
-                                aggregation=_AT + "acc_binary_excl_either", stderr=None)
+                                aggregation=_AT + "acc_binary_excl_either", stderr=_AT + "acc_binary_excl_either_stderr")
 MACRO_F1_INDIVIDUAL = Metric("macro_f1_individual", "macro-F1 per individual", True, (ANSWER,),
                              aggregation=_AT + "macro_f1_individual", stderr=_AT + "macro_f1_individual_stderr_boot",
                              breakdown=True, description="macro-F1 per individual, averaged over individuals")
 P_GOLD = Metric("p_gold", "probability of the gold answer", True, (ANSWER,))
 
 register(
-    ACC, INVALID, RECALL, BALANCED_ACC, _stderr_metric("balanced_acc_stderr", "balanced_acc", "balanced_acc_stderr_boot"),
-    MACRO_F1, _stderr_metric("macro_f1_stderr", "macro_f1", "macro_f1_stderr_boot"), ACC_REPEAT_STD,
-    MACRO_F1_REPEAT_STD, ACC_BINARY, MACRO_F1_BINARY,
-    _stderr_metric("macro_f1_binary_stderr", "macro_f1_binary", "macro_f1_stderr_boot"), ACC_BINARY_EXCL_EITHER,
-    MACRO_F1_INDIVIDUAL,
-    _stderr_metric("macro_f1_individual_stderr", "macro_f1_individual", "macro_f1_individual_stderr_boot"), P_GOLD,
+    ACC, INVALID, RECALL, BALANCED_ACC, MACRO_F1, ACC_REPEAT_STD, MACRO_F1_REPEAT_STD, ACC_BINARY, MACRO_F1_BINARY,
+    ACC_BINARY_EXCL_EITHER, MACRO_F1_INDIVIDUAL, P_GOLD,
 )
 
 

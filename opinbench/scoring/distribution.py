@@ -121,12 +121,12 @@ LETTER_MASS = Metric(
 )
 LOW_LETTER_MASS = Metric(
     "low_letter_mass", "share with low letter mass", False, (DISTRIBUTION, ANSWER),
-    aggregation="opinbench.metrics.letters.share_low_mass", per_doc=lambda v: low_letter_mass(v.doc, v.mass),
+    aggregation="opinbench.metrics.letters.share_low_mass", tolerance=None, per_doc=lambda v: low_letter_mass(v.doc, v.mass),
     description="share of documents whose letter mass is under mass_threshold",
 )
 NONFINITE = Metric(
     "nonfinite", "share with non-finite loglikelihoods", False, (DISTRIBUTION, ANSWER),
-    aggregation="opinbench.metrics.letters.share_nonfinite", per_doc=lambda v: 0.0,
+    aggregation="opinbench.metrics.letters.share_nonfinite", per_doc=lambda v: 0.0, tolerance=0.0, test=SIGN_FLIP,
     description="share of documents a NaN or infinite loglikelihood left unscored",
 )
 WD_HUMAN = Metric(
@@ -135,7 +135,8 @@ WD_HUMAN = Metric(
 )
 WD_GAP_CLOSED = Metric(
     "wd_gap_closed", "share of the uniform-to-human gap closed", True, (DISTRIBUTION,),
-    aggregation="opinbench.metrics.distribution_tasks.gap_closed", stderr=None, per_doc=_gap,
+    aggregation="opinbench.metrics.distribution_tasks.gap_closed",
+    stderr="opinbench.metrics.distribution_tasks.gap_closed_stderr", per_doc=_gap,
     description="relative improvement over the uniform baseline, towards the human bound",
 )
 

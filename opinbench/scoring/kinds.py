@@ -14,9 +14,11 @@ kind                 recognised by                                           res
 ``answer``           ``gold_label``, ``labels``, ``options``, ``letters``    yes
 ==================== ======================================================= =========
 
-`TaskKind.cluster` names a document's sampling unit, the unit every standard error and
-paired test resamples (``docs/statistics.md``): the survey question (``question_key``),
-whose documents (one per group, or per repeat) share its wording and options.
+`TaskKind.cluster` names a document's sampling unit, the unit every standard error
+resamples (``docs/statistics.md``, `opinbench.metrics.clustered.sampling_unit`): the survey
+question (``question_key``), whose documents (one per group, or per repeat) share its
+wording and options; for the individual-level stance data sets the (question, individual)
+pair, clustered two ways.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opinbench.metrics.clustered import sampling_unit
 from opinbench.metrics.letters import logged_loglikelihoods, probabilities
 from opinbench.runs import generations
 from opinbench.scoring.answer import cot_doc_values, direct_doc_values
@@ -44,9 +47,9 @@ class TaskKind:
     description: str
     rescore: Callable[[dict[str, Any], dict[str, Any], bool], dict[str, Any]] | None
 
-    def cluster(self, doc: dict[str, Any]) -> str:
-        """The document's sampling unit: its question (``question_key``), else the document itself."""
-        return str(doc.get("question_key", doc.get("id")))
+    def cluster(self, doc: dict[str, Any]) -> Any:
+        """The document's sampling unit (`opinbench.metrics.clustered.sampling_unit`)."""
+        return sampling_unit(doc)
 
 
 def _is_generation(row: dict[str, Any]) -> bool:

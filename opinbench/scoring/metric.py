@@ -10,9 +10,9 @@ instead of matching strings.
 
 Keys with a ``|`` are breakdowns of the metric before it (``wd|POLIDEOLOGY`` and
 ``wd|POLIDEOLOGY=Liberal``, ``recall|Yes``, ``macro_f1_individual|Left``): `resolve`
-maps them to their metric. ``X_stderr`` keys that a task publishes as metrics of their
-own (the answer tasks' bootstrap errors) are registered as metrics whose ``stderr_of``
-names ``X``.
+maps them to their metric. Every ``X_stderr`` lm-eval publishes is the standard error the
+object names (``stderr``), clustered on the sampling unit (`opinbench.harness.stderr`,
+docs/statistics.md); no task publishes a separate ``X_stderr`` metric.
 
 Adding a metric = its object in one of the catalog modules of this package (with its
 per-document function where the task kind computes values from a `view`) + its line in
@@ -44,14 +44,13 @@ ANSWER = "answer"  # *_cot, *_direct: one gold answer per document
 JUDGE = "judge"  # opinbench judge: per-item verdicts of a judge
 DERIVED = "derived"  # a leaderboard score from several tasks' samples, which no task publishes (the steering gain)
 
-# The paired tests `opinbench regress` knows (`opinbench.regress.check` runs them).
+# The paired tests `opinbench regress` knows (`opinbench.regress.check` runs them); each is
+# clustered by question: documents of one question are one piece of evidence.
 SIGN_FLIP = "sign-flip over questions"
-MCNEMAR = "exact McNemar"
 BOOTSTRAP_MACRO_F1 = "paired bootstrap over questions"
-MCNEMAR_ITEMS = "exact McNemar over judged items"
 
 # Standard-error kinds: what `Metric.stderr` computes from per-document values and clusters.
-STDERR_MEAN = "mean"  # lm-eval's mean_stderr: std(ddof=1) / sqrt(n)
+STDERR_MEAN = "mean"  # lm-eval's mean_stderr: std(ddof=1) / sqrt(n); documents as independent (not used)
 STDERR_CLUSTERED = "clustered"  # CR1 clustered on the sampling unit (`opinbench.metrics.clustered`)
 
 
@@ -76,14 +75,15 @@ class Metric:
         kinds: the task kinds that publish it.
         aggregation: what the task YAML names: ``"mean"`` or a dotted path to a function of the
             list of per-document values (``opinbench.metrics.answer_tasks.macro_f1``).
-        stderr: how its standard error is computed from per-document values: `STDERR_MEAN`,
-            `STDERR_CLUSTERED`, a dotted path to a function of the per-document values, or None.
+        stderr: how its standard error is computed from per-document values: `STDERR_CLUSTERED`
+            (CR1 on the sampling unit; two-way for (question, individual) units), a dotted path to
+            a function of the per-document values carrying their clusters (a cluster bootstrap,
+            `opinbench.metrics.clustered.with_cluster`), `STDERR_MEAN`, or None.
         per_doc: for kinds scored from a view (`opinbench.scoring.distribution`), the function
             of the view that gives the document's value (None: no value for that document).
         tolerance: the worsening ``opinbench regress`` tolerates by default (None: not tested).
         test: the paired test ``regress`` runs on it (one of the constants above), or None.
         breakdown: whether ``key|PART`` keys exist (per attribute, group, label or stratum).
-        stderr_of: for an ``X_stderr`` key published as a metric: ``X``.
         judge: for a judge metric, the judge kind whose verdicts it reads.
         description: one sentence for the docs.
     """
@@ -93,12 +93,11 @@ class Metric:
     higher_is_better: bool
     kinds: tuple[str, ...]
     aggregation: str = "mean"
-    stderr: str | None = STDERR_MEAN
+    stderr: str | None = STDERR_CLUSTERED
     per_doc: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
     tolerance: float | None = None
     test: str | None = None
     breakdown: bool = False
-    stderr_of: str | None = None
     judge: str | None = None
     description: str = ""
 
@@ -126,18 +125,21 @@ class Metric:
         if self.stderr == STDERR_MEAN:
             x = np.asarray(values, dtype=np.float64)
             return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else None
-        if self.stderr == STDERR_CLUSTERED:
-            from opinbench.metrics.clustered import cluster_mean_stderr
+        from opinbench.metrics import clustered
 
-            se = cluster_mean_stderr(values, clusters)
-            return None if math.isnan(se) else se
-        out = _function(self.stderr)(list(values))
-        return out if isinstance(out, (int, float)) else None
+        tagged = [clustered.with_cluster(v, c) for v, c in zip(values, clusters)]
+        if self.stderr == STDERR_CLUSTERED:
+            se = clustered.clustered_mean_stderr(tagged)
+        else:
+            se = _function(self.stderr)(tagged)
+        return float(se) if isinstance(se, (int, float)) and math.isfinite(se) else None
 
     def estimate(self, values: Sequence[Any], clusters: Sequence[object]) -> Estimate:
         """`aggregate` and `standard_error` together, with the counts."""
+        from opinbench.metrics.clustered import n_clusters
+
         return Estimate(self.aggregate(values), self.standard_error(values, clusters), len(values),
-                        len({str(c) for c in clusters}))
+                        n_clusters(list(clusters)))
 
 
 def _function(path: str) -> Callable[..., Any]:
