@@ -123,7 +123,7 @@ def test_report_notes_missing_inputs_and_compares_two_runs(tmp_path):
     base = write_run(tmp_path / "base" / "m", {"opinionqa_wd": _steered_rows("qa", 0.8)}, model="base")
     tuned = write_run(tmp_path / "tuned" / "m", {"opinionqa_wd": _steered_rows("qa", 0.1)}, model="tuned")
     out = tmp_path / "report"
-    assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "none.json")]) == 1
+    assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "none.json")]) == 2  # cli.run_guarded
     (tmp_path / "t.json").write_text(json.dumps(TOPICS), encoding="utf-8")
     assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "t.json")]) == 0
     html = (out / "index.html").read_text(encoding="utf-8")
