@@ -52,3 +52,15 @@ def test_process_results_scores_every_group_from_one_forward_pass():
     for g in doc["groups"]:  # the same value the QA/BIO/PORTRAY tasks' scoring gives the pair
         pair = default_model.group_doc(doc, g)
         assert out[f"wd|SEX={g['group']}"] == doc_values(pair, probabilities(pair, lls))["wd"]
+
+
+def test_split_keeps_the_questions_of_the_steered_tasks_split(tmp_path):
+    """The steering gain compares like with like: on ``split: test`` both tasks hold the same questions."""
+    from tests.helpers.opinionqa_files import write_tiny_release
+
+    release = write_tiny_release(tmp_path / "release", 10)
+    kw = {"source": str(release), "split": "test", "groups": "all"}
+    steered = {d["question_key"] for d in distribution.load_dataset(**kw)["test"]}
+    unsteered = {d["question_key"] for d in default_model.load_dataset(**kw)["test"]}
+    every = {d["question_key"] for d in default_model.load_dataset(source=str(release), groups="all")["test"]}
+    assert unsteered == steered and 0 < len(unsteered) < len(every) == 10

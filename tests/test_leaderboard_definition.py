@@ -70,3 +70,30 @@ def test_digest_changes_with_the_content():
     a, raw = load_definition("smoke"), _raw()
     raw["tasks"]["wom_cot"]["version"] = 2.0
     assert parse_definition(raw).digest != a.digest
+
+
+def test_diagnostics_group_is_outside_the_headline_in_both_shipped_definitions():
+    for name in ("smoke", "opinbench"):
+        d = load_definition(name)
+        assert d.off_headline == {"diagnostics"}
+        diag = [m for m in d.metrics if m.group == "diagnostics"]
+        assert {m.metric for m in diag} >= {"jsd", "rank_tau", "refusal_gap_abs"}
+        assert all(not d.in_headline(m) and m.floor is None and m.ceiling is None for m in diag)
+        assert all(d.in_headline(m) for m in d.metrics if m.group != "diagnostics")
+    full = load_definition("opinbench")
+    assert full.metric("opinionqa_wd_divided").metric == "wd|entropy=divided"
+    gain = full.metric("opinionqa_steering_gain")
+    assert (gain.task, gain.unsteered, gain.higher_is_better) == ("opinionqa_wd", "opinionqa_wd_default", True)
+    assert full.task("opinionqa_wd_default").metadata == {"split": "test"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["metrics"][0].pop("floor"), "metrics.opinionqa_wd_qa: missing 'floor'"),
+    (lambda r: r["metrics"][-1].update(unsteered="opinionqa_wd_default"), "task 'opinionqa_wd_default' is not among"),
+    (lambda r: r["metrics"][-1].update(floor={"nope": 1}), "unknown bound kind 'nope'"),
+])
+def test_headline_metrics_still_need_bounds_and_diagnostics_name_real_tasks(edit, message):
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_definition(raw, "x.yaml")

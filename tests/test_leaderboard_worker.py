@@ -69,6 +69,23 @@ def test_the_real_run_is_valid(smoke_run):
     assert any("not judged" in w for w in report["warnings"])
 
 
+def test_the_smoke_diagnostics_are_recomputed_and_kept_out_of_the_headline(smoke_run):
+    import math
+
+    from opinbench.metrics.strata import STRATA
+
+    d = load_definition("smoke")
+    report = validate_run(smoke_run, d)
+    assert report["errors"] == []  # published jsd, rank_tau, refusal_gap_abs equal the re-scored ones
+    for mid in ("opinionqa_jsd", "opinionqa_rank_tau", "opinionqa_refusal_gap"):
+        s = report["scores"][mid]
+        assert s["group"] == "diagnostics" and math.isfinite(s["raw"])
+        assert s["floor"] is None and s["ceiling"] is None and s["normalised"] is None
+    headline = [m.id for m in d.metrics if d.in_headline(m) and report["scores"][m.id].get("normalised") is not None]
+    assert report["headline_metrics"] == len(headline)
+    assert set(report["tasks"]["opinionqa_wd"]["strata"]) <= set(STRATA)
+
+
 def test_queue_end_to_end_through_the_cli(url, smoke_run, tiny_model, capsys, monkeypatch):
     import opinbench.leaderboard.worker as W
 

@@ -103,12 +103,14 @@ def test_report_writes_every_section_with_figures_and_tables(full_run, tmp_path,
     titles = " | ".join(page.h2)
     for part in ("Whom the default model represents", "WD per group with bounds", "Steerability",
                  "Consistency across topics", "Refusal mass", "Intergroup disagreement (opinionqa): humans",
-                 "humans vs steered model", "macro-F1 per ideology"):
+                 "humans vs steered model", "macro-F1 per ideology", "Refusal calibration (opinionqa)",
+                 "WD by question difficulty (opinionqa)"):
         assert part in titles
-    assert len(page.imgs) == 8 and all(src.startswith("data:image/svg+xml;base64,") for src in page.imgs)
+    assert len(page.imgs) == 10 and all(src.startswith("data:image/svg+xml;base64,") for src in page.imgs)
     assert page.tables >= 8
     assert not any(page.scripts) and "http://" not in html and "https://" not in html
-    for name in ("repr_opinionqa", "steerability_opinionqa", "topics_opinionqa", "disagreement_human_opinionqa", "stance"):
+    for name in ("repr_opinionqa", "steerability_opinionqa", "topics_opinionqa", "disagreement_human_opinionqa", "stance",
+                 "refusal_calibration_opinionqa", "difficulty_opinionqa"):
         assert (out / "figures" / f"{name}.svg").stat().st_size > 1000
         assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     # the default model is uniform over the ordinal options: closest to the Female group (the flattest)
@@ -121,7 +123,7 @@ def test_report_notes_missing_inputs_and_compares_two_runs(tmp_path):
     base = write_run(tmp_path / "base" / "m", {"opinionqa_wd": _steered_rows("qa", 0.8)}, model="base")
     tuned = write_run(tmp_path / "tuned" / "m", {"opinionqa_wd": _steered_rows("qa", 0.1)}, model="tuned")
     out = tmp_path / "report"
-    assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "none.json")]) == 1
+    assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "none.json")]) == 2  # cli.run_guarded
     (tmp_path / "t.json").write_text(json.dumps(TOPICS), encoding="utf-8")
     assert main(["report", str(base), str(tuned), "--out", str(out), "--topics", str(tmp_path / "t.json")]) == 0
     html = (out / "index.html").read_text(encoding="utf-8")

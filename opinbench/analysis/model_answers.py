@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import distribution as M
-from opinbench.metrics.distribution_tasks import doc_bounds
+from opinbench.metrics.distribution_tasks import doc_bounds, human_nonsubstantive_share
 from opinbench.metrics.letters import probabilities
 
 UNSTEERED = "unsteered"
@@ -92,9 +92,7 @@ class ModelAnswer:
     @property
     def human_nonsubstantive_share(self) -> float | None:
         """Share of the group's respondents who gave a non-substantive answer, None where unknown."""
-        if self.n is None or self.n_nonsubstantive is None or self.n + self.n_nonsubstantive <= 0:
-            return None
-        return float(self.n_nonsubstantive / (self.n + self.n_nonsubstantive))
+        return human_nonsubstantive_share(self.n, self.n_nonsubstantive)
 
 
 def _lls(row: Mapping[str, Any]) -> list[float]:

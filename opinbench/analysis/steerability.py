@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opinbench.analysis.model_answers import ModelAnswer
+from opinbench.metrics.clustered import cluster_mean_stderr
 
 Group = tuple[str, str]
 
@@ -85,3 +86,37 @@ def steerability(
             unst = 1.0 - float(np.mean([base[g][q] for q in qs]))
         out.append(Steerability(g, len(qs), each, best, unst))
     return out
+
+
+@dataclass(frozen=True)
+class SteeringGain:
+    """The leaderboard's steering gain: unsteered WD minus steered WD, per group, averaged over groups.
+
+    Attributes:
+        gain: mean over groups of (mean unsteered WD - mean steered WD) over the group's questions
+            both answered (positive: steering brought the model closer to the group).
+        stderr: clustered by question (`opinbench.metrics.clustered`) over the (question, group)
+            differences; their mean equals ``gain`` when every group has the same questions.
+        groups, pairs: groups averaged and (question, group) differences behind them.
+    """
+
+    gain: float
+    stderr: float
+    groups: int
+    pairs: int
+
+
+def steering_gain(steered: Iterable[ModelAnswer], unsteered: Iterable[ModelAnswer]) -> SteeringGain | None:
+    """`SteeringGain` of one steered task against the default model; None without a shared (question, group)."""
+    base = {(a.attribute, a.group, a.question_key): a.wd for a in unsteered if np.isfinite(a.wd)}
+    diffs: dict[Group, list[tuple[str, float]]] = defaultdict(list)
+    for a in steered:
+        key = (a.attribute, a.group, a.question_key)
+        if a.steered_to == (a.attribute, a.group) and key in base and np.isfinite(a.wd):
+            diffs[(a.attribute, a.group)].append((a.question_key, base[key] - a.wd))
+    if not diffs:
+        return None
+    pairs = [p for ps in diffs.values() for p in ps]
+    gain = float(np.mean([np.mean([d for _, d in ps]) for ps in diffs.values()]))
+    stderr = cluster_mean_stderr([d for _, d in pairs], [q for q, _ in pairs])
+    return SteeringGain(gain, stderr, len(diffs), len(pairs))

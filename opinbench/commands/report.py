@@ -10,7 +10,10 @@ file. Sections, each with its figure (SVG and PNG under ``DIR/figures/``) and a 
 * steerability: best of QA/BIO/PORTRAY per group, each alone, gain over unsteered;
 * topic x group WD map and consistency (topic taxonomy ``--topics``, default
   ``$OPINBENCH_DATA_DIR/opinionqa/human_resp/topic_mapping.json``);
-* refusal mass beside the human non-substantive share;
+* refusal mass beside the human non-substantive share, and its calibration per group (a scatter
+  of the group's share against the model's mass, unsteered and per steering);
+* WD by question difficulty: consensus, mixed and divided questions (entropy strata of
+  `opinbench.metrics.strata`), per task;
 * intergroup disagreement: humans vs humans and humans vs the model steered to each group;
 * macro-F1 per ideology group of the stance tasks (``macro_f1_individual|<group>``);
 * given several runs: per-group relative improvement of each later run over the first.
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from opinbench.analysis import disagreement, improvement, refusal, representativeness, steerability, topics
+from opinbench.analysis import difficulty, disagreement, improvement, refusal, representativeness, steerability, topics
 from opinbench.analysis.model_answers import UNSTEERED, ModelAnswer, from_rows, group_label
 from opinbench.errors import ConfigError, DataError
 from opinbench.runs import Run, find_runs, generations
@@ -282,6 +285,62 @@ def refusal_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
                                                                    for i, g in enumerate(groups)])])
 
 
+def difficulty_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
+    from opinbench.metrics import strata
+    from opinbench.reports import figures
+    from opinbench.reports.page import Section, Table
+
+    title = f"{prefix}WD by question difficulty ({dataset})"
+    series_answers = {f"steered ({n.upper()})": a for n, a in ra.steered(dataset).items()}
+    if ra.default(dataset):
+        series_answers["unsteered (default model)"] = ra.default(dataset)
+    if not series_answers:
+        return _missing(title, "No distribution task in this run.")
+    cuts = strata.cuts_for(dataset)
+    if cuts is None:
+        return _missing(title, f"No entropy cut points are shipped for {dataset} (scripts/entropy_strata.py).")
+    rows = {name: {r.stratum: r for r in difficulty.wd_by_stratum(a, dataset)} for name, a in series_answers.items()}
+    levels = [s for s in strata.STRATA if any(s in r for r in rows.values())]
+    fig = figures.group_bars(levels, {n: [r[s].wd if s in r else np.nan for s in levels] for n, r in rows.items()},
+                             title="Mean WD by the entropy of the group's answers", xlabel="mean WD (lower is better)")
+    return Section(title, text=(f"Each (question, group) is put in a stratum by the normalised entropy of the group's "
+                                f"answers, cut at the data set's tertiles ({cuts[0]:.4f}, {cuts[1]:.4f}; fixed with the "
+                                "data): consensus questions below the first, divided ones above the second. The tasks "
+                                "publish the same means as wd|entropy=<stratum>."),
+                   figure=figures.save(fig, figs, f"{prefix_slug(prefix)}difficulty_{dataset}"),
+                   tables=[Table(["task", "stratum", "mean WD", "documents", "questions"],
+                                 [[n, s, r[s].wd, r[s].answers, r[s].questions] for n, r in rows.items()
+                                  for s in levels if s in r])])
+
+
+def refusal_calibration_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
+    from opinbench.reports import figures
+    from opinbench.reports.page import Section, Table
+
+    title = f"{prefix}Refusal calibration ({dataset})"
+    series_answers = {"unsteered (default model)": ra.default(dataset)} if ra.default(dataset) else {}
+    series_answers |= {f"steered ({n.upper()})": a for n, a in ra.steered(dataset).items()}
+    per = {name: refusal.refusal_by_group(a) for name, a in series_answers.items()}
+    per = {name: rows for name, rows in per.items() if rows}
+    if not per:
+        return _missing(title, "No question of the run offers a non-substantive option with known counts.")
+    groups = list(dict.fromkeys(r.group for rows in per.values() for r in rows))
+    by = {name: {r.group: r for r in rows} for name, rows in per.items()}
+    first = next(iter(by.values()))
+    fig = figures.calibration({n: ([r.human for r in rows], [r.model for r in rows]) for n, rows in per.items()},
+                              title="Refusal calibration per group", labels=_labels([r.group for r in next(iter(per.values()))]),
+                              xlabel="group's non-substantive share (respondents)",
+                              ylabel="model's probability on non-substantive options")
+    table = Table(["group", "human share", *[f"gap {n}" for n in by]],
+                  [[group_label(*g), (first.get(g) or next(b[g] for b in by.values() if g in b)).human,
+                    *[b[g].model - b[g].human if g in b else None for b in by.values()]] for g in groups])
+    return Section(title, text="One point per group: the share of its respondents who gave a non-substantive answer "
+                   "(Refused, Not sure) against the model's mean probability on those options, over the questions that "
+                   "offer one. On the diagonal the model refuses as often as the group; the gap (model − humans) is the "
+                   "tasks' refusal_gap.",
+                   figure=figures.save(fig, figs, f"{prefix_slug(prefix)}refusal_calibration_{dataset}"), tables=[table])
+
+
 def disagreement_section(ra: RunAnswers, dataset: str, figs: Path, prefix: str):
     from opinbench.reports import figures
     from opinbench.reports.page import Section, Table
@@ -387,6 +446,8 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, topics_path: st
                 sections.append(build(ra, ds, figs, prefix))
             sections.append(topics_section(ra, ds, figs, prefix, mapping))
             sections.append(refusal_section(ra, ds, figs, prefix))
+            sections.append(refusal_calibration_section(ra, ds, figs, prefix))
+            sections.append(difficulty_section(ra, ds, figs, prefix))
             sections.extend(disagreement_section(ra, ds, figs, prefix))
         sections.append(stance_section(ra, figs, prefix))
     if len(runs) > 1:

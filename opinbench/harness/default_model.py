@@ -41,7 +41,7 @@ from opinbench.metrics import clustered
 from opinbench.data import registry
 from opinbench.errors import ConfigError
 from opinbench.harness import settings
-from opinbench.harness.distribution import build_docs
+from opinbench.harness.distribution import build_docs, keep_split
 from opinbench.metrics.distribution_tasks import DEFAULT_HUMAN_RESAMPLES
 from opinbench.scoring.distribution import doc_values
 from opinbench.metrics.keys import key_part
@@ -106,12 +106,21 @@ def load_dataset(
     seed: int = 0,
     human_resamples: int = DEFAULT_HUMAN_RESAMPLES,
     mass_threshold: float = DEFAULT_MASS_THRESHOLD,
+    split: str | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.3,
     **_: Any,
 ) -> dict[str, Any]:
-    """``custom_dataset`` hook: one document per question (see the module docstring and `question_docs`)."""
+    """``custom_dataset`` hook: one document per question (see the module docstring and `question_docs`).
+
+    ``split`` keeps the questions of one side of the seeded question split, as the ``*_wd`` tasks
+    do, so that a leaderboard scoring both on ``split: test`` compares the unsteered and the
+    steered model on the same questions (the steering gain).
+    """
     import datasets
 
-    records = registry.load(data, source, data_dir, cache=True, groups=groups)
+    records = keep_split(data, registry.load(data, source, data_dir, cache=True, groups=groups), split, split_seed,
+                         test_fraction)
     docs = question_docs(records, seed=seed, human_resamples=human_resamples)
     if not docs:
         raise ConfigError(f"{data}: no question with an ordinal scale and a subpopulation for groups={groups!r}")

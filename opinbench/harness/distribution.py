@@ -90,6 +90,16 @@ def build_docs(
     ]
 
 
+def keep_split(data: str, records: list[Any], split: str | None, split_seed: int, test_fraction: float) -> list[Any]:
+    """The records of one side (``train``/``test``) of the seeded question split; all for None/"all"."""
+    if split in (None, "", "all"):
+        return records
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be train, test or all, got {split!r}")
+    splits = question_splits(data, {r.question_key for r in records}, seed=split_seed, test_fraction=test_fraction)
+    return [r for r in records if splits[r.question_key] == split]
+
+
 @settings.validated
 def load_dataset(
     data: str = "opinionqa",
@@ -124,11 +134,7 @@ def load_dataset(
     groups = options.get("groups", ds.options.get("groups"))
     if not records:
         raise ConfigError(f"{data}: no records for groups={groups!r} in {source or registry.data_dir(data_dir)}")
-    if split not in (None, "", "all"):
-        if split not in ("train", "test"):
-            raise ConfigError(f"split must be train, test or all, got {split!r}")
-        splits = question_splits(data, {r.question_key for r in records}, seed=split_seed, test_fraction=test_fraction)
-        records = [r for r in records if splits[r.question_key] == split]
+    records = keep_split(data, records, split, split_seed, test_fraction)
     docs = build_docs(records, steering=steering, seed=seed, human_resamples=human_resamples)
     for d in docs:
         d["mass_threshold"] = float(mass_threshold)

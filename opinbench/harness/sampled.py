@@ -14,7 +14,11 @@ the analogue of the human bootstrap bound), so that a reader can tell a real
 gap from sampling error. Answers that name a non-ordinal option ("Refused") are
 counted in ``refusal_rate``; unparsable ones in ``invalid_rate``; a document
 without any ordinal answer is left out of the WD means and counted in
-``no_valid_sample``.
+``no_valid_sample``. The diagnostics of the ``*_wd`` tasks
+(`opinbench.scoring.distribution.DIAGNOSTICS`) are scored on the histogram by the same
+metric objects, as ``jsd_sampled``, ``rank_tau_sampled`` (``rank_tau_undefined_sampled``),
+``refusal_gap_sampled`` and ``refusal_gap_abs_sampled`` (the refused share of the valid
+answers against the group's non-substantive share), with ``wd_sampled|entropy=<stratum>``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import numpy as np
 from opinbench.metrics import clustered
 from opinbench.answers import extract_doc_answer
 from opinbench.metrics import distribution as M
+from opinbench.metrics import strata
 from opinbench.metrics.distribution_tasks import doc_bounds
 from opinbench.metrics.keys import key_part
+from opinbench.scoring.distribution import DIAGNOSTICS, View
 
 SAMPLING_NOISE_RESAMPLES = 200
 
@@ -83,4 +89,21 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
         f"wd_sampled|{key_part(doc['attribute'])}": wd,
         f"wd_sampled|{key_part(doc['attribute'])}={key_part(doc['group'])}": wd,
     }
+    return out | diagnostics(doc, counts, refused, wd)
+
+
+def diagnostics(doc: dict[str, Any], counts: np.ndarray, refused: int, wd: float) -> dict[str, Any]:
+    """The ``*_wd`` diagnostics of the histogram, under ``<key>_sampled``, and ``wd_sampled|entropy=<stratum>``.
+
+    The histogram becomes the view the ``*_wd`` metric objects score: the ordinal counts, and the
+    refusals on the first non-substantive option (only their share of the answers is read).
+    """
+    rest = np.zeros(len(doc["options"]) - doc["n_ordinal"])
+    if rest.size:
+        rest[0] = refused
+    view = View(doc, np.concatenate([counts, rest]), with_bounds=False)
+    out = {f"{m.key}_sampled": value for m in DIAGNOSTICS if (value := m.per_doc(view)) is not None}  # type: ignore[misc]
+    level = strata.doc_stratum(doc)
+    if level is not None:
+        out[f"wd_sampled|{strata.ATTRIBUTE}={level}"] = wd
     return out

@@ -8,7 +8,11 @@ and the warning thresholds. `load_definition` refuses a file that names an
 unknown group, judge, metric or direction (or a direction other than the metric's, a judge
 row naming another judge's metric), a floor/ceiling of an unknown kind, a
 metric of a task the definition does not run, or ``samples`` on a full
-(non-subset) leaderboard, each with the file and the key.
+(non-subset) leaderboard, each with the file and the key. A group marked
+``headline: false`` (the diagnostics) is shown but never averaged into the
+headline; its metrics need no floor and ceiling (they are not normalised). A
+metric with ``unsteered: TASK`` is the steering gain: that unsteered task's WD
+minus the metric task's, per group, averaged over the groups.
 
 >>> d = load_definition("smoke")
 >>> d.subset, [t.name for t in d.tasks]
@@ -66,13 +70,14 @@ class MetricSpec:
     metric: str
     direction: str
     display: str
-    floor: Bound
-    ceiling: Bound
+    floor: Bound | None  # None: not normalised (a metric of a group outside the headline)
+    ceiling: Bound | None
     task: str | None = None  # an lm-eval task of the definition ...
     judge: str | None = None  # ... or a judge's result
     filter: str = "none"
     # The worsening `opinbench regress` tolerates before it can flag a regression (None: its default).
     tolerance: float | None = None
+    unsteered: str | None = None  # the steering gain: the unsteered task it is measured against
 
     @property
     def higher_is_better(self) -> bool:
@@ -99,6 +104,7 @@ class Definition:
     headline: dict[str, Any]
     warnings: dict[str, float]
     source: str = ""  # the file it was read from
+    off_headline: frozenset[str] = frozenset()  # groups shown but not averaged into the headline
     # `opinbench regress leaderboard:ID`: the fewest shared documents per task (None: regress's default).
     regress_min_questions: int | None = None
     # The reproduction audit of a self-reported entry: documents re-run per task.
@@ -110,6 +116,9 @@ class Definition:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    def in_headline(self, m: MetricSpec) -> bool:
+        return m.group not in self.off_headline
 
     def metric(self, id_: str) -> MetricSpec:
         for m in self.metrics:
@@ -189,6 +198,13 @@ def _bound(raw: Any, where: str) -> Bound:
     return Bound(kind, float(value) if kind == "value" else str(value))
 
 
+def _optional_bound(m: dict[str, Any], key: str, where: str, headline: bool) -> Bound | None:
+    """A headline metric's floor or ceiling (required); outside the headline, None unless given."""
+    if not headline and m.get(key) is None:
+        return None
+    return _bound(_need(m, key, where), f"{where}: {key}")
+
+
 def _tolerance(value: Any, where: str) -> float | None:
     if value is None:
         return None
@@ -254,6 +270,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
             merged[k] = v
     groups = tuple((str(g["id"]), str(g.get("display", g["id"]))) for g in raw.get("groups") or [])
     group_ids = {g for g, _ in groups}
+    off_headline = frozenset(str(g["id"]) for g in raw.get("groups") or [] if g.get("headline", True) is False)
     judges = dict(raw.get("judges") or {})
     for jname, j in judges.items():
         for key in ("provider", "model"):
@@ -279,16 +296,21 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         task, judge = m.get("task"), m.get("judge")
         if (task is None) == (judge is None):
             raise ConfigError(f"{where}: name exactly one of task or judge")
-        if task is not None and task not in task_names:
-            raise ConfigError(f"{where}: task {task!r} is not among the definition's tasks")
+        for t in (task, m.get("unsteered")):
+            if t is not None and t not in task_names:
+                raise ConfigError(f"{where}: task {t!r} is not among the definition's tasks")
+        if m.get("unsteered") is not None and task is None:
+            raise ConfigError(f"{where}: unsteered needs the steered task under task")
+        headline = m["group"] not in off_headline
         if judge is not None and judge not in judges:
             raise ConfigError(f"{where}: judge {judge!r} is not pinned under judges")
         _check_source(obj, task, judge, where)
         metrics.append(MetricSpec(
-            id=mid, group=m["group"], metric=obj.key, direction=direction,
-            display=str(m.get("display", obj.display)), floor=_bound(_need(m, "floor", where), f"{where}: floor"),
-            ceiling=_bound(_need(m, "ceiling", where), f"{where}: ceiling"), task=task, judge=judge,
+            id=mid, group=m["group"], metric=str(m["metric"]), direction=direction,  # breakdown part kept
+            display=str(m.get("display", obj.display)), floor=_optional_bound(m, "floor", where, headline),
+            ceiling=_optional_bound(m, "ceiling", where, headline), task=task, judge=judge,
             filter=str(m.get("filter", "none")), tolerance=_tolerance(m.get("tolerance"), where),
+            unsteered=None if m.get("unsteered") is None else str(m["unsteered"]),
         ))
     return Definition(
         name=name, version=int(_need(raw, "version", source)), title=str(raw.get("title", name)), subset=subset,
@@ -296,6 +318,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         metrics=tuple(metrics), judges=judges, settings=dict(raw.get("settings") or {}),
         headline=dict(raw.get("headline") or {"aggregate": "mean_normalised", "ci_z": 1.96}),
         warnings={k: float(v) for k, v in (raw.get("warnings") or {}).items()}, source=source, raw=raw,
+        off_headline=off_headline,
         regress_min_questions=_min_docs((raw.get("regress") or {}).get("min_questions"), f"{source}: regress.min_questions"),
         audit_documents=_min_docs((raw.get("audit") or {}).get("documents"), f"{source}: audit.documents") or 5,
     )

@@ -102,7 +102,7 @@ def _breakdown_metric(groups: dict[str, Any]) -> Metric:
 
 
 def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
-    """Per-group bars of each task's breakdown metric, against its bounds where it has them."""
+    """Per-group bars of each task's breakdown metric, against its bounds where it has them, and WD by stratum."""
     from opinbench.reports import figures
 
     out = []
@@ -118,6 +118,22 @@ def _figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                                  bounds=bounds or None, xlim=None if bounds else (0, 1))
         _, png = figures.save(fig, folder, f"{entry['id']}-{task}")
         out.append({"title": fig_title(task, groups), "png": png.name})
+    return out + _strata_figures(entry, folder)
+
+
+def _strata_figures(entry: dict[str, Any], folder: Path) -> list[dict[str, str]]:
+    """A small bar chart per distribution task: mean WD on consensus, mixed and divided questions."""
+    from opinbench.reports import figures
+
+    out = []
+    for task, info in entry["tasks"].items():
+        levels = info.get("strata") or {}
+        if not levels:
+            continue
+        fig = figures.group_bars(list(levels), {"model": list(levels.values())}, title=f"{task}: WD by question difficulty",
+                                 xlabel="mean WD (lower is better)")
+        _, png = figures.save(fig, folder, f"{entry['id']}-{task}-strata")
+        out.append({"title": f"{task}: WD on consensus, mixed and divided questions (entropy strata)", "png": png.name})
     return out
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from opinbench.errors import ConfigError, DataError
+from opinbench.leaderboard import diagnostics
 from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
 from opinbench.leaderboard.judge_scores import judge_score
 from opinbench.metrics import answer_tasks
@@ -162,7 +163,9 @@ def _baseline(t: _Task, kind: str) -> float:
     return metric("macro_f1").aggregate([answer_tasks.doc_metrics(d, [a])["macro_f1"] for d, a in zip(docs, answers)])
 
 
-def _bound(t: _Task, b: Bound) -> float:
+def _bound(t: _Task, b: Bound | None) -> float | None:
+    if b is None:
+        return None
     if b.kind == "value":
         return float(b.value)
     if b.kind == "metric":
@@ -293,7 +296,8 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
         except DataError as err:
             errors.append(str(err))
             continue
-        if t.scored is None:
+        derived_only = name in {m.unsteered for m in definition.metrics}  # read by the steering gain alone
+        if t.scored is None and not derived_only:
             errors.append(f"{name}: not an opinbench task whose samples can be rescored")
             continue
         tasks[name] = t
@@ -303,11 +307,16 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
         recomputed = _sha256("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in t.order))
         if logged_hash is not None and logged_hash != recomputed:
             errors.append(f"{name}: task_hashes entry is not the hash of the logged samples")
-        _check_doc_values(t, name, errors)
         if spec.documents is not None and len(t.rows) != spec.documents:
             errors.append(f"{name}: {len(t.rows)} documents, the definition states {spec.documents}")
         task_info[name] = {"version": version, "task_hash": recomputed, "documents": len(t.rows),
-                           "n_original": n_samples.get("original"), "breakdown": _breakdown(t)}
+                           "n_original": n_samples.get("original")}
+        if t.scored is None:  # opinionqa_wd_default: its documents checked, its scores the steering gain's
+            continue
+        _check_doc_values(t, name, errors)
+        task_info[name]["breakdown"] = _breakdown(t)
+        if t.kind == DISTRIBUTION:
+            task_info[name]["strata"] = diagnostics.strata(t.scored)
         if t.kind == DISTRIBUTION:
             mass = (res.get("results") or {}).get(name, {}).get("letter_mass,none")
             if isinstance(mass, (int, float)) and mass < definition.warnings.get("min_letter_mass", 0.0):
@@ -325,9 +334,12 @@ def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges:
             scores[m.id] = {"display": m.display, "group": m.group, "direction": m.direction, "missing": NOT_EVALUATED}
         elif m.judge is not None:
             scores[m.id] = judge_score(m, definition, run, doc_keys, skipped_judges or {}, errors, warnings, z)
+        elif m.unsteered is not None:
+            scores[m.id] = diagnostics.steering_gain_score(m, run, z)
         else:
             scores[m.id] = _score(m, run, tasks, errors, warnings, z)
-    headline, norm = headline_of(scores)
+    # groups outside the headline (the diagnostics) are shown, never averaged
+    headline, norm = headline_of({m.id: scores[m.id] for m in definition.metrics if definition.in_headline(m)})
     return {
         "errors": errors, "warnings": warnings, "scores": scores, "headline": headline,
         "headline_metrics": norm, "tasks": task_info, "config": config, "environment": env,
@@ -441,19 +453,20 @@ def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], 
         return base | {"missing": str(err)}
     checks = [(m.key, raw), (f"{m.metric}_stderr,{m.filter}", stderr)]
     for b, v in ((m.floor, floor), (m.ceiling, ceiling)):
-        if b.kind == "metric":
+        if b is not None and b.kind == "metric":
             checks.append((f"{b.value},{m.filter}", v))
     for key, value in checks:
         if value is None or key not in res or not isinstance(res[key], (int, float)):
             continue
         if not _same(res[key], value):
             errors.append(f"{m.task}: published {key} = {res[key]!r}, recomputed from the logged samples: {value!r}")
-    if m.ceiling.kind == "metric" and m.ceiling.value == "wd_human":
+    if m.ceiling is not None and m.ceiling.kind == "metric" and m.ceiling.value == "wd_human":
         if (raw < ceiling) if not m.higher_is_better else (raw > ceiling):
             warnings.append(f"{m.id}: better than the human bound ({raw:.4g} vs {ceiling:.4g}): check for leakage")
     half = z * stderr if stderr is not None and not math.isnan(stderr) else None
-    norm = normalised(raw, floor, ceiling)
-    span = (ceiling - floor) if ceiling != floor else None
+    bounded = floor is not None and ceiling is not None  # a diagnostic has no bounds: shown, not normalised
+    norm = normalised(raw, floor, ceiling) if bounded else None
+    span = (ceiling - floor) if bounded and ceiling != floor else None
     return base | {
         "raw": raw, "stderr": stderr, "ci": [raw - half, raw + half] if half is not None else None,
         "per_question": _per_question(t, m.metric),

@@ -123,6 +123,73 @@ def onehot_agreement(p_human: ArrayLike, q_model: ArrayLike, ordinal: ArrayLike)
     return (np.isclose(human_at_model, p.max(axis=1), rtol=0, atol=1e-12)).astype(np.float64)
 
 
+def jensen_shannon(p: ArrayLike, q: ArrayLike, ordinal: ArrayLike) -> NDArray[np.float64]:
+    """Jensen-Shannon divergence in bits (base 2, in [0, 1]) between ``p`` and ``q`` over the ordinal options.
+
+    The divergence, not scipy's distance: ``scipy.spatial.distance.jensenshannon(p, q, base=2) ** 2``.
+    Unlike KL it needs no smoothing (the mixture is positive wherever either is) and is symmetric,
+    which is why SynthBench reports it beside WD for categorical questions.
+
+    >>> float(jensen_shannon([1, 0], [0, 1], [1, 2])[0])
+    1.0
+    >>> float(jensen_shannon([0.5, 0.5], [0.5, 0.5], [1, 2])[0])
+    0.0
+    """
+    o = _as2d(ordinal)
+    pp, qq = (np.where(_mask(o), renormalise(x, o), 0.0) for x in (p, q))
+    m = (pp + qq) / 2
+
+    def kl_to_m(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, x * np.log2(np.where(x > 0, x, 1.0) / np.where(m > 0, m, 1.0)), 0.0).sum(axis=1)
+
+    return np.maximum((kl_to_m(pp) + kl_to_m(qq)) / 2, 0.0)
+
+
+def kendall_tau_b(p: ArrayLike, q: ArrayLike, ordinal: ArrayLike) -> NDArray[np.float64]:
+    """Kendall's tau-b between the option probabilities of ``p`` and ``q`` (do they rank the options alike?).
+
+    Ties (exactly equal probabilities) are handled as `scipy.stats.kendalltau` (variant ``b``) does;
+    ``NaN`` where either row is constant over its options (no ranking to compare). Rows have at most
+    10 options, so every pair of options is compared at once instead of scipy's one row at a time.
+
+    >>> float(kendall_tau_b([0.1, 0.2, 0.7], [0.2, 0.3, 0.5], [1, 2, 3])[0])
+    1.0
+    >>> float(kendall_tau_b([0.5, 0.5], [0.2, 0.8], [1, 2])[0])
+    nan
+    """
+    o = _as2d(ordinal)
+    pp, qq = renormalise(p, o), renormalise(q, o)
+    valid = _mask(o)
+    pair = valid[:, :, None] & valid[:, None, :] & np.triu(np.ones((o.shape[1],) * 2, dtype=bool), k=1)
+    sp = np.sign(pp[:, :, None] - pp[:, None, :])
+    sq = np.sign(qq[:, :, None] - qq[:, None, :])
+    n0 = pair.sum(axis=(1, 2))
+    untied_p = np.where(pair, sp != 0, False).sum(axis=(1, 2))
+    untied_q = np.where(pair, sq != 0, False).sum(axis=(1, 2))
+    s = np.where(pair, sp * sq, 0.0).sum(axis=(1, 2))
+    denom = np.sqrt(untied_p.astype(np.float64) * untied_q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n0 > 0) & (denom > 0), s / denom, np.nan)
+
+
+def normalised_entropy(p: ArrayLike, ordinal: ArrayLike) -> NDArray[np.float64]:
+    """Shannon entropy of ``p`` over the ordinal options divided by its maximum, log(number of options).
+
+    0: every respondent gave the same answer (consensus); 1: answers spread evenly (divided).
+    Dividing by the maximum makes questions with different numbers of options comparable.
+
+    >>> normalised_entropy([[1.0, 0.0, 0.0], [0.25, 0.25, 0.5]], [[1, 2, 3], [1, 2, 3]]).round(4).tolist()
+    [0.0, 0.9464]
+    """
+    o = _as2d(ordinal)
+    pp = np.where(_mask(o), renormalise(p, o), 0.0)
+    k = _mask(o).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = 0.0 - np.where(pp > 0, pp * np.log(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=1)  # 0.0, not -0.0
+        return np.where(k > 1, h / np.log(np.maximum(k, 2)), np.nan)
+
+
 def uniform_wd(p_human: ArrayLike, ordinal: ArrayLike) -> NDArray[np.float64]:
     """WD of the uniform distribution over the ordinal options: the upper bound a model should beat."""
     o = _as2d(ordinal)

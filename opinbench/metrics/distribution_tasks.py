@@ -3,7 +3,9 @@
 `doc_bounds` gives a document's uniform WD (the upper bound to beat) and its human
 bootstrap WD (the lower bound, where counts are known); `gap_closed` aggregates
 ``(wd, wd_uniform, wd_human)`` triples into the share of the uniform-to-human gap the
-model closes. The per-document metrics themselves are metric objects in
+model closes; `refusal_gap` compares the model's probability on the non-substantive options
+with the group's non-substantive share (`human_nonsubstantive_share`, which the report's refusal
+analysis reads too). The per-document metrics themselves are metric objects in
 `opinbench.scoring.distribution`.
 
 Documents are the plain dicts the ``*_wd`` tasks build (``ordinal``, ``distribution``,
@@ -51,3 +53,25 @@ def gap_closed(items: list[tuple[float, float, float]]) -> float:
 # Published with a standard error from a bootstrap over questions (docs/statistics.md).
 gap_closed_stderr = clustered.clustered_bootstrap(gap_closed)
 gap_closed = clustered.with_stderr(gap_closed_stderr)(gap_closed)
+
+
+def human_nonsubstantive_share(n: float | None, n_nonsubstantive: float | None) -> float | None:
+    """Share of a group's respondents who gave a non-substantive answer, None where the counts are unknown."""
+    if n is None or n_nonsubstantive is None or n + n_nonsubstantive <= 0:
+        return None
+    return float(n_nonsubstantive / (n + n_nonsubstantive))
+
+
+def refusal_gap(doc: dict[str, Any], probs: np.ndarray) -> float | None:
+    """The model's probability on the non-substantive options ("Refused", "Not sure"), renormalised over
+    every offered letter, minus the group's non-substantive share (`human_nonsubstantive_share`).
+
+    None where it cannot be measured: the question offers no such option, the source gives no
+    counts, or the letters got no probability. ``probs`` holds every offered letter's probability
+    (or, for sampled answers, counts: only the ratio is read).
+    """
+    share = human_nonsubstantive_share(doc.get("n"), doc.get("n_nonsubstantive"))
+    total = float(probs.sum())
+    if share is None or len(doc["options"]) <= doc["n_ordinal"] or total <= 0:
+        return None
+    return float(probs[doc["n_ordinal"] :].sum() / total) - share

@@ -102,3 +102,33 @@ def heatmap(
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def calibration(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    labels: Sequence[str] = (),
+) -> Figure:
+    """One point per item (x: the reference, y: the model) for each named series, with the diagonal
+    y = x where the two agree; ``labels`` names the points of the first series (if few enough)."""
+    fig, ax = plt.subplots(figsize=(6.0, 6.0), layout="constrained")
+    values = [v for xs, ys in series.values() for v in (*xs, *ys) if np.isfinite(v)]
+    top = max([*values, 0.01]) * 1.08
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="calibrated (y = x)")
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        ax.scatter(xs, ys, s=28, color=PALETTE[i % len(PALETTE)], label=name, alpha=0.85, zorder=3)
+    if labels and len(labels) <= 30:
+        xs, ys = next(iter(series.values()))
+        for x, y, text in zip(xs, ys, labels):
+            ax.annotate(text, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig

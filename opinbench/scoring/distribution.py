@@ -17,7 +17,14 @@ group's, and asks each registered distribution metric for its value (``per_doc``
   into the share of the uniform-to-human gap the model closes,
 * ``wd|ATTR`` and ``wd|ATTR=Group``: the per-attribute and per-group breakdown of the
   metrics marked ``breakdown`` (commas in group names dropped:
-  `opinbench.metrics.keys.key_part`).
+  `opinbench.metrics.keys.key_part`), and ``wd|entropy=consensus|mixed|divided``: by the
+  difficulty stratum of the document (`opinbench.metrics.strata`; none where the data set
+  has no shipped cut points),
+* the diagnostics beyond one distance (issue 22): ``jsd`` (Jensen-Shannon divergence in
+  bits), ``rank_tau`` (Kendall's tau-b of the option probabilities, where neither
+  distribution is constant) with ``rank_tau_undefined`` (1 where one is: its mean is the
+  share left out), ``refusal_gap`` (model's non-substantive probability minus the group's
+  non-substantive share, where the source gives the counts) and ``refusal_gap_abs``.
 
 The live task (`opinbench.harness.distribution.process_results`) and every re-scoring of
 logged samples (`opinbench.scoring.rescore`) call the same `doc_values`.
@@ -25,6 +32,7 @@ logged samples (`opinbench.scoring.rescore`) call the same `doc_values`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -32,10 +40,13 @@ from typing import Any
 import numpy as np
 
 from opinbench.metrics import distribution as M
-from opinbench.metrics.distribution_tasks import doc_bounds
+from opinbench.metrics import strata
+from opinbench.metrics.distribution_tasks import doc_bounds, refusal_gap
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import is_finite, low_letter_mass
-from opinbench.scoring.metric import ANSWER, DEFAULT_MODEL, DISTRIBUTION, SAMPLED, SIGN_FLIP, Metric, of_kind, register
+from opinbench.scoring.metric import (
+    ANSWER, DEFAULT_MODEL, DERIVED, DISTRIBUTION, SAMPLED, SIGN_FLIP, STDERR_CLUSTERED, Metric, of_kind, register,
+)
 
 
 @dataclass
@@ -132,6 +143,52 @@ WD_GAP_CLOSED = Metric(
 register(WD, KL, ONEHOT, WD_UNIFORM, LETTER_MASS, LOW_LETTER_MASS, NONFINITE, WD_HUMAN, WD_GAP_CLOSED)
 
 
+def _tau(v: View) -> float:
+    return float(M.kendall_tau_b(v.model, v.human, v.ordinal)[0])
+
+
+def _refusal_gap_abs(v: View) -> float | None:
+    gap = refusal_gap(v.doc, v.probs)
+    return None if gap is None else abs(gap)
+
+
+# Diagnostics beyond one distance (issue 22); standard errors as wd's.
+JSD = Metric(
+    "jsd", "Jensen-Shannon divergence", False, (DISTRIBUTION,), stderr=WD.stderr,
+    per_doc=lambda v: float(M.jensen_shannon(v.model, v.human, v.ordinal)[0]),
+    description="Jensen-Shannon divergence in bits between the model's and the group's distributions",
+)
+RANK_TAU = Metric(
+    "rank_tau", "rank order (Kendall tau-b)", True, (DISTRIBUTION,), stderr=WD.stderr,
+    per_doc=lambda v: None if math.isnan(t := _tau(v)) else t,
+    description="Kendall's tau-b between the model's and the group's option probabilities, where neither is constant",
+)
+RANK_TAU_UNDEFINED = Metric(
+    "rank_tau_undefined", "share without a rank order", False, (DISTRIBUTION,), stderr=WD.stderr,
+    per_doc=lambda v: float(math.isnan(_tau(v))),
+    description="share of documents left out of rank_tau because a distribution is constant",
+)
+REFUSAL_GAP = Metric(
+    "refusal_gap", "refusal gap (model − humans)", False, (DISTRIBUTION,), stderr=WD.stderr,
+    per_doc=lambda v: refusal_gap(v.doc, v.probs),
+    description="the model's probability on the non-substantive options minus the group's non-substantive "
+    "share (signed; where the source gives the counts)",
+)
+REFUSAL_GAP_ABS = Metric(
+    "refusal_gap_abs", "refusal gap |model − humans|", False, (DISTRIBUTION,), stderr=WD.stderr,
+    per_doc=_refusal_gap_abs, description="the absolute refusal gap",
+)
+DIAGNOSTICS = (JSD, RANK_TAU, RANK_TAU_UNDEFINED, REFUSAL_GAP, REFUSAL_GAP_ABS)
+register(*DIAGNOSTICS)
+# No task publishes it: the leaderboard computes it from a steered task and opinionqa_wd_default
+# (`opinbench.leaderboard.diagnostics`, `opinbench.analysis.steerability.steering_gain`).
+STEERING_GAIN = Metric(
+    "steering_gain", "steering gain (unsteered WD − steered WD)", True, (DERIVED,), stderr=STDERR_CLUSTERED,
+    description="per group, the unsteered default model's mean WD minus the steered model's, averaged over groups",
+)
+register(STEERING_GAIN)
+
+
 def doc_values(doc: dict[str, Any], probs: np.ndarray, *, with_bounds: bool = True) -> dict[str, Any]:
     """Per-document lm-eval values from the option-letter probabilities (see the module docstring)."""
     if not is_finite(probs):
@@ -140,6 +197,8 @@ def doc_values(doc: dict[str, Any], probs: np.ndarray, *, with_bounds: bool = Tr
     out: dict[str, Any] = {}
     breakdowns: dict[str, Any] = {}
     attribute, group = key_part(doc["attribute"]), key_part(doc["group"])
+    level = strata.doc_stratum(doc)
+    parts = [attribute, f"{attribute}={group}"] + ([f"{strata.ATTRIBUTE}={level}"] if level else [])
     for m in of_kind(DISTRIBUTION):
         if m.per_doc is None:
             continue
@@ -148,6 +207,5 @@ def doc_values(doc: dict[str, Any], probs: np.ndarray, *, with_bounds: bool = Tr
             continue
         out[m.key] = value
         if m.breakdown:
-            breakdowns[f"{m.key}|{attribute}"] = value
-            breakdowns[f"{m.key}|{attribute}={group}"] = value
+            breakdowns |= {f"{m.key}|{p}": value for p in parts}
     return out | breakdowns

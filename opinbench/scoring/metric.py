@@ -42,6 +42,7 @@ SAMPLED = "sampled"  # *_wd_sampled: the distribution estimated from sampled ans
 DEFAULT_MODEL = "default_model"  # opinionqa_wd_default: one unsteered question vs every group
 ANSWER = "answer"  # *_cot, *_direct: one gold answer per document
 JUDGE = "judge"  # opinbench judge: per-item verdicts of a judge
+DERIVED = "derived"  # a leaderboard score from several tasks' samples, which no task publishes (the steering gain)
 
 # The paired tests `opinbench regress` knows (`opinbench.regress.check` runs them); each is
 # clustered by question: documents of one question are one piece of evidence.
