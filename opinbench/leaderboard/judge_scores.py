@@ -70,6 +70,9 @@ def _check_verdicts(kind: str, verdicts: list[dict[str, Any]], doc_keys: Mapping
     return control
 
 
+# Over 80 lines on purpose: the judge score's checks (pinned judge, per-item verdicts, control set,
+# published number) read in the order the module docstring lists them; split, each would need the same
+# six arguments passed on.
 def judge_score(m: MetricSpec, definition: Definition, run: Run, doc_keys: Mapping[str, Mapping[str, str]],
                 skipped: Mapping[str, str], errors: list[str], warnings: list[str], z: float) -> dict[str, Any]:
     """The score of a judge metric ``m`` (as `validate._score`'s task scores, plus ``judge`` and
