@@ -337,3 +337,16 @@ def test_status_names_its_store_and_submit_says_what_next(places, capsys, tiny_m
     out = capsys.readouterr().out
     assert f"`opinbench leaderboard worker --until-empty --store {store}`" in out
     assert f"`opinbench leaderboard status 1 --store {store}`" in out
+
+
+def test_a_task_lm_eval_does_not_know_is_one_line(monkeypatch, capsys):
+    """A name that is not opinbench's goes on to lm-eval, whose "Tasks not found" is bad input too."""
+    import lm_eval.__main__
+
+    def not_found():
+        raise ValueError("Tasks not found: no_such_task_xyz")
+
+    monkeypatch.setattr(lm_eval.__main__, "cli_evaluate", not_found)
+    assert main(["eval", "--model", "hf", "--model_args", "pretrained=x", "--tasks", "no_such_task_xyz"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("opinbench eval: error: Tasks not found: no_such_task_xyz") and "Traceback" not in "\n".join(err)

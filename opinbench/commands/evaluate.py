@@ -306,7 +306,14 @@ def run_lm_eval(argv: list[str]) -> int:
 
     before = set(runs.results_files(folder)) if folder and folder.is_dir() else set()
     sys.argv = ["lm_eval", *lm_argv]
-    cli_evaluate()
+    try:
+        cli_evaluate()
+    except ValueError as err:  # lm-eval's own check of the task names: bad input, one line
+        if not str(err).startswith("Tasks not found"):
+            raise
+        print(f"opinbench eval: error: {err} (`opinbench tasks` lists opinbench's; `lm_eval ls tasks` every one)",
+              file=sys.stderr)
+        return 2
     print_summary(folder, before)
     return 0
 
