@@ -52,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from opinbench.errors import ConfigError
 from opinbench.leaderboard.tables import blobs, boards, files, requests
+from opinbench.leaderboard.types import Entry
 
 if TYPE_CHECKING:
     from opinbench.leaderboard.definition import Definition
@@ -165,7 +166,7 @@ def _row(r: Any) -> dict[str, Any] | None:
 class Claim:
     """A request held by one worker: ``attempt`` is the fencing token of its lease."""
 
-    request: dict[str, Any]
+    request: Entry
     worker: str
     attempt: int
 
@@ -379,14 +380,14 @@ class Store:
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, request_id: int) -> dict[str, Any]:
+    def get(self, request_id: int) -> Entry:
         with self.engine.connect() as conn:
             row = _row(conn.execute(sa.select(requests).where(requests.c.id == request_id)).first())
         if row is None:
             raise ConfigError(f"no request {request_id} in {self.url}")
         return row
 
-    def list(self, leaderboard: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    def list(self, leaderboard: str | None = None, state: str | None = None) -> list[Entry]:
         q = sa.select(requests).order_by(requests.c.id)
         if leaderboard:
             q = q.where(requests.c.leaderboard == leaderboard)

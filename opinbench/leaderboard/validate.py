@@ -40,6 +40,7 @@ from opinbench.errors import ConfigError, DataError
 from opinbench.leaderboard import diagnostics
 from opinbench.leaderboard.definition import Bound, Definition, MetricSpec
 from opinbench.leaderboard.judge_scores import judge_score
+from opinbench.leaderboard.types import MetricScore, ValidationReport
 from opinbench.metrics import answer_tasks
 from opinbench.runs import Run, find_runs, task_results
 from opinbench.scoring import metric, resolve
@@ -261,7 +262,7 @@ def _check_doc_values(t: _Task, task: str, errors: list[str]) -> None:
 # Over 80 lines on purpose: the run's checks in the order of the module docstring's checklist, one
 # block each; the blocks share the run, the report and the error list.
 def validate_run(run_dir: str | Path, definition: Definition, *, skipped_judges: dict[str, str] | None = None,
-                 check_data: bool = True) -> dict[str, Any]:
+                 check_data: bool = True) -> ValidationReport:
     """Validate a run folder against ``definition``; returns the report stored with the entry:
     ``errors``, ``warnings``, ``scores`` (per metric id: raw, stderr, ci, floor, ceiling, normalised,
     or ``missing`` with the reason), ``headline``, ``tasks`` (version, task hash, documents),
@@ -441,8 +442,8 @@ def _generation_errors(config: dict[str, Any], definition: Definition) -> list[s
 
 
 def _score(m: MetricSpec, run: Run, tasks: dict[str, _Task], errors: list[str], warnings: list[str],
-           z: float) -> dict[str, Any]:
-    base = {"display": m.display, "group": m.group, "direction": m.direction}
+           z: float) -> MetricScore:
+    base: MetricScore = {"display": m.display, "group": m.group, "direction": m.direction}
     t = tasks.get(m.task)
     if t is None:
         return base | {"missing": f"task {m.task} not validated"}
