@@ -45,16 +45,8 @@ from tqdm.auto import tqdm
 from opinbench.llm.batches import BatchAPI, ItemResult
 from opinbench.llm.cache import ReplyCache
 from opinbench.llm.errors import RequestError
-from opinbench.llm.jobs import (
-    Budget,
-    Job,
-    Outcome,
-    RunOptions,
-    RunStats,
-    from_cache,
-    retry_delay,
-    stored_outcome,
-)
+from opinbench.llm.jobs import (Budget, Job, Outcome, RunOptions, RunStats, from_cache, retry_delay,
+                                 stored_outcome)
 from opinbench.llm.replies import Reply
 
 log = logging.getLogger(__name__)
