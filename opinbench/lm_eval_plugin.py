@@ -51,7 +51,8 @@ def activate() -> None:
     """Install the import hook (the ``.pth`` line calls this at interpreter start); idempotent."""
     if not enabled() or any(isinstance(f, _AfterImport) for f in sys.meta_path):
         return
-    hook = _AfterImport({"lm_eval.api.registry": _add_models, "lm_eval.tasks.manager": _add_task_folder})
+    hook = _AfterImport({"lm_eval.api.registry": _add_models, "lm_eval.api.metrics": _add_models,
+                         "lm_eval.tasks.manager": _add_task_folder})
     for name in [n for n in hook.pending if n in sys.modules]:  # activated late: act now
         _run(hook.pending.pop(name), sys.modules[name])
     if hook.pending:
@@ -113,7 +114,21 @@ def _run(action: Callable[[ModuleType], None], module: ModuleType) -> None:
         )
 
 
-def _add_models(registry: ModuleType) -> None:
+_MODELS_ADDED = False
+
+
+def _add_models(module: ModuleType) -> None:
+    """Register opinbench's models once lm-eval's registry and metrics have both finished importing.
+
+    Registering imports `opinbench.harness`, which wraps lm-eval's stderr look-up and so imports
+    ``lm_eval.api.metrics``; lm-eval imports the registry *from* that module, so while the metrics
+    module is still half-executed (no ``mean`` yet) the registration waits for it to finish."""
+    global _MODELS_ADDED
+    registry = sys.modules.get("lm_eval.api.registry")
+    metrics = sys.modules.get("lm_eval.api.metrics")
+    if _MODELS_ADDED or registry is None or (metrics is not None and not hasattr(metrics, "mean")):
+        return
+    _MODELS_ADDED = True
     if hasattr(registry, "import_plugins"):  # this lm-eval registers `lm_eval.models` entry points itself
         return
     from opinbench.harness.lm_models import register

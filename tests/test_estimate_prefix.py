@@ -140,5 +140,5 @@ def test_estimate_command_prints_and_writes_the_prefix_cache(shared_data, tmp_pa
     assert pc["vllm"]["prefilled_tokens"] == data["tasks"][0]["prompt_tokens"]  # no cache read
     assert pc["opinbench-vllm"]["prefilled_tokens"] < pc["vllm"]["prefilled_tokens"]
     assert data["gpu_hours_prefix_cache"]["opinbench-vllm"] < data["gpu_hours"]
-    assert main(["estimate", "opinionqa_wd", "--prefix-cache", "--block-size", "0"]) == 1
+    assert main(["estimate", "opinionqa_wd", "--prefix-cache", "--block-size", "0"]) == 2
     assert "--block-size" in capsys.readouterr().err

@@ -118,7 +118,7 @@ def test_cli_print_config_applies_flags(capsys, tmp_path):
     assert out["learning_rate"] == 3e-4 and out["mode"] == "distributional"
     assert main(["train", "grpo", "--print-defaults"]) == 0
     assert "num_generations: 8" in capsys.readouterr().out
-    assert main(["train", "sft", "--output_dir", str(tmp_path), "--lora_r", "x"]) == 1
+    assert main(["train", "sft", "--output_dir", str(tmp_path), "--lora_r", "x"]) == 2
     assert "config key 'lora_r' expects an integer" in capsys.readouterr().err
 
 
