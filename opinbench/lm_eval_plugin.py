@@ -124,7 +124,7 @@ def _add_models(module: ModuleType) -> None:
     ``lm_eval.api.metrics``; lm-eval imports the registry *from* that module, so while the metrics
     module is still half-executed (no ``mean`` yet) the registration waits for it to finish."""
     global _MODELS_ADDED
-    registry = sys.modules.get("lm_eval.api.registry")
+    registry = module if module.__name__ == "lm_eval.api.registry" else sys.modules.get("lm_eval.api.registry")
     metrics = sys.modules.get("lm_eval.api.metrics")
     if _MODELS_ADDED or registry is None or (metrics is not None and not hasattr(metrics, "mean")):
         return

@@ -84,6 +84,7 @@ def test_activate_does_nothing_when_switched_off(monkeypatch):
 def test_models_are_registered_unless_lm_eval_reads_entry_points(monkeypatch, has_import_plugins):
     calls = []
     monkeypatch.setattr(lm_models, "register", lambda: calls.append(1))
+    monkeypatch.setattr(plugin, "_MODELS_ADDED", False)  # the installed hook may have run at start-up
     registry = types.ModuleType("lm_eval.api.registry")
     if has_import_plugins:
         registry.import_plugins = lambda names: None
