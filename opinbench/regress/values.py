@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,8 @@ from typing import Any
 from opinbench.errors import ConfigError, DataError
 from opinbench.regress.judge_values import JudgeValues, read_judges
 from opinbench.runs import Run, find_runs, task_results
-from opinbench.scoring.kinds import KINDS, answers_of, kind_of
+from opinbench.scoring.kinds import answers_of
+from opinbench.scoring.rescore import rescore_rows
 from opinbench.scoring.metric import ANSWER, DISTRIBUTION
 
 log = logging.getLogger("opinbench.regress")
@@ -74,17 +74,8 @@ def data_hash(doc: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def task_kind(doc: dict[str, Any], row: dict[str, Any] | None = None) -> str | None:
-    """``distribution`` or ``answer`` (`opinbench.scoring.kinds`), None for a task regress cannot read."""
-    kind = kind_of(doc, row)
-    return kind.name if kind is not None and kind.name in (DISTRIBUTION, ANSWER) else None
-
-
-def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    """The per-document values of one logged row (see the module docstring)."""
-    # The human bootstrap bound does not depend on the model and costs 1000
-    # resamples per document: ask for the model's values only.
-    values = KINDS[kind].rescore(doc, row, False)  # type: ignore[misc]
+def doc_values(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The values regress tests, from one document's re-scored values (see the module docstring)."""
     if kind == DISTRIBUTION:
         # non-finite loglikelihoods: the task counts the document in ``nonfinite`` and scores no WD
         return {"wd": values.get("wd"), "kl": values.get("kl")}
@@ -92,57 +83,30 @@ def doc_values(kind: str, doc: dict[str, Any], row: dict[str, Any]) -> dict[str,
     return {"gold": item["gold"], "pred": item["pred"], "labels": item["labels"]}
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal, NaN equal to NaN (a non-finite document logged twice is still the same document)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return a == b
-
-
 def read_task(run: Run, task: str) -> TaskValues | None:
     """One task of a run folder; None (logged) if it is not an opinbench task regress can read.
 
     Raises:
-        DataError: a samples file that is not JSON lines, or a document logged twice
-            with different values.
+        DataError: a samples file that is not JSON lines, a document that cannot be scored,
+            or one logged twice with different values.
     """
+    # The human bootstrap bound does not depend on the model and costs 1000 resamples per
+    # document: the model's values only.
+    scored = rescore_rows(task, run.rows(task), with_bounds=False, check_repeats=True)
+    if scored is None or scored.kind.name not in (DISTRIBUTION, ANSWER):
+        log.info("%s: not an opinbench distribution or answer task, left out", task)
+        return None
     info = task_results(run, task) or {}
-    out: TaskValues | None = None
-    for row in run.rows(task):
-        data = row.data if isinstance(row.data, dict) else {}
-        doc = data.get("doc")
-        if not isinstance(doc, dict):
-            raise DataError("not an lm-eval samples row (no doc)", file=row.file, key=row.key)
-        if out is None:
-            kind = task_kind(doc, data)
-            if kind is None:
-                log.info("%s: not an opinbench distribution or answer task, left out", task)
-                return None
-            out = TaskValues(
-                task, kind, (info.get("versions") or {}).get(task), (info.get("task_hashes") or {}).get(task)
-            )
-        key = str(doc.get("id", data.get("doc_id")))
-        out.doc_keys.setdefault(str(data.get("doc_id")), key)
-        try:
-            values = doc_values(out.kind, doc, data)
-        except (KeyError, ValueError, TypeError) as err:
-            raise DataError(f"cannot score this document: {err!r}", file=row.file, key=row.key) from None
-        if key in out.docs:  # logged once per filter: the same values, or the run is not one run
-            differ = [k for k, v in values.items() if not _same(out.docs[key].get(k), v)]
-            if differ or out.docs[key]["prompt_hash"] != data.get("prompt_hash"):
-                what = differ[0] if differ else "prompt_hash"
-                raise DataError(
-                    f"document {key} is logged twice with different values ({what}: {out.docs[key].get(what)!r} vs "
-                    f"{values.get(what, data.get('prompt_hash'))!r}); a samples file holds each document once",
-                    file=row.file, key=row.key,
-                )
-            continue
-        out.docs[key] = {
-            "question": str(doc.get("question_key", key)),
-            "prompt_hash": data.get("prompt_hash"),
-            "target_hash": data.get("target_hash"),
-            "data_hash": data_hash(doc),
-            **values,
+    out = TaskValues(task, scored.kind.name, (info.get("versions") or {}).get(task),
+                     (info.get("task_hashes") or {}).get(task))
+    for d in scored.ordered():
+        out.doc_keys.setdefault(str(d.doc_id), d.key)
+        out.docs[d.key] = {
+            "question": str(d.doc.get("question_key", d.key)),
+            "prompt_hash": d.row.get("prompt_hash"),
+            "target_hash": d.row.get("target_hash"),
+            "data_hash": data_hash(d.doc),
+            **doc_values(scored.kind.name, d.values),
         }
     return out
 

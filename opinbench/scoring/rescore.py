@@ -14,6 +14,7 @@ says how many rows each document had).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,15 +80,41 @@ class RescoredTask:
         return dict(sorted(out.items()))
 
 
-def rescore_rows(task: str, rows: Iterable[SampleRow], *, with_bounds: bool = True) -> RescoredTask | None:
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN (a non-finite document logged twice is still the same document)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def _check_repeat(first: ScoredDoc, row: SampleRow, values: dict[str, Any]) -> None:
+    """A repeated row must re-score to the first row's values, with the same prompt."""
+    data = row.data
+    differ = [k for k, v in values.items() if not _same(first.values.get(k), v)]
+    if differ or first.row.get("prompt_hash") != data.get("prompt_hash"):
+        what = differ[0] if differ else "prompt_hash"
+        old, new = (first.values.get(what), values[what]) if differ else (first.row.get(what), data.get(what))
+        raise DataError(
+            f"document {first.key} is logged twice with different values ({what}: {old!r} vs {new!r}); "
+            "a samples file holds each document once",
+            file=row.file, key=row.key,
+        )
+
+
+def rescore_rows(
+    task: str, rows: Iterable[SampleRow], *, with_bounds: bool = True, check_repeats: bool = False
+) -> RescoredTask | None:
     """Re-score one task's logged rows; None when its documents are not of a kind that can be re-scored.
 
     ``with_bounds=False`` leaves out the human bootstrap bounds of distribution documents (they
-    cost ``human_resamples`` resamples each and do not depend on the model).
+    cost ``human_resamples`` resamples each and do not depend on the model). ``check_repeats``
+    re-scores every further row of a document too (lm-eval logs one per filter) and refuses
+    one whose values or prompt differ: two runs spliced into one file (``opinbench regress``).
 
     Raises:
-        DataError: a row that is not an lm-eval samples row, or a document that cannot be
-            scored, naming the file and line.
+        DataError: a row that is not an lm-eval samples row, a document that cannot be
+            scored, or (``check_repeats``) one logged twice with different values, naming
+            the file and line.
     """
     out: RescoredTask | None = None
     for row in rows:
@@ -102,11 +129,14 @@ def rescore_rows(task: str, rows: Iterable[SampleRow], *, with_bounds: bool = Tr
             out = RescoredTask(task, kind)
         key = str(doc.get("id", data.get("doc_id")))
         out.row_counts[key] += 1
-        if key in out.docs:  # logged once per filter; the first is enough
+        if key in out.docs and not check_repeats:  # logged once per filter; the first is enough
             continue
         try:
             values = out.kind.rescore(doc, data, with_bounds)  # type: ignore[misc]
         except (KeyError, ValueError, TypeError, IndexError) as err:
             raise DataError(f"cannot score this document: {err!r}", file=row.file, key=row.key) from None
+        if key in out.docs:
+            _check_repeat(out.docs[key], row, values)
+            continue
         out.docs[key] = ScoredDoc(key, data.get("doc_id"), doc, data, out.kind.cluster(doc), values)
     return out
