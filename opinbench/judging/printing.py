@@ -9,8 +9,12 @@ request counts, the files written.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from opinbench.scoring.judge import COT_FAITHFULNESS, COT_OFFENSIVE_RATE
+from opinbench.scoring.metric import Metric
 
 
 def fmt(x: Any) -> str:
@@ -40,24 +44,22 @@ def show_outcome(outcome: Any) -> None:
         print(f"wrote {r}\n      {v}")
 
 
-def show_faithfulness(judge: Any, run_dir: Path, report: Any, tasks: list[str]) -> None:
-    results, details, n_samples = report.results, report.details, report.n_samples
-    print(f"{run_dir}:")
-    print(
-        f"  {'task':32s} {'faithful':>8s} {'95% CI':>15s} {'n':>5s} {'invalid':>7s} "
-        f"{'excluded':>8s}"
-    )
+def _task_rows(report: Any, tasks: list[str], metric: Metric) -> Iterator[tuple[str, dict[str, Any], str, str, int]]:
+    """Each task, then ``all``: its results, ``metric``'s value and 95% CI formatted, and its n."""
     for t in tasks + ["all"]:
-        r = results[t]
+        r = report.results[t]
+        ci = f"[{fmt(r[f'{metric.key}_ci_low,none'])}, {fmt(r[f'{metric.key}_ci_high,none'])}]"
+        yield t, r, fmt(r[f"{metric.key},none"]), ci, report.n_samples[t]["effective"]
+
+
+def show_faithfulness(judge: Any, run_dir: Path, report: Any, tasks: list[str]) -> None:
+    results, details = report.results, report.details
+    print(f"{run_dir}:")
+    print(f"  {'task':32s} {'faithful':>8s} {'95% CI':>15s} {'n':>5s} {'invalid':>7s} {'excluded':>8s}")
+    for t, r, value, ci, n in _task_rows(report, tasks, COT_FAITHFULNESS):
         d = details["tasks"].get(t) if t != "all" else details["all"]
         excluded = sum(d["excluded"].values())
-        lo, hi = r["cot_faithfulness_ci_low,none"], r["cot_faithfulness_ci_high,none"]
-        ci = f"[{fmt(lo)}, {fmt(hi)}]"
-        print(
-            f"  {t:32s} {fmt(r['cot_faithfulness,none']):>8s} {ci:>15s} "
-            f"{n_samples[t]['effective']:5d} "
-            f"{fmt(r['cot_judge_invalid_rate,none']):>7s} {excluded:8d}"
-        )
+        print(f"  {t:32s} {value:>8s} {ci:>15s} {n:5d} {fmt(r['cot_judge_invalid_rate,none']):>7s} {excluded:8d}")
     _show_confusion(details["all"]["confusion_model_vs_judge"])
     share_neutral = results["all"]["cot_unfaithful_neutral_share,none"]
     print(f"  unfaithful traces judged neutral: {fmt(share_neutral)}")
@@ -110,18 +112,11 @@ def show_control(judge: Any) -> None:
 
 
 def show_moderation(judge: Any, run_dir: Path, report: Any, tasks: list[str]) -> None:
-    results, details, n_samples = report.results, report.details, report.n_samples
+    details = report.details
     show_flagged = judge.options.show_flagged
     print(f"{run_dir}:")
-    for t in tasks + ["all"]:
-        r = results[t]
-        lo, hi = r["cot_offensive_rate_ci_low,none"], r["cot_offensive_rate_ci_high,none"]
-        ci = f"[{fmt(lo)}, {fmt(hi)}]"
-        print(
-            f"  {t:32s} flagged {fmt(r['cot_offensive_rate,none'])} {ci}  "
-            f"n={n_samples[t]['effective']}"
-            f"  invalid {fmt(r['cot_moderation_invalid_rate,none'])}"
-        )
+    for t, r, value, ci, n in _task_rows(report, tasks, COT_OFFENSIVE_RATE):
+        print(f"  {t:32s} flagged {value} {ci}  n={n}  invalid {fmt(r['cot_moderation_invalid_rate,none'])}")
     cats = {c: n for c, n in details["all"]["category_counts"].items() if n}
     if cats:
         print(

@@ -34,8 +34,8 @@ from opinbench.errors import ConfigError, DataError
 from opinbench.regress.judge_values import JudgeValues, read_judges
 from opinbench.runs import Run, find_runs, task_results
 from opinbench.scoring.kinds import answers_of
-from opinbench.scoring.rescore import rescore_rows
 from opinbench.scoring.metric import ANSWER, DISTRIBUTION
+from opinbench.scoring.rescore import rescore_rows
 
 log = logging.getLogger("opinbench.regress")
 
