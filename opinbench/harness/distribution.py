@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,54 @@ def keep_split(data: str, records: list[Any], split: str | None, split_seed: int
     return [r for r in records if splits[r.question_key] == split]
 
 
+def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMAN_RESAMPLES) -> list[dict[str, Any]]:
+    """Records of (question, group) pairs -> one unsteered document per question carrying every group.
+
+    The documents of ``opinionqa_wd_default`` (``documents: questions``; scored by
+    `opinbench.harness.default_model`). The document itself is the question's overall-population
+    document, as in ``opinionqa_wd_unsteered`` (``attribute`` OVERALL, its ``distribution`` and ``n``), so the
+    ``*_wd`` prompt and target hooks apply unchanged; where the records have no overall
+    population for the question, ``distribution`` is the mean of the groups' and ``n`` None
+    (only lm-eval's bookkeeping target uses it). The groups, without the overall
+    population, are in ``groups``: those are ranked.
+    """
+    by_id = {r.id: r for r in records}
+    pair_docs = build_docs(records, steering="unsteered", seed=seed, human_resamples=human_resamples)
+    out: list[dict[str, Any]] = []
+    overall: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in pair_docs:
+        q = d["question_key"]
+        if q not in groups and q not in overall:
+            out.append({"question_key": q, "_first": d})
+        if d["attribute"] == "OVERALL":
+            overall[q] = d
+            continue
+        groups[q].append(
+            {
+                "id": d["id"],
+                "attribute": d["attribute"],
+                "group": d["group"],
+                "distribution": d["distribution"],
+                "n": d["n"],
+                "n_nonsubstantive": by_id[d["id"]].n_nonsubstantive,
+            }
+        )
+    docs = []
+    for entry in out:
+        q = entry["question_key"]
+        if not groups[q]:
+            continue
+        base = overall.get(q)
+        if base is None:
+            first = entry["_first"]
+            mean = np.mean([g["distribution"] for g in groups[q]], axis=0)
+            base = {**first, "id": f"{first['dataset']}:{q}:OVERALL:Overall", "attribute": "OVERALL",
+                    "group": "Overall", "distribution": [float(x) for x in mean / mean.sum()], "n": None}
+        docs.append({**base, "steering": "unsteered", "groups": groups[q]})
+    return docs
+
+
 @settings.validated
 def load_dataset(
     data: str = "opinionqa",
@@ -112,6 +161,7 @@ def load_dataset(
     split: str | None = None,
     split_seed: int = 0,
     test_fraction: float = 0.3,
+    documents: str = "pairs",
     **metadata: Any,  # the data set's loader options (groups); lm-eval also passes model_args and the rest
 ) -> dict[str, Any]:
     """``custom_dataset`` hook: ``{"test": datasets.Dataset}`` for one task.
@@ -121,7 +171,9 @@ def load_dataset(
     (``train``/``test``, default all questions) keeps one side of the seeded
     question split (``split_seed``, ``test_fraction``) that `opinbench train`
     uses, to score held-out questions; ``seed`` orders the documents and seeds
-    the human bootstrap bound.
+    the human bootstrap bound. ``documents``: ``pairs``, one document per (question, group), or
+    ``questions``, one unsteered document per question carrying every group (`question_docs`,
+    ``opinionqa_wd_default``).
     """
     import datasets
 
@@ -135,11 +187,19 @@ def load_dataset(
     if not records:
         raise ConfigError(f"{data}: no records for groups={groups!r} in {source or registry.data_dir(data_dir)}")
     records = keep_split(data, records, split, split_seed, test_fraction)
-    docs = build_docs(records, steering=steering, seed=seed, human_resamples=human_resamples)
+    if documents == "questions":
+        if steering != "unsteered":
+            raise ConfigError(f"documents: questions scores the unsteered model; set steering: unsteered, not {steering!r}")
+        docs = question_docs(records, seed=seed, human_resamples=human_resamples)
+    elif documents == "pairs":
+        docs = build_docs(records, steering=steering, seed=seed, human_resamples=human_resamples)
+    else:
+        raise ConfigError(f"documents must be pairs or questions, got {documents!r}")
     for d in docs:
         d["mass_threshold"] = float(mass_threshold)
     if not docs:
-        raise ConfigError(f"{data}: no question with an ordinal scale for groups={groups!r}")
+        raise ConfigError(f"{data}: no question with an ordinal scale{' and a subpopulation' if documents == 'questions' else ''}"
+                          f" for groups={groups!r}")
     return {"test": datasets.Dataset.from_list(docs)}
 
 

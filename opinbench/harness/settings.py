@@ -35,7 +35,7 @@ from opinbench.errors import ConfigError
 LM_EVAL_KEYS = frozenset({"version", "config_source", "_metadata", "num_fewshot"})
 
 # Which data set kind each hook reads (the data set named by ``data`` must have it).
-_KINDS = {"distribution": "distribution", "default_model": "distribution", "answer_docs": "answers"}
+_KINDS = {"distribution": "distribution", "answer_docs": "answers"}
 
 
 def same_settings_as(target: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
