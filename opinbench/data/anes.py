@@ -82,7 +82,7 @@ from typing import Any
 import yaml
 
 from opinbench.data.files import csv_rows
-from opinbench.data.records import AnswerRecord, make_record, require_records
+from opinbench.data.records import AnswerRecord, question_answer, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.errors import ConfigError, DataError, SkipLog
 
@@ -104,7 +104,7 @@ RESOURCES = Path(__file__).parent / "resources"
 JOIN = "/"
 
 # anes_pilot_2022_20221214.csv, anes_pilot_2022_csv_20221214.csv -> "pilot_2022"
-_FILE_NAME = re.compile(r"^anes_(?P<release>[a-z][a-z0-9]*_\d{4})(?:_.*)?\.csv$", re.I)
+_FILE_NAME = re.compile(r"^anes_(?P<release>[a-z][a-z0-9]*_\d{4})(?:_.*)?\.csv$", re.IGNORECASE)
 _INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
 _TOP_KEYS = {
     "release", "context", "respondent_id", "weight", "missing", "ideology", "questions", "note", "source",
@@ -528,19 +528,9 @@ def _record(subject: str, q: Question, value: str, category: str, option: str, *
             split: str, weight: float | None, mapping: ReleaseMapping, scheme: str, ideology: str | None,
             source: str) -> AnswerRecord:
     """One respondent's answer to one question."""
-    return make_record(
-        AnswerRecord,
-        DATASET,
-        (subject, q.key),
-        subject=subject,
-        subject_group=group,
-        question_key=q.key,
-        question=q.text,
-        options=OPTIONS,
-        answer=option,
-        split=split,
-        context=mapping.context,
-        weight=weight,
+    return question_answer(
+        DATASET, (subject, q.key), q, subject=subject, group=group, answer=option, options=OPTIONS, split=split,
+        context=mapping.context, weight=weight, source=source,
         meta={
             "release": mapping.release,
             "raw": value,
@@ -549,7 +539,6 @@ def _record(subject: str, q: Question, value: str, category: str, option: str, *
             "scheme": scheme,
             "ideology": ideology,
         },
-        source=source,
     )
 
 

@@ -49,7 +49,7 @@ class Selection:
         return (attribute, group) in self.pairs or (attribute, "*") in self.pairs
 
 
-def select_groups(spec: "str | list[str] | tuple[str, ...] | Selection") -> Selection:
+def select_groups(spec: str | list[str] | tuple[str, ...] | Selection) -> Selection:
     """Parse a group selection: comma-separated keywords and ``ATTR:Group`` items.
 
     Keywords: ``standard`` (the 22 of the paper), ``all`` (every group in the

@@ -38,8 +38,20 @@ from pathlib import Path
 from typing import Any
 
 from opinbench.data.files import read_csv, read_json
-from opinbench.data.groups import NON_GROUPS, OVERALL_ATTRIBUTE, OVERALL_GROUP, select_groups, wanted
-from opinbench.data.records import AnswerRecord, DistributionRecord, check_options, make_record, require_records
+from opinbench.data.groups import (
+    NON_GROUPS,
+    OVERALL_ATTRIBUTE,
+    OVERALL_GROUP,
+    select_groups,
+    wanted,
+)
+from opinbench.data.records import (
+    AnswerRecord,
+    DistributionRecord,
+    check_options,
+    make_record,
+    require_records,
+)
 from opinbench.data.splits import DEFAULT_TEST_FRACTION, question_splits
 from opinbench.errors import DataError, SkipLog
 
@@ -390,7 +402,7 @@ def load_opinionqa(
 
 # --------------------------------------------------------------------------- steerable release
 
-_PROMPT = re.compile(r"^\s*Question:\s*(?P<q>.*?)\s*\n\s*Options:.*$", re.S)
+_PROMPT = re.compile(r"^\s*Question:\s*(?P<q>.*?)\s*\n\s*Options:.*$", re.DOTALL)
 
 
 def ordinal_lookup(human_resp: str | Path) -> dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], tuple[float, ...]]]:

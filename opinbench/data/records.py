@@ -239,6 +239,16 @@ def make_record(cls: type[_R], dataset: str, key: Sequence[object] | None = None
     return cls(id=record_id(dataset, *key), dataset=dataset, **fields)  # type: ignore[call-arg]
 
 
+def question_answer(dataset: str, key: Sequence[object], question: Any, *, subject: str, group: str | None,
+                    answer: str, options: Sequence[str], split: str, context: str | None, meta: dict[str, Any],
+                    source: str, weight: float | None = None) -> AnswerRecord:
+    """A subject's answer to a question of a question bank (anything with ``key`` and ``text``):
+    an ANES respondent's or a smartvote candidate's, the loaders that read question objects."""
+    return make_record(AnswerRecord, dataset, key, subject=subject, subject_group=group, question_key=question.key,
+                       question=question.text, options=tuple(options), answer=answer, split=split, context=context,
+                       weight=weight, meta=meta, source=source)
+
+
 def require_records(records: list[Any], *, source: object, skips: Any = None) -> list[Any]:
     """Refuse a load that produced no record: an empty benchmark would score as if it ran.
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 from opinbench.errors import ConfigError
 
@@ -300,7 +300,7 @@ def default_source(name: str, explicit_dir: str | os.PathLike | None = None) -> 
 
 
 def source_path(name: str, source: str | os.PathLike | None = None,
-                data_dir: str | os.PathLike | None = None) -> Path:  # noqa: A002 - shadows the function on purpose
+                data_dir: str | os.PathLike | None = None) -> Path:
     """``source`` if given, else the default place of ``name`` under the data directory."""
     return Path(source) if source else default_source(name, data_dir)
 
@@ -339,7 +339,7 @@ def _load_cached(name: str, path: str, options: tuple[tuple[str, Any], ...]) -> 
 def load(
     name: str,
     source: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,  # noqa: A002
+    data_dir: str | os.PathLike | None = None,
     *,
     cache: bool = False,
     **options: Any,
@@ -367,7 +367,7 @@ def load(
 def answer_records(
     name: str,
     source: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,  # noqa: A002
+    data_dir: str | os.PathLike | None = None,
     *,
     split_seed: int = 0,
     test_fraction: float | None = None,

@@ -73,10 +73,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opinbench.data.records import AnswerRecord, make_record, require_records
+from opinbench.data.files import read_json
+from opinbench.data.records import AnswerRecord, question_answer, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
 from opinbench.data.wahlomat import normalise_party, read_party_groups
-from opinbench.data.files import read_json
 from opinbench.errors import DataError, SkipLog
 
 DATASET = "smartvote"
@@ -616,18 +616,9 @@ def _usable_answers(
 def _record(rid: str, q: SmartvoteQuestion, a: RawAnswer, option: str, label: str | None, *, cand: Candidate,
             group: str | None, split: str, context: str | None, election: dict[str, Any], source: str) -> AnswerRecord:
     """One candidate's binarised answer to one question."""
-    return make_record(
-        AnswerRecord,
-        DATASET,
-        (rid, q.id),
-        subject=rid,
-        subject_group=group,
-        question_key=q.key,
-        question=q.text,
-        options=OPTIONS,
-        answer=option,
-        split=split,
-        context=context,
+    return question_answer(
+        DATASET, (rid, q.id), q, subject=rid, group=group, answer=option, options=OPTIONS, split=split,
+        context=context, source=source,
         meta={
             "candidate_id": rid,
             "firstname": cand.firstname,
@@ -643,7 +634,6 @@ def _record(rid: str, q: SmartvoteQuestion, a: RawAnswer, option: str, label: st
             "comment": a.comment,
             "weight": a.weight,
         },
-        source=source,
     )
 
 

@@ -121,19 +121,19 @@ _STEERABLE_PROMPT = re.compile(
     r"Value/right/duty:[ \t]*(?P<vrd>.*?)\s*\n\s*"
     r"A\.\s*Support\s+B\.\s*Oppose\s+C\.\s*Either\s*"
     r"Answer:\s*\Z",
-    re.S,
+    re.DOTALL,
 )
 
 # "Value: Honesty" (Kaleido's generation format).
-_TYPED_TEXT = re.compile(r"\A\s*(?P<type>values?|rights?|duty|duties)\s*:\s*(?P<text>\S.*?)\s*\Z", re.S | re.I)
+_TYPED_TEXT = re.compile(r"\A\s*(?P<type>values?|rights?|duty|duties)\s*:\s*(?P<text>\S.*?)\s*\Z", re.DOTALL | re.IGNORECASE)
 
 # Wording-based guesses for the steerable release, which has no type: a
 # leading "Right"/"Duty", optionally after "The", a possessive ("Child's") or
 # one qualifier ("Civic duty", "Property rights").
-_GUESS_RIGHT = re.compile(r"^(the\s+)?([\w\-]+(?:'s|s'|\u2019s)\s+|\w+\s+)?rights?\b", re.I)
-_GUESS_DUTY = re.compile(r"^(the\s+)?([\w\-]+(?:'s|s'|\u2019s)\s+|\w+\s+)?(duty|duties)\b", re.I)
+_GUESS_RIGHT = re.compile(r"^(the\s+)?([\w\-]+(?:'s|s'|\u2019s)\s+|\w+\s+)?rights?\b", re.IGNORECASE)
+_GUESS_DUTY = re.compile(r"^(the\s+)?([\w\-]+(?:'s|s'|\u2019s)\s+|\w+\s+)?(duty|duties)\b", re.IGNORECASE)
 
-_SPLIT_IN_NAME = re.compile(r"(?:^|[_\-.])(train|val|validation|dev|test)(?:$|[_\-.])", re.I)
+_SPLIT_IN_NAME = re.compile(r"(?:^|[_\-.])(train|val|validation|dev|test)(?:$|[_\-.])", re.IGNORECASE)
 _SPLITS = {"train": "train", "test": "test", "val": "train", "validation": "train", "dev": "train"}
 
 

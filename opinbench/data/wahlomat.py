@@ -55,9 +55,9 @@ from typing import Any
 
 import yaml
 
+from opinbench.data.files import read_json
 from opinbench.data.records import AnswerRecord, make_record, require_records
 from opinbench.data.splits import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_questions
-from opinbench.data.files import read_json
 from opinbench.errors import ConfigError, DataError, SkipLog
 
 DATASET = "wom"
