@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import pytest
 
-from opinbench.analysis import disagreement, improvement, refusal, representativeness, steerability, topics
+from opinbench.analysis import (
+    disagreement,
+    improvement,
+    refusal,
+    representativeness,
+    steerability,
+    topics,
+)
 from opinbench.analysis.model_answers import ModelAnswer, from_row, from_rows
 from opinbench.data.topics import load_topic_mapping, topic_key
 
@@ -30,8 +37,8 @@ SHAPE = {"Q1": (("lo", "mid", "hi"), (1.0, 2.0, 3.0)), "Q2": (("Yes", "No", "Ref
 def ans(q, g, model, *, steering="unsteered", steered_to=None, n=30.0, n_non=10.0):
     options, ordinal = SHAPE[q]
     return ModelAnswer(
-        question_key=q, question=f"question {q}", options=options, ordinal=ordinal,
-        attribute=g[0], group=g[1], human=tuple(float(x) for x in HUMAN[q][g]), model=tuple(model),
+        id=f"t:{q}:{g[0]}:{g[1]}", dataset="t", question_key=q, question=f"question {q}", options=options,
+        ordinal=ordinal, attribute=g[0], group=g[1], distribution=tuple(float(x) for x in HUMAN[q][g]), model=tuple(model),
         steering=steering, steered_to=steered_to, n=n, n_nonsubstantive=n_non,
     )
 

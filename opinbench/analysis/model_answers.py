@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.data.records import DistributionRecord
 from opinbench.metrics import distribution as M
 from opinbench.metrics.distribution_tasks import doc_bounds, human_nonsubstantive_share
 from opinbench.metrics.letters import probabilities
@@ -30,41 +31,35 @@ UNSTEERED = "unsteered"
 Group = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class ModelAnswer:
-    """The model's and one group's answer distributions for one question.
+@dataclass(frozen=True, kw_only=True)
+class ModelAnswer(DistributionRecord):
+    """The model's and one group's answer distributions for one question: the group's
+    `DistributionRecord` (as the task's document carried it) with the model's answer.
 
-    Attributes:
-        question_key, question, options, ordinal: as in `DistributionRecord`
-            (``options`` includes the non-substantive ones after the ordinal ones).
-        attribute, group: the human group scored against.
-        human: the group's distribution over the ordinal options.
+    Attributes (besides the record's; ``human`` and ``record_id`` name its ``distribution`` and ``id``):
         model: the model's probability of each option (every option, normalised
             over the option letters).
         steering: ``qa``, ``bio``, ``portray`` (the model was steered to ``steered_to``)
             or ``unsteered``.
         steered_to: (attribute, group) the prompt steered to, None when unsteered.
-        n, n_nonsubstantive: respondents behind ``human`` and those who gave a
-            non-substantive answer (None where unknown).
-        record_id, seed, human_resamples: what the task seeded the human bootstrap
-            bound with, so that `bounds` repeats the task's ``wd_human``.
+        seed, human_resamples: what the task seeded the human bootstrap bound with,
+            so that `bounds` repeats the task's ``wd_human``.
     """
 
-    question_key: str
-    question: str
-    options: tuple[str, ...]
-    ordinal: tuple[float, ...]
-    attribute: str
-    group: str
-    human: tuple[float, ...]
     model: tuple[float, ...]
     steering: str
     steered_to: tuple[str, str] | None = None
-    n: float | None = None
-    n_nonsubstantive: float | None = None
-    record_id: str = ""
     seed: int = 0
     human_resamples: int = 1000
+
+    @property
+    def human(self) -> tuple[float, ...]:
+        """The group's distribution over the ordinal options."""
+        return self.distribution
+
+    @property
+    def record_id(self) -> str:
+        return self.id
 
     @property
     def model_ordinal(self) -> np.ndarray:
@@ -107,6 +102,7 @@ def from_row(row: Mapping[str, Any]) -> list[ModelAnswer]:
     mass = probs.sum()
     model = tuple(float(p) for p in (probs / mass if mass > 0 else np.full(len(probs), 1 / len(probs))))
     common = dict(
+        dataset=str(doc.get("dataset", "")),
         question_key=doc["question_key"],
         question=doc["question"],
         options=tuple(doc["options"]),
@@ -118,17 +114,18 @@ def from_row(row: Mapping[str, Any]) -> list[ModelAnswer]:
     if "groups" in doc:
         return [
             ModelAnswer(
-                **common, attribute=g["attribute"], group=g["group"], human=tuple(g["distribution"]),
-                steering=UNSTEERED, n=g.get("n"), n_nonsubstantive=g.get("n_nonsubstantive"), record_id=g.get("id", ""),
+                **common, id=g.get("id", ""), attribute=g["attribute"], group=g["group"], distribution=tuple(g["distribution"]),
+                steering=UNSTEERED, n=g.get("n"), n_nonsubstantive=g.get("n_nonsubstantive"),
             )
             for g in doc["groups"]
         ]
     steering = doc.get("steering", UNSTEERED)
     return [
         ModelAnswer(
-            **common, attribute=doc["attribute"], group=doc["group"], human=tuple(doc["distribution"]),
-            steering=steering, steered_to=None if steering == UNSTEERED else (doc["attribute"], doc["group"]),
-            n=doc.get("n"), n_nonsubstantive=doc.get("n_nonsubstantive"), record_id=doc.get("id", ""),
+            **common, id=doc.get("id", ""), attribute=doc["attribute"], group=doc["group"],
+            distribution=tuple(doc["distribution"]), steering=steering,
+            steered_to=None if steering == UNSTEERED else (doc["attribute"], doc["group"]),
+            n=doc.get("n"), n_nonsubstantive=doc.get("n_nonsubstantive"),
         )
     ]
 
