@@ -69,3 +69,30 @@ def test_site_shows_rank_intervals_not_a_strict_order():
     assert [e["rank_text"] for e in entries] == ["1–2", "1–2", "3"]
     lo, hi = entries[2]["headline_ci"]
     assert lo < hi
+
+
+def test_one_question_gives_no_interval_and_no_order():
+    """Found on the smoke board's real runs: three documents of one question gave every entry a
+    zero-width headline interval and a definite rank. One question resamples to itself."""
+    a = {"wd": MetricValues("opinionqa_wd", {"q1": 0.1}, floor=0.6, ceiling=0.0)}
+    b = {"wd": MetricValues("opinionqa_wd", {"q1": 0.3}, floor=0.6, ceiling=0.0)}
+    out = rank_intervals({"a": a, "b": b}, n_boot=200)
+    assert out["a"].headline == pytest.approx(0.5 / 0.6) and out["b"].headline == pytest.approx(0.5)
+    assert out["a"].headline_ci is None and out["b"].headline_ci is None
+    assert out["a"].rank_text == out["b"].rank_text == "1–2"
+    assert "opinionqa_wd: 1 question shared by every entry" in out["a"].why
+
+
+def test_site_says_why_there_is_no_interval():
+    from types import SimpleNamespace
+
+    from opinbench.leaderboard import site
+
+    definition = SimpleNamespace(metrics=[SimpleNamespace(id="wd", task="opinionqa_wd")])
+    entries = [{"id": i, "headline": h, "scores": {"wd": {"per_question": {"q1": v}, "floor": 0.6, "ceiling": 0.0,
+                                                          "normalised": h}}}
+               for i, (h, v) in enumerate([(0.8, 0.12), (0.5, 0.3)], start=1)]
+    site._rank_intervals(entries, definition)
+    assert [e["rank"] for e in entries] == [1, 2]
+    assert [e["rank_text"] for e in entries] == ["1–2", "1–2"]
+    assert all(e["headline_ci"] is None and "too few to resample" in e["interval_note"] for e in entries)

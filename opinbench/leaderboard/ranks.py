@@ -13,6 +13,11 @@ interval is the 2.5th-97.5th percentile of each entry's rank, shown as "2–4": 
 whose intervals overlap are not told apart, and a page shows them as such, not as a
 strict order.
 
+A task with fewer than two shared questions gives the bootstrap nothing to resample: every
+draw is the observed value, and its interval would have no width. Then no interval is
+estimated (``headline_ci`` None, `RankInterval.why` says which task) and every entry's rank
+interval is the whole board: one question cannot tell entries apart.
+
 Input (pure data, no store): per entry id, per metric id, ``{question: value}`` (the mean of
 the metric's per-document values over the question's documents), the metric's task and
 ``(floor, ceiling)``. A metric without per-question values (a judge metric) enters every
@@ -44,9 +49,10 @@ class RankInterval:
     """One entry: its headline and 95 % interval, and its rank interval (1 = best)."""
 
     headline: float
-    headline_ci: tuple[float, float]
+    headline_ci: tuple[float, float] | None
     rank_low: int
     rank_high: int
+    why: str | None = None  # why there is no headline interval
 
     @property
     def rank_text(self) -> str:
@@ -79,6 +85,12 @@ def _scores(mv: MetricValues, questions: list[str], weights: np.ndarray) -> np.n
     return (raw - mv.floor) / span if span else np.full(weights.shape[0], np.nan)
 
 
+def _headline(metrics: Mapping[str, MetricValues], tasks: Mapping[str, list[str]]) -> float:
+    """The observed headline: every metric on all shared questions, normalised, averaged."""
+    obs = [_scores(mv, tasks.get(mv.task, []), np.ones((1, len(tasks.get(mv.task, [])))))[0] for mv in metrics.values()]
+    return float(np.mean(obs)) if obs else float("nan")
+
+
 def rank_intervals(
     entries: Mapping[str, Mapping[str, MetricValues]], *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
 ) -> dict[str, RankInterval]:
@@ -90,16 +102,19 @@ def rank_intervals(
     if not ids:
         return {}
     tasks = _shared_questions(entries)
+    thin = sorted(t for t, qs in tasks.items() if len(qs) < 2)
+    if thin:
+        why = "; ".join(f"{t}: {len(tasks[t])} question{'' if len(tasks[t]) == 1 else 's'} shared by every entry"
+                        for t in thin) + " (too few to resample)"
+        return {e: RankInterval(_headline(entries[e], tasks), None, 1, len(ids), why) for e in ids}
     rng = np.random.default_rng(seed)
     draws = {t: (rng.multinomial(len(qs), np.full(len(qs), 1 / len(qs)), size=n_boot).astype(np.float64)
                  if qs else np.zeros((n_boot, 0))) for t, qs in tasks.items()}
-    full = {t: np.ones((1, len(qs))) for t, qs in tasks.items()}
     heads, observed = np.zeros((n_boot, len(ids))), np.zeros(len(ids))
     for j, e in enumerate(ids):
         per = [_scores(mv, tasks.get(mv.task, []), draws.get(mv.task, np.zeros((n_boot, 0)))) for mv in entries[e].values()]
-        obs = [_scores(mv, tasks.get(mv.task, []), full.get(mv.task, np.zeros((1, 0))))[0] for mv in entries[e].values()]
         heads[:, j] = np.mean(per, axis=0) if per else np.nan
-        observed[j] = np.mean(obs) if obs else np.nan
+        observed[j] = _headline(entries[e], tasks)
     order = np.where(np.isnan(heads), -np.inf, heads)
     # rank 1 = highest headline; ties share the better rank
     ranks = 1 + (order[:, None, :] > order[:, :, None]).sum(axis=2)
