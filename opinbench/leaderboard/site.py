@@ -229,7 +229,8 @@ def _rank_intervals(entries: list[dict[str, Any]], definition: Definition) -> No
         r = intervals.get(str(e["id"]))
         e["rank"] = rank
         e["rank_text"] = r.rank_text if r and e["headline"] is not None else str(rank)
-        e["headline_ci"] = list(r.headline_ci) if r and e["headline"] is not None else None
+        e["headline_ci"] = list(r.headline_ci) if r and r.headline_ci and e["headline"] is not None else None
+        e["interval_note"] = r.why if r and e["headline"] is not None else None
 
 
 def build_site(store: Store, name: str, out: str | Path) -> Path:
@@ -262,8 +263,8 @@ def build_site(store: Store, name: str, out: str | Path) -> Path:
     data = {"leaderboard": definition.name, "version": definition.version, "subset": definition.subset,
             "definition_digest": definition.digest,
             "entries": [{k: e[k] for k in ("rank", "rank_text", "id", "model", "submitter", "adapter", "self_reported",
-                                           "audit", "rerun_of", "headline", "headline_ci", "warnings", "scores", "command",
-                                           "eee")} for e in entries],
+                                           "audit", "rerun_of", "headline", "headline_ci", "interval_note", "warnings",
+                                           "scores", "command", "eee")} for e in entries],
             "unranked": unranked, "failed": failed}
     write_json(out / "leaderboard.json", data, non_finite="null")
     _write_csv(out / "leaderboard.csv", entries, definition)
