@@ -1,7 +1,8 @@
 """The built leaderboard site in a real browser: Debian's chromium driven by Playwright's Python
 package (``executable_path``; ``playwright install`` is never needed). Skips, with the reason,
 where either is missing. Screenshots go to ``$OPINBENCH_SCREENSHOTS`` (default: the test's
-temporary folder); ``docs/leaderboard/smoke.png`` was made this way."""
+temporary folder). ``docs/leaderboard/`` holds screenshots of real runs instead
+(``scripts/leaderboard_screenshots.sh``)."""
 
 from __future__ import annotations
 
