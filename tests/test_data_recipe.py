@@ -128,3 +128,19 @@ def test_its_tasks_are_opinbenchs_in_the_logs(toy):
     assert not CustomKwargsHintFilter().filter(record("toy_cot: Custom kwargs can be passed to `--metadata`"))
     assert not BreakdownLogFilter().filter(record("[toy_cot] No aggregation function defined for metric x"))
     assert BreakdownLogFilter().filter(record("[hellaswag] No aggregation function defined for metric x"))
+
+
+def test_its_family_reaches_the_judges_and_the_leakage_guard(monkeypatch):
+    """A situations data set (family ``vk``) is judged with the VK template and split by situation
+    without touching `judging` or `train`: both read the family from its registry entry."""
+    from opinbench.judging.samples import _family
+    from opinbench.train.data import unit_of
+
+    monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
+    registry.register(registry.DataSet("toy_situations", "answer", "vk", "toy_loader:load", "toy",
+                                       "situations", shipped_tasks=False))
+    doc = {"dataset": "toy_situations", "question_key": "s1", "subject": "Honesty"}
+    assert _family(doc) == "vk" and unit_of(doc) is None
+    survey = {"dataset": "wom", "question_key": "t1", "subject": "SPD", "individual": "SPD"}
+    assert _family(survey) == "survey" and unit_of(survey) == "SPD"
+    assert registry.family_of("not_registered") == registry.family_of(None) == "survey"

@@ -220,6 +220,13 @@ def get(name: str) -> DataSet:
         raise ConfigError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}") from None
 
 
+def family_of(dataset: str | None) -> str:
+    """The family of the data set a record or document names; ``survey`` for a name the registry
+    does not hold (answers derived from another data set, a test's own records)."""
+    ds = DATASETS.get(dataset) if isinstance(dataset, str) else None
+    return ds.family if ds is not None else "survey"
+
+
 def names(
     *,
     kind: str | None = None,

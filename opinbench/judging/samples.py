@@ -30,6 +30,7 @@ from typing import Any
 # The tag and answer-line patterns are answers.py's own, so that "the final answer"
 # removed here is exactly the span extract_answer parsed.
 from opinbench.answers import LETTERS, Extraction, answer_start, extract_answer
+from opinbench.data import registry
 from opinbench.errors import DataError, SkipLog
 from opinbench.runs import find_runs, generations, parse_samples_name, read_rows
 
@@ -133,10 +134,9 @@ def find_samples_files(path: str | Path) -> list[Path]:
 
 
 def _family(doc: dict[str, Any]) -> str:
+    """The judge template family: the document's own, else its data set's (`registry.family_of`)."""
     fam = doc.get("family")
-    if fam in ("vk", "survey"):
-        return str(fam)
-    return "vk" if doc.get("dataset") == "vk" else "survey"
+    return str(fam) if fam in registry.FAMILIES else registry.family_of(doc.get("dataset"))
 
 
 def read_samples_file(path: Path, *, skips: SkipLog | None = None) -> list[CotSample]:

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opinbench.data import registry
 from opinbench.errors import ConfigError
 from opinbench.harness.tasks import eval_docs as task_docs
 from opinbench.harness.tasks import load_task
@@ -118,9 +119,10 @@ class PromptRenderer:
 def unit_of(doc: dict[str, Any]) -> str | None:
     """Who a document's split belongs to: the individual or subject of answer data, None for distributions.
 
-    Value Kaleidoscope splits by situation (``question_key``) for all values alike, so it has no unit.
+    Value Kaleidoscope (family ``vk``) splits by situation (``question_key``) for all values alike,
+    so it has no unit.
     """
-    if "distribution" in doc or doc.get("dataset") == "vk":
+    if "distribution" in doc or registry.family_of(doc.get("dataset")) == "vk":
         return None
     return doc.get("individual") or doc.get("subject")
 
