@@ -185,6 +185,23 @@ def test_a_lost_lease_interrupts_the_evaluation():
     assert hb.lost and time.time() - t0 < 10
 
 
+def test_a_lost_lease_interrupts_a_worker_that_ignores_sigint():
+    """A worker started in the background (``nohup ... &``) inherits SIGINT ignored: the lost lease
+    must still stop its evaluation (a SIGINT-based interrupt was lost there: the flaky test of a
+    loaded suite run started in the background), and the heartbeat leaves no handler behind."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    usr1 = signal.getsignal(signal.SIGUSR1)
+    try:
+        t0 = time.time()
+        with pytest.raises(KeyboardInterrupt):
+            with _Heartbeat(_FlakyStore(errors=0, answer=False), S.Claim({"id": 1}, "w", 1), lease_s=0.6) as hb:
+                time.sleep(8)
+        assert hb.lost and time.time() - t0 < 6
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert signal.getsignal(signal.SIGUSR1) == usr1
+
+
 def test_weights_changed_after_submit_fail_the_entry(tmp_path, tiny_model, smoke_run):
     from opinbench.leaderboard.submit import precheck
 

@@ -140,15 +140,22 @@ def run_judges(definition: Definition, run_dir: Path) -> dict[str, str]:
     return skipped
 
 
-class LeaseLost(RuntimeError):
-    """The lease of the request was taken over (or could not be renewed before it expired)."""
+class LeaseLost(KeyboardInterrupt):
+    """The lease of the request was taken over (or could not be renewed before it expired): raised
+    in the worker's main thread by its heartbeat, a KeyboardInterrupt so that no evaluation code
+    catches it as an ordinary error."""
 
 
 class _Heartbeat:
     """Renews a claim's lease every ``lease_s / 3`` seconds until stopped. A database error is
     retried with backoff (doubling, from 0.5 s) for as long as the lease has not expired; when the
     lease is lost, ``lost`` is set and the thread that entered (when it is the main thread) gets a
-    SIGINT (KeyboardInterrupt), so that an evaluation in progress stops instead of running to its end."""
+    `LeaseLost` (a KeyboardInterrupt), so that an evaluation in progress stops instead of running to
+    its end.
+
+    The interrupt is a SIGUSR1 whose handler is installed only while the heartbeat runs, not a
+    SIGINT: a worker started in the background (``nohup opinbench leaderboard worker &``) inherits
+    SIGINT ignored, and the lost lease went unnoticed there (found as a flaky test)."""
 
     def __init__(self, store: Store, claim: Claim, lease_s: float):
         self.store, self.claim, self.lease_s = store, claim, lease_s
@@ -157,6 +164,7 @@ class _Heartbeat:
         self._stop = threading.Event()
         self._interrupt = threading.current_thread() is threading.main_thread()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._previous: Any = None
 
     def _beat(self) -> bool:
         delay = 0.5
@@ -182,17 +190,26 @@ class _Heartbeat:
                 self.lost = True
                 log.error("request %s: the lease was lost; stopping the evaluation", self.claim.id)
                 if self._interrupt and not self._stop.is_set():
-                    # a real SIGINT to the main thread: it also wakes a blocking call (a sleep, a read)
-                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                    # a real signal to the main thread: it also wakes a blocking call (a sleep, a read)
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 return
 
+    @staticmethod
+    def _on_lost(signum: int, frame: Any) -> None:
+        raise LeaseLost("the lease was lost")
+
     def __enter__(self) -> _Heartbeat:
+        if self._interrupt:
+            self._previous = signal.signal(signal.SIGUSR1, self._on_lost)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
+        if self._interrupt:
+            # A signal sent just before the join and not yet handled finds the old handler (or none).
+            signal.signal(signal.SIGUSR1, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
 def _capture_logs() -> tuple[logging.Handler, io.StringIO]:
