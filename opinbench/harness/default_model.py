@@ -37,17 +37,16 @@ from typing import Any
 
 import numpy as np
 
+from opinbench.harness.distribution import GROUP_FIELDS
 from opinbench.metrics import clustered
 from opinbench.metrics.keys import key_part
 from opinbench.metrics.letters import probabilities
 from opinbench.scoring.distribution import doc_values
 
-_GROUP_FIELDS = ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")
-
 
 def group_doc(doc: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     """The ``*_wd`` document of one (question, group) inside a question document."""
-    return {**doc, **{k: group[k] for k in _GROUP_FIELDS if k in group}}
+    return {**doc, **{k: group[k] for k in GROUP_FIELDS if k in group}}
 
 
 @clustered.by_sampling_unit

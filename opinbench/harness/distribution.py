@@ -101,6 +101,10 @@ def keep_split(data: str, records: list[Any], split: str | None, split_seed: int
     return [r for r in records if splits[r.question_key] == split]
 
 
+# What a question document (`question_docs`) keeps of each group's pair document.
+GROUP_FIELDS = ("id", "attribute", "group", "distribution", "n", "n_nonsubstantive")
+
+
 def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMAN_RESAMPLES) -> list[dict[str, Any]]:
     """Records of (question, group) pairs -> one unsteered document per question carrying every group.
 
@@ -112,7 +116,6 @@ def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMA
     (only lm-eval's bookkeeping target uses it). The groups, without the overall
     population, are in ``groups``: those are ranked.
     """
-    by_id = {r.id: r for r in records}
     pair_docs = build_docs(records, steering="unsteered", seed=seed, human_resamples=human_resamples)
     out: list[dict[str, Any]] = []
     overall: dict[str, dict[str, Any]] = {}
@@ -124,16 +127,7 @@ def question_docs(records, *, seed: int = 0, human_resamples: int = DEFAULT_HUMA
         if d["attribute"] == "OVERALL":
             overall[q] = d
             continue
-        groups[q].append(
-            {
-                "id": d["id"],
-                "attribute": d["attribute"],
-                "group": d["group"],
-                "distribution": d["distribution"],
-                "n": d["n"],
-                "n_nonsubstantive": by_id[d["id"]].n_nonsubstantive,
-            }
-        )
+        groups[q].append({k: d[k] for k in GROUP_FIELDS})
     docs = []
     for entry in out:
         q = entry["question_key"]
